@@ -1,0 +1,43 @@
+# Two commands on a fresh machine: `make run` (the whole system) and `make test` (every test).
+SHELL := /bin/bash
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test stop status infra bench lint typecheck clean
+
+$(BIN)/.installed: pyproject.toml requirements.lock
+	@command -v $(PY) >/dev/null || { echo "Python 3.11 ($(PY)) is required"; exit 1; }
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check uv==0.13.8
+	$(BIN)/uv pip install --python $(BIN)/python -q -r requirements.lock
+	$(BIN)/uv pip install --python $(BIN)/python -q --no-deps -e .
+	@touch $@
+
+venv: $(BIN)/.installed
+
+run: $(BIN)/.installed  ## start Kafka, PostgreSQL, migrations and the four services
+	$(BIN)/python deploy/local/stack.py up
+
+stop:  ## stop everything `make run` started (by pid)
+	@test -x $(BIN)/python && $(BIN)/python deploy/local/stack.py down || true
+
+status:
+	$(BIN)/python deploy/local/stack.py status
+
+infra: $(BIN)/.installed
+	$(BIN)/python deploy/local/stack.py infra
+
+test: $(BIN)/.installed  ## unit + integration tests against the real broker and database
+	$(BIN)/python deploy/local/stack.py infra
+	$(BIN)/python -m pytest -ra --junitxml=test-artifacts/junit.xml $(PYTEST_ARGS)
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy shared services
+
+bench: $(BIN)/.installed
+	$(BIN)/python deploy/local/stack.py infra
+	$(BIN)/python -m bench.run_all
+
+clean: stop
+	rm -rf .state test-artifacts

@@ -1,0 +1,72 @@
+"""Ingest service: validates customer events and makes them durable on Kafka."""
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from shared.auth import KeyStore
+from shared.db import database_ready, make_engine
+from shared.logging import configure_logging
+from shared.service_app import ReadinessCheck, create_service_app
+
+from .publishing import EventPublishing
+from .routes import BatchBody, router
+from .settings import get_settings
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings = get_settings()
+    configure_logging(settings.service_name, settings.log_level)
+    engine = make_engine(settings.database_url, settings.db_pool_size)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.key_store = KeyStore(engine, settings.api_key_cache_seconds)
+    app.state.publishing = EventPublishing(settings)
+    try:
+        yield
+    finally:
+        await app.state.publishing.stop()
+        await engine.dispose()
+
+
+def _readiness(app: FastAPI) -> Mapping[str, ReadinessCheck]:
+    return {
+        "kafka": app.state.publishing.ready,
+        "database": lambda: database_ready(app.state.engine),
+    }
+
+
+app = create_service_app(
+    title="CLM ingest",
+    description="Accepts purchase, contact, complaint and profile events and publishes them "
+    "to clm.customer-events.v1 as CloudEvents.",
+    lifespan=lifespan,
+    readiness=_readiness,
+)
+app.include_router(router)
+
+
+def _openapi_with_event_schemas() -> dict:  # type: ignore[type-arg]
+    if app.openapi_schema:
+        return app.openapi_schema
+    from fastapi.openapi.utils import get_openapi
+    from pydantic.json_schema import models_json_schema
+
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    _, defs = models_json_schema(
+        [(BatchBody, "validation")], ref_template="#/components/schemas/{model}"
+    )
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.update(defs.get("$defs", {}))
+    components["CustomerEvent"] = BatchBody.model_json_schema(
+        ref_template="#/components/schemas/{model}"
+    )["properties"]["events"]["items"]
+    app.openapi_schema = schema
+    return schema
+
+
+app.openapi = _openapi_with_event_schemas  # type: ignore[method-assign]

@@ -1,0 +1,160 @@
+"""POST /v1/events and /v1/events/batch (CONTRACT.md)."""
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from shared.auth import Scope, require
+from shared.events import CustomerEvent, customer_event_adapter
+from shared.kafka_producer import PublishError
+from shared.problems import Problem, field_errors, validation_problem
+
+from .publishing import EventPublishing
+from .settings import IngestSettings
+
+router = APIRouter(prefix="/v1/events", tags=["events"])
+EventsWriter = Annotated[frozenset[str], Depends(require(Scope.EVENTS_WRITE))]
+_event_list: TypeAdapter[list[CustomerEvent]] = TypeAdapter(list[CustomerEvent])
+
+
+class Accepted(BaseModel):
+    accepted: int
+    event_ids: list[str]
+    duplicates: list[str] = []
+
+
+class BatchBody(BaseModel):
+    events: list[CustomerEvent]
+
+
+def _publishing(request: Request) -> EventPublishing:
+    publishing: EventPublishing = request.app.state.publishing
+    return publishing
+
+
+def _settings(request: Request) -> IngestSettings:
+    settings: IngestSettings = request.app.state.settings
+    return settings
+
+
+async def _json_body(request: Request, limit: int) -> Any:
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise Problem(
+            415, "Unsupported media type", "Send the body as application/json.", slug="media-type"
+        )
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise _too_large(f"The body is {declared} bytes; the limit is {limit}.")
+    body = await request.body()
+    if len(body) > limit:
+        raise _too_large(f"The body is {len(body)} bytes; the limit is {limit}.")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise Problem(400, "Malformed JSON", f"The body is not valid JSON: {exc}.") from exc
+
+
+def _too_large(detail: str) -> Problem:
+    return Problem(413, "Payload too large", detail, slug="too-large")
+
+
+def _unavailable(settings: IngestSettings, exc: PublishError) -> Problem:
+    return Problem(
+        503,
+        "Event log unavailable",
+        f"The events could not be made durable on Kafka ({exc}); nothing was accepted. Retry.",
+        slug="unavailable",
+        headers={"Retry-After": str(settings.retry_after_seconds)},
+    )
+
+
+_body_docs = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CustomerEvent"}}},
+    }
+}
+_batch_docs = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BatchBody"}}},
+    }
+}
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=Accepted,
+    summary="Accept one customer event",
+    openapi_extra=_body_docs,
+    responses={413: {}, 415: {}, 422: {}, 503: {}},
+)
+async def post_event(request: Request, _: EventsWriter) -> Accepted:
+    settings, publishing = _settings(request), _publishing(request)
+    payload = await _json_body(request, settings.max_event_bytes)
+    try:
+        event = customer_event_adapter.validate_python(payload)
+    except ValidationError as exc:
+        errors = field_errors(exc.errors())
+        names = ", ".join(e["field"] for e in errors)
+        raise validation_problem(errors, f"Invalid fields: {names}") from exc
+    if not publishing.fresh([event]):
+        return Accepted(accepted=1, event_ids=[event.event_id], duplicates=[event.event_id])
+    try:
+        await publishing.publish_one(event)
+    except PublishError as exc:
+        raise _unavailable(settings, exc) from exc
+    return Accepted(accepted=1, event_ids=[event.event_id])
+
+
+@router.post(
+    "/batch",
+    status_code=202,
+    response_model=Accepted,
+    summary="Accept up to 1,000 events, all or nothing",
+    openapi_extra=_batch_docs,
+    responses={413: {}, 415: {}, 422: {}, 503: {}},
+)
+async def post_batch(request: Request, _: EventsWriter) -> Accepted:
+    settings, publishing = _settings(request), _publishing(request)
+    payload = await _json_body(request, settings.max_batch_bytes)
+    if not isinstance(payload, dict) or not isinstance(payload.get("events"), list):
+        errors = [{"field": "events", "message": "must be a list of events", "code": "list_type"}]
+        raise validation_problem(errors, 'The body must be {"events": [...]}.')
+    raw_events = payload["events"]
+    if len(raw_events) > settings.max_batch_events:
+        raise _too_large(
+            f"The batch has {len(raw_events)} events; the limit is {settings.max_batch_events}."
+        )
+    extra = set(payload) - {"events"}
+    if extra:
+        errors = [
+            {"field": k, "message": "unknown field", "code": "extra_forbidden"} for k in extra
+        ]
+        raise validation_problem(errors, "Unknown top-level fields.")
+    try:
+        events = _event_list.validate_python(raw_events)
+    except ValidationError as exc:
+        errors = []
+        for err in exc.errors():
+            index = int(err["loc"][0])
+            errors += field_errors([err], index=index, skip=1)
+        indexes = sorted({e["index"] for e in errors})
+        raise validation_problem(
+            errors, f"{len(indexes)} invalid event(s) at index {indexes}; nothing was accepted."
+        ) from exc
+    fresh = publishing.fresh(events)
+    if fresh:
+        try:
+            await publishing.publish_batch(fresh)
+        except PublishError as exc:
+            raise _unavailable(settings, exc) from exc
+    fresh_ids = {e.event_id for e in fresh}
+    ids = [e.event_id for e in events]
+    return Accepted(
+        accepted=len(events), event_ids=ids, duplicates=[i for i in ids if i not in fresh_ids]
+    )

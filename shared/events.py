@@ -1,0 +1,149 @@
+"""The inbound customer events of CONTRACT.md, validated strictly (pydantic v2)."""
+
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+from zoneinfo import available_timezones
+
+import langcodes
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    field_validator,
+)
+from pydantic_extra_types.currency_code import ISO4217
+
+EventId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+CustomerId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+Money = Annotated[Decimal, Field(ge=0, max_digits=20, decimal_places=4, allow_inf_nan=False)]
+
+_TIMEZONES = frozenset(available_timezones())
+
+
+def _valid_timezone(value: str) -> str:
+    if value not in _TIMEZONES:
+        raise ValueError("must be an IANA time zone name, e.g. Asia/Shanghai")
+    return value
+
+
+def _valid_locale(value: str) -> str:
+    if not langcodes.tag_is_valid(value):
+        raise ValueError("must be a BCP 47 language tag, e.g. zh-CN")
+    return value
+
+
+TimeZoneName = Annotated[str, AfterValidator(_valid_timezone)]
+Locale = Annotated[str, StringConstraints(max_length=35), AfterValidator(_valid_locale)]
+
+
+class EventType(StrEnum):
+    PURCHASE = "purchase"
+    CONTACT = "contact"
+    COMPLAINT = "complaint"
+    PROFILE = "profile"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PurchaseData(_Strict):
+    order_id: ShortText
+    amount: Money
+    currency: ISO4217
+    cost: Money | None = None
+    category: ShortText | None = None
+    channel: ShortText | None = None
+
+
+class ContactChannel(StrEnum):
+    PHONE = "phone"
+    EMAIL = "email"
+    SMS = "sms"
+    CHAT = "chat"
+    VISIT = "visit"
+    SOCIAL = "social"
+    OTHER = "other"
+
+
+class ContactData(_Strict):
+    channel: ContactChannel
+    direction: Literal["inbound", "outbound"]
+    topic: ShortText | None = None
+    outcome: ShortText | None = None
+
+
+class ComplaintData(_Strict):
+    ticket_id: ShortText
+    severity: Literal["low", "medium", "high", "critical"]
+    status: Literal["opened", "resolved"] = "opened"
+    category: ShortText | None = None
+    satisfaction: Annotated[int, Field(ge=1, le=5)] | None = None
+
+
+class Consent(_Strict):
+    email: bool | None = None
+    sms: bool | None = None
+
+
+class ProfileData(_Strict):
+    name: ShortText | None = None
+    email: (
+        Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")] | None
+    ) = None
+    phone: (
+        Annotated[str, StringConstraints(max_length=32, pattern=r"^\+?[0-9 ()\-]{3,32}$")] | None
+    ) = None
+    birthday: date | None = None
+    locale: Locale | None = None
+    timezone: TimeZoneName | None = None
+    consent: Consent | None = None
+    acquisition_cost: Money | None = None
+    attributes: dict[str, Any] | None = None
+
+    @field_validator("birthday", mode="before")
+    @classmethod
+    def _birthday_is_a_plain_date(cls, value: Any) -> Any:
+        if isinstance(value, str) and len(value) != 10:
+            raise ValueError("must be a date YYYY-MM-DD")
+        return value
+
+
+class _EventBase(_Strict):
+    event_id: EventId
+    customer_id: CustomerId
+    occurred_at: AwareDatetime
+    source: ShortText | None = None
+
+
+class PurchaseEvent(_EventBase):
+    type: Literal["purchase"]
+    data: PurchaseData
+
+
+class ContactEvent(_EventBase):
+    type: Literal["contact"]
+    data: ContactData
+
+
+class ComplaintEvent(_EventBase):
+    type: Literal["complaint"]
+    data: ComplaintData
+
+
+class ProfileEvent(_EventBase):
+    type: Literal["profile"]
+    data: ProfileData
+
+
+CustomerEvent = Annotated[
+    PurchaseEvent | ContactEvent | ComplaintEvent | ProfileEvent, Field(discriminator="type")
+]
+customer_event_adapter: TypeAdapter[CustomerEvent] = TypeAdapter(CustomerEvent)

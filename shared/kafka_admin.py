@@ -1,0 +1,48 @@
+"""Topic creation against the broker: idempotent, safe to run at every start."""
+
+import asyncio
+import time
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+
+from shared.topics import TopicSpec, platform_topics
+
+
+async def wait_for_broker(bootstrap_servers: str, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=5000)
+        try:
+            await admin.start()
+            await admin.list_topics()
+            return
+        except (KafkaConnectionError, KafkaError, OSError) as exc:
+            last_error = exc
+            await asyncio.sleep(0.5)
+        finally:
+            await admin.close()
+    raise TimeoutError(f"Kafka at {bootstrap_servers} not reachable: {last_error!r}")
+
+
+async def ensure_topics(
+    bootstrap_servers: str, partitions: int, topics: list[TopicSpec] | None = None
+) -> list[str]:
+    """Create missing topics; returns the names it created."""
+    wanted = topics if topics is not None else platform_topics()
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=15000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in wanted if t.name not in existing]
+        if not missing:
+            return []
+        new = [NewTopic(t.name, partitions, 1, topic_configs=t.config) for t in missing]
+        try:
+            await admin.create_topics(new)
+        except TopicAlreadyExistsError:
+            pass  # another starter won the race; the topics exist, which is all we need
+        return [t.name for t in missing]
+    finally:
+        await admin.close()

@@ -1,0 +1,184 @@
+"""Batch consumer loop: getmany, process, commit after processing, poison records to the DLQ.
+
+Three failures are told apart: a record that cannot be decoded or processed (poison: to
+`<topic>.dlq` with the error, move on), a failure of our own dependencies (database or
+broker down: back off and retry the same batch, never skip it), and stop (return).
+"""
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+
+from shared.cloudevents import KafkaRecord
+from shared.kafka_producer import KafkaPublisher, PublishError
+from shared.logging import get_logger
+from shared.metrics import BATCH_LATENCY, CONSUMER_LAG, DLQ_RECORDS, EVENTS_CONSUMED
+from shared.topics import dlq_of
+
+log = get_logger(__name__)
+T = TypeVar("T")
+
+
+class _Stopped(Exception):
+    """Stop was asked while a batch was still being retried; its offsets stay uncommitted."""
+
+
+@dataclass(frozen=True)
+class Poison:
+    record: ConsumerRecord  # type: ignore[type-arg]
+    error: str
+
+
+@dataclass(frozen=True)
+class Decoded(Generic[T]):
+    record: ConsumerRecord  # type: ignore[type-arg]
+    message: T
+
+
+Decoder = Callable[[ConsumerRecord], T]  # type: ignore[type-arg]
+# Processes decoded messages; returns those it found poison (they go to the DLQ).
+BatchHandler = Callable[[list[Decoded[T]]], Awaitable[list[Poison]]]
+
+
+def dead_letter(poison: Poison, group_id: str) -> KafkaRecord:
+    rec = poison.record
+    headers = list(rec.headers or ())
+    headers += [
+        ("dlq_error", poison.error[:4000].encode()),
+        ("dlq_group", group_id.encode()),
+        ("dlq_origin", f"{rec.topic}/{rec.partition}/{rec.offset}".encode()),
+    ]
+    return KafkaRecord(dlq_of(rec.topic), rec.key or b"", rec.value or b"", headers)
+
+
+class BatchConsumer(Generic[T]):
+    def __init__(
+        self,
+        *,
+        bootstrap_servers: str,
+        topic: str,
+        group_id: str,
+        decode: Decoder[T],
+        handle: BatchHandler[T],
+        dlq: KafkaPublisher,
+        max_records: int = 2000,
+        poll_timeout_ms: int = 200,
+        client_id: str | None = None,
+    ) -> None:
+        self.topic = topic
+        self.group_id = group_id
+        self._decode = decode
+        self._handle = handle
+        self._dlq = dlq
+        self._max_records = max_records
+        self._poll_timeout_ms = poll_timeout_ms
+        self._consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=bootstrap_servers,
+            group_id=group_id,
+            client_id=client_id or group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+            fetch_max_bytes=32 * 1024 * 1024,
+        )
+        self._stopping = asyncio.Event()
+        self.started = asyncio.Event()
+        self.batches_processed = 0
+
+    async def run(self) -> None:
+        await self._start_with_retry()
+        self.started.set()
+        try:
+            while not self._stopping.is_set():
+                try:
+                    batch = await self._consumer.getmany(
+                        timeout_ms=self._poll_timeout_ms, max_records=self._max_records
+                    )
+                except KafkaError as exc:
+                    log.warning("consumer_poll_failed", error=repr(exc))
+                    await self._pause(1.0)
+                    continue
+                records = [r for part in batch.values() for r in part]
+                if records:
+                    try:
+                        await self._process_until_done(records)
+                    except _Stopped:
+                        break
+                    await self._commit(batch)
+                    self._record_lag(batch)
+        finally:
+            await self._consumer.stop()
+
+    async def _start_with_retry(self) -> None:
+        delay = 0.5
+        while not self._stopping.is_set():
+            try:
+                await self._consumer.start()
+                return
+            except KafkaError as exc:
+                log.warning("consumer_start_failed", error=repr(exc), retry_in=delay)
+                await self._pause(delay)
+                delay = min(delay * 2, 10.0)
+
+    async def _process_until_done(self, records: list[ConsumerRecord]) -> None:  # type: ignore[type-arg]
+        decoded: list[Decoded[T]] = []
+        poison: list[Poison] = []
+        for rec in records:
+            try:
+                decoded.append(Decoded(rec, self._decode(rec)))
+            except Exception as exc:  # any decode failure makes the record poison
+                poison.append(Poison(rec, f"{type(exc).__name__}: {exc}"))
+        delay = 0.2
+        while True:
+            started = time.perf_counter()
+            try:
+                poison += await self._handle(decoded) if decoded else []
+                if poison:
+                    await self._dlq.publish([dead_letter(p, self.group_id) for p in poison])
+                    for p in poison:
+                        DLQ_RECORDS.labels(p.record.topic).inc()
+                        log.warning("dead_lettered", offset=p.record.offset, error=p.error)
+                break
+            except (PublishError, OSError, ConnectionError) as exc:
+                log.warning("batch_retry", error=repr(exc), retry_in=delay)
+            except Exception as exc:  # dependency failures (database) retry the same batch
+                log.exception("batch_failed", error=repr(exc), retry_in=delay)
+            if self._stopping.is_set():
+                raise _Stopped
+            await self._pause(delay)
+            delay = min(delay * 2, 10.0)
+        BATCH_LATENCY.labels(self.group_id).observe(time.perf_counter() - started)
+        EVENTS_CONSUMED.labels(self.topic, self.group_id).inc(len(records))
+        self.batches_processed += 1
+
+    async def _commit(self, batch: dict[TopicPartition, Sequence[ConsumerRecord]]) -> None:  # type: ignore[type-arg]
+        offsets = {tp: recs[-1].offset + 1 for tp, recs in batch.items() if recs}
+        try:
+            await self._consumer.commit(offsets)
+        except (CommitFailedError, KafkaError) as exc:
+            # Partitions moved to another instance; it re-reads them and dedup absorbs the repeat.
+            log.warning("commit_failed", error=repr(exc))
+
+    def _record_lag(self, batch: dict[TopicPartition, Sequence[ConsumerRecord]]) -> None:  # type: ignore[type-arg]
+        for tp, recs in batch.items():
+            highwater = self._consumer.highwater(tp)
+            if highwater is not None and recs:
+                CONSUMER_LAG.labels(self.group_id, tp.topic, tp.partition).set(
+                    highwater - recs[-1].offset - 1
+                )
+
+    async def _pause(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except TimeoutError:
+            pass
+
+    def stop(self) -> None:
+        self._stopping.set()

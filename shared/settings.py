@@ -1,0 +1,27 @@
+"""Settings common to every service; each service subclasses with its own prefix and fields."""
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CLM_", extra="ignore")
+
+    service_name: str = "clm"
+    environment: str = Field(default="local", description="local | test | production")
+    log_level: str = "INFO"
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS"
+    )
+    database_url: str = Field(
+        default="postgresql+asyncpg://clm:clm@127.0.0.1:55432/clm", validation_alias="DATABASE_URL"
+    )
+    db_pool_size: int = 10
+    api_key_cache_seconds: float = 30.0
+    readiness_timeout_seconds: float = 2.0
+
+    @model_validator(mode="after")
+    def _refuse_local_defaults_in_production(self) -> "ServiceSettings":
+        if self.environment == "production" and "clm:clm@" in self.database_url:
+            raise ValueError("DATABASE_URL uses the local development password in production")
+        return self
