@@ -95,8 +95,6 @@ def spawn(
     LOGS.mkdir(parents=True, exist_ok=True)
     PIDS.mkdir(parents=True, exist_ok=True)
     log = open(LOGS / f"{name}.log", "ab")
-    if user:
-        argv = ["runuser", "-u", user, "--", *argv]
     proc = subprocess.Popen(
         argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True
     )
@@ -104,12 +102,12 @@ def spawn(
     return proc.pid
 
 
-def stop_pid(name: str, timeout_s: float = 20.0) -> None:
+def stop_pid(name: str, timeout_s: float = 20.0, sig: int = signal.SIGTERM) -> None:
     pid = read_pid(name)
     if pid is None:
         return
     say(f"stopping {name} (pid {pid})")
-    os.killpg(pid, signal.SIGTERM)
+    os.killpg(pid, sig)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
@@ -144,46 +142,70 @@ def kafka_libs() -> Path:
     return libs
 
 
-def start_kafka() -> None:
-    if read_pid("kafka") is not None and port_open(KAFKA_PORT):
-        say(f"kafka already running on 127.0.0.1:{KAFKA_PORT}")
-        return
-    if port_open(KAFKA_PORT):
-        say(f"something else listens on 127.0.0.1:{KAFKA_PORT}; using it as the broker")
-        return
-    libs = kafka_libs()
-    data = STATE / "kafka" / "data"
-    data.mkdir(parents=True, exist_ok=True)
-    config = STATE / "kafka" / "server.properties"
-    template = (KAFKA_DIR / "server.properties.template").read_text()
-    config.write_text(
-        template.format(
-            port=KAFKA_PORT,
-            controller_port=KAFKA_CONTROLLER_PORT,
-            data_dir=data,
-            partitions=KAFKA_PARTITIONS,
+@dataclass(frozen=True)
+class KafkaNode:
+    """One combined broker+controller; `name` keys its pid file, `home` holds config and data."""
+
+    name: str
+    home: Path
+    port: int
+    controller_port: int
+    heap: str = KAFKA_HEAP
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        if read_pid(self.name) is not None and port_open(self.port):
+            say(f"{self.name} already running on {self.bootstrap}")
+            return
+        if port_open(self.port):
+            raise SystemExit(
+                f"[stack] port {self.port} is taken by a process this stack did not start"
+            )
+        libs = kafka_libs()
+        data = self.home / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        config = self.home / "server.properties"
+        template = (KAFKA_DIR / "server.properties.template").read_text()
+        config.write_text(
+            template.format(
+                port=self.port,
+                controller_port=self.controller_port,
+                data_dir=data,
+                partitions=KAFKA_PARTITIONS,
+            )
         )
-    )
-    classpath = f"{libs}/*"
-    log4j = f"-Dlog4j2.configurationFile={KAFKA_DIR / 'log4j2.properties'}"
-    if not (data / "meta.properties").exists():
-        cluster_id = subprocess.run(
-            ["java", "-cp", classpath, log4j, "kafka.tools.StorageTool", "random-uuid"],
-            check=True, capture_output=True, text=True,
-        ).stdout.split()[-1]  # fmt: skip
-        subprocess.run(
-            ["java", "-cp", classpath, log4j, "kafka.tools.StorageTool", "format",
-             "-t", cluster_id, "-c", str(config)],
-            check=True, capture_output=True,
+        classpath = f"{libs}/*"
+        log4j = f"-Dlog4j2.configurationFile={KAFKA_DIR / 'log4j2.properties'}"
+        if not (data / "meta.properties").exists():
+            cluster_id = subprocess.run(
+                ["java", "-cp", classpath, log4j, "kafka.tools.StorageTool", "random-uuid"],
+                check=True, capture_output=True, text=True,
+            ).stdout.split()[-1]  # fmt: skip
+            subprocess.run(
+                ["java", "-cp", classpath, log4j, "kafka.tools.StorageTool", "format",
+                 "-t", cluster_id, "-c", str(config)],
+                check=True, capture_output=True,
+            )  # fmt: skip
+            say(f"formatted KRaft storage in {data} (cluster {cluster_id})")
+        pid = spawn(
+            self.name,
+            ["java", "-Xms256m", f"-Xmx{self.heap}", "-XX:+UseG1GC", "-cp", classpath, log4j,
+             "kafka.Kafka", str(config)],
         )  # fmt: skip
-        say(f"formatted KRaft storage in {data} (cluster {cluster_id})")
-    pid = spawn(
-        "kafka",
-        ["java", "-Xms256m", f"-Xmx{KAFKA_HEAP}", "-XX:+UseG1GC", "-cp", classpath, log4j,
-         "kafka.Kafka", str(config)],
-    )  # fmt: skip
-    say(f"kafka {KAFKA_VERSION} starting (pid {pid}), log {LOGS / 'kafka.log'}")
-    wait_until(lambda: port_open(KAFKA_PORT), "kafka port", 90)
+        say(
+            f"kafka {KAFKA_VERSION} starting as {self.name} (pid {pid}), log {LOGS / self.name}.log"
+        )
+        wait_until(lambda: port_open(self.port), f"{self.name} port", 90)
+
+    def stop(self, *, crash: bool = False) -> None:
+        """A clean shutdown, or with `crash` a SIGKILL as in a power cut."""
+        stop_pid(self.name, timeout_s=60, sig=signal.SIGKILL if crash else signal.SIGTERM)
+
+
+MAIN_BROKER = KafkaNode("kafka", STATE / "kafka", KAFKA_PORT, KAFKA_CONTROLLER_PORT)
 
 
 def kafka_bootstrap() -> str:
@@ -192,7 +214,7 @@ def kafka_bootstrap() -> str:
 
 def ensure_kafka() -> str:
     if "KAFKA_BOOTSTRAP_SERVERS" not in os.environ:
-        start_kafka()
+        MAIN_BROKER.start()
     bootstrap = kafka_bootstrap()
     asyncio.run(wait_for_broker(bootstrap, 90))
     created = asyncio.run(ensure_topics(bootstrap, KAFKA_PARTITIONS))
@@ -408,7 +430,7 @@ def cmd_up() -> None:
 def cmd_down() -> None:
     for svc in reversed(SERVICES):
         stop_pid(svc.name)
-    stop_pid("kafka", timeout_s=60)
+    MAIN_BROKER.stop()
     stop_postgres()
 
 

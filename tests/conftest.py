@@ -1,0 +1,93 @@
+"""Session fixtures: the real Kafka and PostgreSQL, migrations, API keys, running services."""
+
+import asyncio
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.infra import Infrastructure, resolve
+from tests.support.services import ServiceProcess, free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "/integration/" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def infra() -> Infrastructure:
+    found = resolve()
+    env = {**os.environ, "DATABASE_URL": found.database_url}
+    subprocess.run(
+        [sys.executable, "-m", "alembic", "-c", str(ROOT / "alembic.ini"), "upgrade", "head"],
+        check=True, env=env, cwd=ROOT,
+    )  # fmt: skip
+    from shared.kafka_admin import ensure_topics
+
+    asyncio.run(ensure_topics(found.kafka_bootstrap, 12))
+    return found
+
+
+@pytest.fixture(scope="session")
+def service_env(infra: Infrastructure) -> dict[str, str]:
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
+        "DATABASE_URL": infra.database_url,
+        "CLM_ENVIRONMENT": "test",
+    }
+
+
+def _register(infra: Infrastructure, name: str, scopes: list[str]) -> str:
+    key = f"clm_test_{secrets.token_urlsafe(18)}"
+    args = ["--all-scopes"] if scopes == ["*"] else [a for s in scopes for a in ("--scope", s)]
+    subprocess.run(
+        [sys.executable, "-m", "shared.apikeys_cli", "register", "--name", name, "--key", key, *args],
+        check=True, cwd=ROOT, env={**os.environ, "DATABASE_URL": infra.database_url},
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    return key
+
+
+@pytest.fixture(scope="session")
+def admin_key(infra: Infrastructure) -> str:
+    return _register(infra, "test-admin", ["*"])
+
+
+@pytest.fixture(scope="session")
+def key_factory(infra: Infrastructure) -> Callable[[list[str]], str]:
+    return lambda scopes: _register(infra, "test-limited", scopes)
+
+
+@pytest.fixture(scope="session")
+def start_service(service_env: dict[str, str]) -> Iterator[Callable[..., ServiceProcess]]:
+    started: list[ServiceProcess] = []
+
+    def start(name: str, **extra_env: str) -> ServiceProcess:
+        proc = ServiceProcess(name, free_port(), {**service_env, **extra_env}).start()
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+@pytest.fixture(scope="session")
+def ingest(start_service: Callable[..., ServiceProcess]) -> ServiceProcess:
+    return start_service("ingest")
+
+
+@pytest.fixture
+async def ingest_client(ingest: ServiceProcess, admin_key: str) -> AsyncIterator[httpx.AsyncClient]:
+    headers = {"Authorization": f"Bearer {admin_key}"}
+    async with httpx.AsyncClient(base_url=ingest.url, headers=headers, timeout=30) as client:
+        yield client

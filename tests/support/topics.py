@@ -1,0 +1,50 @@
+"""Reads what services published, as an independent consumer would."""
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+
+class TopicTail:
+    """Remembers the end of every partition at creation; reads only what comes after."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.topic = topic
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed"
+        )
+        self.records: list[ConsumerRecord] = []  # type: ignore[type-arg]
+
+    async def __aenter__(self) -> "TopicTail":
+        await self._consumer.start()
+        cluster = await self._consumer._client.fetch_all_metadata()
+        partitions = cluster.partitions_for_topic(self.topic) or set()
+        tps = [TopicPartition(self.topic, p) for p in partitions]
+        self._consumer.assign(tps)
+        await self._consumer.seek_to_end(*tps)
+        for tp in tps:
+            await self._consumer.position(tp)  # resolve the lazy seek now, before anything is sent
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._consumer.stop()
+
+    async def collect(
+        self,
+        keep: Callable[[ConsumerRecord], bool],  # type: ignore[type-arg]
+        until: Callable[[list[ConsumerRecord]], bool],  # type: ignore[type-arg]
+        timeout: float = 30.0,
+    ) -> list[ConsumerRecord]:  # type: ignore[type-arg]
+        deadline = time.monotonic() + timeout
+        kept = [r for r in self.records if keep(r)]
+        while not until(kept):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out reading {self.topic}; kept {len(kept)} records")
+            batch = await self._consumer.getmany(timeout_ms=200)
+            for recs in batch.values():
+                self.records.extend(recs)
+                kept.extend(r for r in recs if keep(r))
+            await asyncio.sleep(0)
+        return kept

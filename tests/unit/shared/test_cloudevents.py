@@ -1,0 +1,68 @@
+"""Our CloudEvents binary-mode records round-trip and are readable by the CloudEvents SDK."""
+
+import pytest
+from cloudevents.core.bindings.kafka import KafkaMessage, from_binary_event
+
+from shared.cloudevents import CloudEventError, from_kafka, to_kafka
+from shared.customer_event_codec import SCHEMA_V1, from_cloudevent, to_cloudevent
+from shared.events import customer_event_adapter
+from shared.topics import CUSTOMER_EVENTS
+from tests.support.factories import purchase
+
+
+def _record():  # type: ignore[no-untyped-def]
+    event = customer_event_adapter.validate_python(
+        purchase("cust-42", "2024-03-01T10:15:00+08:00", amount="12.50")
+    )
+    return event, to_kafka(CUSTOMER_EVENTS, to_cloudevent(event))
+
+
+def test_key_is_the_customer_id_and_headers_carry_the_attributes() -> None:
+    event, record = _record()
+    headers = dict(record.headers)
+    assert record.key == b"cust-42"
+    assert headers["ce_specversion"] == b"1.0"
+    assert headers["ce_id"] == event.event_id.encode()
+    assert headers["ce_type"] == b"clm.customer.purchase"
+    assert headers["ce_subject"] == b"cust-42"
+    assert headers["content-type"] == b"application/json"
+
+
+def test_round_trip_gives_back_the_same_event() -> None:
+    event, record = _record()
+    decoded = from_cloudevent(from_kafka(record.value, record.headers))
+    assert decoded == event
+
+
+def test_the_cloudevents_sdk_parses_what_we_publish() -> None:
+    event, record = _record()
+    message = KafkaMessage(headers=dict(record.headers), key=record.key, value=record.value)
+    parsed = from_binary_event(message)
+    assert parsed.get_specversion() == "1.0"
+    assert parsed.get_id() == event.event_id
+    assert parsed.get_type() == "clm.customer.purchase"
+    assert parsed.get_subject() == "cust-42"
+    assert parsed.get_dataschema() == SCHEMA_V1
+    assert parsed.get_time() == event.occurred_at
+    data = parsed.get_data()
+    assert isinstance(data, dict)
+    assert data["data"]["amount"] == "12.50"
+    assert data["customer_id"] == "cust-42"
+
+
+def test_records_that_are_not_cloudevents_are_refused() -> None:
+    with pytest.raises(CloudEventError):
+        from_kafka(b"{}", [("content-type", b"application/json")])
+    _, record = _record()
+    with pytest.raises(CloudEventError):
+        from_kafka(b"not json", record.headers)
+
+
+def test_an_unknown_schema_version_is_refused() -> None:
+    _, record = _record()
+    headers = [
+        (k, b"urn:clm:schema:customer-event:v9" if k == "ce_dataschema" else v)
+        for k, v in record.headers
+    ]
+    with pytest.raises(CloudEventError, match="unknown schema"):
+        from_cloudevent(from_kafka(record.value, headers))
