@@ -1,0 +1,117 @@
+"""Transactional outbox: rows written in the same transaction as the state change, then relayed.
+
+A relay publishes pending rows in id order and marks them sent. A crash between publishing and
+marking republishes the same records; CloudEvent ids are deterministic, so readers that dedupe
+by id see each change once. One relay per service holds an advisory lock so order is kept.
+"""
+
+import asyncio
+import zlib
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import BYTEA, JSONB
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from shared.cloudevents import KafkaRecord
+from shared.db import metadata
+from shared.kafka_producer import KafkaPublisher, PublishError
+from shared.logging import get_logger
+from shared.metrics import OUTBOX_BACKLOG
+
+log = get_logger(__name__)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("service", sa.String(32), nullable=False),
+    sa.Column("topic", sa.String(255), nullable=False),
+    sa.Column("key", BYTEA, nullable=False),
+    sa.Column("value", BYTEA, nullable=False),
+    sa.Column("headers", JSONB, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
+    sa.Index("ix_outbox_pending", "service", "id"),
+)
+
+
+def outbox_rows(service: str, records: Sequence[KafkaRecord]) -> list[dict[str, object]]:
+    return [
+        {
+            "service": service,
+            "topic": r.topic,
+            "key": r.key,
+            "value": r.value,
+            "headers": [[k, v.decode()] for k, v in r.headers],
+        }
+        for r in records
+    ]
+
+
+async def enqueue(conn: AsyncConnection, service: str, records: Sequence[KafkaRecord]) -> None:
+    if records:
+        await conn.execute(outbox.insert(), outbox_rows(service, records))
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        publisher: KafkaPublisher,
+        service: str,
+        batch_size: int = 2000,
+        idle_interval_s: float = 0.1,
+    ) -> None:
+        self._engine = engine
+        self._publisher = publisher
+        self._service = service
+        self._batch_size = batch_size
+        self._idle = idle_interval_s
+        self._lock_id = zlib.crc32(f"outbox:{service}".encode())
+        self._stopping = asyncio.Event()
+
+    async def relay_once(self) -> int:
+        """Publishes up to one batch of pending rows; returns how many were published."""
+        async with self._engine.begin() as conn:
+            locked = await conn.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(self._lock_id)))
+            if not locked:
+                return 0
+            rows = (
+                await conn.execute(
+                    sa.select(outbox)
+                    .where(outbox.c.service == self._service)
+                    .order_by(outbox.c.id)
+                    .limit(self._batch_size)
+                )
+            ).all()
+            if not rows:
+                OUTBOX_BACKLOG.labels(self._service).set(0)
+                return 0
+            records = [
+                KafkaRecord(r.topic, r.key, r.value, [(k, v.encode()) for k, v in r.headers])
+                for r in rows
+            ]
+            await self._publisher.publish(records)
+            await conn.execute(outbox.delete().where(outbox.c.id.in_([r.id for r in rows])))
+        return len(rows)
+
+    async def run(self) -> None:
+        delay = self._idle
+        while not self._stopping.is_set():
+            try:
+                published = await self.relay_once()
+                delay = self._idle
+            except (PublishError, OSError) as exc:
+                log.warning("outbox_relay_failed", error=repr(exc))
+                published, delay = 0, min(max(delay * 2, 0.5), 10.0)
+            except Exception as exc:  # the database may be restarting; keep trying
+                log.exception("outbox_relay_error", error=repr(exc))
+                published, delay = 0, min(max(delay * 2, 0.5), 10.0)
+            if published < self._batch_size:
+                try:
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+                except TimeoutError:
+                    pass
+
+    def stop(self) -> None:
+        self._stopping.set()
