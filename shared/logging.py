@@ -3,6 +3,7 @@
 import logging
 import sys
 from contextvars import ContextVar
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -10,7 +11,9 @@ import structlog
 correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 
 
-def _add_correlation_id(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def _add_correlation_id(
+    _: Any, __: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     cid = correlation_id.get()
     if cid is not None:
         event_dict.setdefault("correlation_id", cid)

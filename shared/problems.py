@@ -107,7 +107,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "HTTP error")
-        problem = Problem(exc.status_code, title, str(exc.detail), headers=exc.headers)
+        problem = Problem(exc.status_code, title, str(exc.detail), headers=dict(exc.headers or {}))
         return _render(request, problem)
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:

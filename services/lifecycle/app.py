@@ -1,30 +1,77 @@
-"""Lifecycle service (skeleton: settings, health and readiness)."""
+"""Lifecycle service: the per-customer state machine, its consumer, scheduler and outbox relay."""
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from services.lifecycle.domain import load_rules
 from shared.auth import KeyStore
 from shared.db import database_ready, make_engine
+from shared.kafka_consumer import BatchConsumer
 from shared.kafka_producer import KafkaPublisher
-from shared.logging import configure_logging
+from shared.logging import configure_logging, get_logger
+from shared.outbox import OutboxRelay
 from shared.service_app import ReadinessCheck, create_service_app
-from shared.settings import ServiceSettings
+
+from .processing import SERVICE, LifecycleProcessor, decode
+from .routes import router
+from .settings import LifecycleSettings, get_settings
+
+log = get_logger(__name__)
+
+
+async def _scheduler(
+    processor: LifecycleProcessor, settings: LifecycleSettings, stop: asyncio.Event
+) -> None:
+    while not stop.is_set():
+        try:
+            evaluated = await processor.evaluate_due(settings.scheduler_batch_size)
+        except Exception as exc:  # the database may be restarting; try again next tick
+            log.exception("scheduler_failed", error=repr(exc))
+            evaluated = 0
+        if evaluated < settings.scheduler_batch_size:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), settings.scheduler_interval_seconds)
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    settings = ServiceSettings(service_name="lifecycle")
+    settings = get_settings()
     configure_logging(settings.service_name, settings.log_level)
+    rules = load_rules(settings.rules_path)  # a bad rules file stops start-up, naming the field
     engine = make_engine(settings.database_url, settings.db_pool_size)
-    app.state.engine = engine
+    publisher = KafkaPublisher(settings.kafka_bootstrap_servers, "clm-lifecycle")
+    processor = LifecycleProcessor(engine, rules, settings.clock, consumer=settings.consumer_group)
+    consumer = BatchConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        topic=settings.events_topic,
+        group_id=settings.consumer_group,
+        decode=decode,
+        handle=processor.handle,
+        dlq=publisher,
+        max_records=settings.consumer_max_records,
+    )
+    relay = OutboxRelay(engine, publisher, SERVICE, settings.outbox_batch_size)
+    stop = asyncio.Event()
+    app.state.settings, app.state.rules, app.state.engine = settings, rules, engine
     app.state.key_store = KeyStore(engine, settings.api_key_cache_seconds)
-    app.state.publisher = KafkaPublisher(settings.kafka_bootstrap_servers, "clm-lifecycle")
+    app.state.publisher = publisher
+    tasks = [asyncio.create_task(relay.run(), name="outbox-relay")]
+    if settings.run_consumer:
+        tasks.append(asyncio.create_task(consumer.run(), name="consumer"))
+    if settings.run_scheduler:
+        tasks.append(asyncio.create_task(_scheduler(processor, settings, stop), name="scheduler"))
     try:
         yield
     finally:
-        await app.state.publisher.stop()
+        consumer.stop()
+        relay.stop()
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await publisher.stop()
         await engine.dispose()
 
 
@@ -36,5 +83,11 @@ def _readiness(app: FastAPI) -> Mapping[str, ReadinessCheck]:
 
 
 app = create_service_app(
-    title="CLM lifecycle", description="lifecycle service", lifespan=lifespan, readiness=_readiness
+    title="CLM lifecycle",
+    description="Per-customer lifecycle stage (acquisition, development, maintenance, churn), "
+    "flags and tier, with the history of every change; changes are published to "
+    "clm.lifecycle-changes.v1.",
+    lifespan=lifespan,
+    readiness=_readiness,
 )
+app.include_router(router)

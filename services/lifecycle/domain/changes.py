@@ -1,0 +1,124 @@
+"""What to publish when a re-derivation changed a customer's history."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from services.lifecycle.domain.stages import Flag, Reason, Stage, Tier
+from services.lifecycle.domain.transitions import (
+    Transition,
+    TransitionKind,
+    stable_uuid,
+)
+
+EVENT_TYPES = {
+    TransitionKind.STAGE: "clm.lifecycle.stage_changed",
+    TransitionKind.FLAG: "clm.lifecycle.flag_changed",
+    TransitionKind.TIER: "clm.lifecycle.tier_changed",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One message for `clm.lifecycle-changes.v1`; `id` is stable, so use it as the CloudEvent id.
+
+    A correction (`retracts` set) undoes a transition published earlier: it is that
+    transition reversed, at the retracted transition's time, with reason
+    `late_event_correction`.
+    """
+
+    id: str
+    customer_id: str
+    kind: TransitionKind
+    from_stage: Stage
+    to_stage: Stage
+    flag: Flag | None
+    flag_value: bool | None
+    from_tier: Tier | None
+    to_tier: Tier | None
+    occurred_at: datetime
+    reason: Reason
+    cause_event_id: str
+    retracts: str | None = None
+
+    @property
+    def is_correction(self) -> bool:
+        return self.retracts is not None
+
+    @property
+    def event_type(self) -> str:
+        return EVENT_TYPES[self.kind]
+
+    def data(self) -> dict[str, Any]:
+        """The CloudEvent `data`: the contract's fields, then this service's additions."""
+        return {
+            "customer_id": self.customer_id,
+            "from_stage": self.from_stage.value,
+            "to_stage": self.to_stage.value,
+            "flag": self.flag.value if self.flag else None,
+            "occurred_at": self.occurred_at.isoformat(),
+            "reason": self.reason.value,
+            "cause_event_id": self.cause_event_id,
+            "transition_id": self.id,
+            "kind": self.kind.value,
+            "flag_value": self.flag_value,
+            "from_tier": self.from_tier.value if self.from_tier else None,
+            "to_tier": self.to_tier.value if self.to_tier else None,
+            "retracts": self.retracts,
+        }
+
+
+def changes_between(
+    old_history: Sequence[Transition],
+    new_history: Sequence[Transition],
+    cause_event_id: str | None = None,
+) -> list[Change]:
+    """Corrections for transitions that no longer hold (latest first), then new transitions.
+
+    `cause_event_id` names the late event behind the corrections when the caller knows it;
+    otherwise a correction keeps the retracted transition's cause.
+    """
+    new_ids = {transition.id for transition in new_history}
+    old_ids = {transition.id for transition in old_history}
+    retracted = [t for t in old_history if t.id not in new_ids]
+    added = [t for t in new_history if t.id not in old_ids]
+    corrections = [_correction(t, cause_event_id) for t in reversed(retracted)]
+    return corrections + [_published(t) for t in added]
+
+
+def _published(transition: Transition) -> Change:
+    return Change(
+        id=transition.id,
+        customer_id=transition.customer_id,
+        kind=transition.kind,
+        from_stage=transition.from_stage,
+        to_stage=transition.to_stage,
+        flag=transition.flag,
+        flag_value=transition.flag_value,
+        from_tier=transition.from_tier,
+        to_tier=transition.to_tier,
+        occurred_at=transition.occurred_at,
+        reason=transition.reason,
+        cause_event_id=transition.cause_event_id,
+    )
+
+
+def _correction(transition: Transition, cause_event_id: str | None) -> Change:
+    return Change(
+        id=stable_uuid(f"retracts\x1f{transition.id}"),
+        customer_id=transition.customer_id,
+        kind=transition.kind,
+        from_stage=transition.to_stage,
+        to_stage=transition.from_stage,
+        flag=transition.flag,
+        flag_value=None if transition.flag_value is None else not transition.flag_value,
+        from_tier=transition.to_tier,
+        to_tier=transition.from_tier,
+        occurred_at=transition.occurred_at,
+        reason=Reason.LATE_EVENT_CORRECTION,
+        cause_event_id=cause_event_id or transition.cause_event_id,
+        retracts=transition.id,
+    )

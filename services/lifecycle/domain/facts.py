@@ -1,0 +1,340 @@
+"""What a customer's events tell, kept in an order-independent, idempotent form.
+
+Every field is a join of the events seen so far (a minimum, a last-writer-wins
+register, or a map keyed by event or ticket id), so applying the same set of
+events in any order, with any duplicates, gives equal facts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any
+
+FACTS_FORMAT_VERSION = 1
+
+
+class EventType(StrEnum):
+    PURCHASE = "purchase"
+    CONTACT = "contact"
+    COMPLAINT = "complaint"
+    PROFILE = "profile"
+    SCORE = "score"
+
+
+@dataclass(frozen=True, slots=True)
+class DomainEvent:
+    """A customer event as the lifecycle domain needs it; `score` carries `churn_risk`."""
+
+    event_id: str
+    type: EventType
+    customer_id: str
+    occurred_at: datetime
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.occurred_at.tzinfo is None or self.occurred_at.utcoffset() is None:
+            raise ValueError("occurred_at must be timezone-aware")
+        object.__setattr__(self, "type", EventType(self.type))
+        object.__setattr__(self, "occurred_at", self.occurred_at.astimezone(UTC))
+
+
+@dataclass(frozen=True, slots=True)
+class Purchase:
+    occurred_at: datetime
+    amount: Decimal
+    category: str | None
+
+    def sort_key(self) -> tuple[datetime, Decimal, str]:
+        return (self.occurred_at, self.amount, self.category or "")
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    occurred_at: datetime
+    channel: str | None
+    direction: str | None
+
+    def sort_key(self) -> tuple[datetime, str, str]:
+        return (self.occurred_at, self.channel or "", self.direction or "")
+
+
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """An event's time and id: ordered by time, ties broken by id."""
+
+    at: datetime
+    event_id: str
+
+    def key(self) -> tuple[datetime, str]:
+        return (self.at, self.event_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    opened: Stamp
+    resolved: Stamp | None = None
+    severity: str | None = None
+    severity_stamp: Stamp | None = None
+
+    def merge(self, other: Ticket) -> Ticket:
+        opened = min(self.opened, other.opened, key=Stamp.key)
+        resolved_candidates = [s for s in (self.resolved, other.resolved) if s is not None]
+        resolved = min(resolved_candidates, key=Stamp.key) if resolved_candidates else None
+        severity, severity_stamp = self.severity, self.severity_stamp
+        if other.severity_stamp is not None and (
+            severity_stamp is None or other.severity_stamp.key() > severity_stamp.key()
+        ):
+            severity, severity_stamp = other.severity, other.severity_stamp
+        return Ticket(opened, resolved, severity, severity_stamp)
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileValue:
+    stamp: Stamp
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class ChurnRiskReading:
+    as_of: datetime
+    churn_risk: float
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseOccasion:
+    """All of one customer's orders on one UTC calendar day."""
+
+    day: date
+    first_at: datetime
+    last_at: datetime
+    amount: Decimal
+    categories: frozenset[str]
+    event_ids: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerFacts:
+    """Immutable; `apply` returns a new value and never mutates its input."""
+
+    customer_id: str
+    first_seen: Stamp | None = None
+    purchases: Mapping[str, Purchase] = field(default_factory=dict)
+    contacts: Mapping[str, Contact] = field(default_factory=dict)
+    complaints: Mapping[str, Ticket] = field(default_factory=dict)
+    profile: Mapping[str, ProfileValue] = field(default_factory=dict)
+    scores: Mapping[str, ChurnRiskReading] = field(default_factory=dict)
+
+    @property
+    def first_seen_at(self) -> datetime | None:
+        return self.first_seen.at if self.first_seen else None
+
+    def occasions(self) -> list[PurchaseOccasion]:
+        by_day: dict[date, list[tuple[str, Purchase]]] = {}
+        for event_id, purchase in self.purchases.items():
+            by_day.setdefault(purchase.occurred_at.date(), []).append((event_id, purchase))
+        occasions = []
+        for day in sorted(by_day):
+            orders = by_day[day]
+            times = [p.occurred_at for _, p in orders]
+            occasions.append(
+                PurchaseOccasion(
+                    day=day,
+                    first_at=min(times),
+                    last_at=max(times),
+                    amount=sum((p.amount for _, p in orders), Decimal(0)),
+                    categories=frozenset(p.category for _, p in orders if p.category),
+                    event_ids=frozenset(event_id for event_id, _ in orders),
+                )
+            )
+        return occasions
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "v": FACTS_FORMAT_VERSION,
+            "customer_id": self.customer_id,
+            "first_seen": _stamp_json(self.first_seen),
+            "purchases": {
+                k: [_ts(p.occurred_at), str(p.amount), p.category]
+                for k, p in sorted(self.purchases.items())
+            },
+            "contacts": {
+                k: [_ts(c.occurred_at), c.channel, c.direction]
+                for k, c in sorted(self.contacts.items())
+            },
+            "complaints": {
+                k: {
+                    "opened": _stamp_json(t.opened),
+                    "resolved": _stamp_json(t.resolved),
+                    "severity": t.severity,
+                    "severity_stamp": _stamp_json(t.severity_stamp),
+                }
+                for k, t in sorted(self.complaints.items())
+            },
+            "profile": {
+                k: [_ts(v.stamp.at), v.stamp.event_id, v.value]
+                for k, v in sorted(self.profile.items())
+            },
+            "scores": {k: [_ts(s.as_of), s.churn_risk] for k, s in sorted(self.scores.items())},
+        }
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> CustomerFacts:
+        if raw.get("v") != FACTS_FORMAT_VERSION:
+            raise ValueError(f"unsupported facts format version: {raw.get('v')!r}")
+        return cls(
+            customer_id=raw["customer_id"],
+            first_seen=_stamp_from(raw.get("first_seen")),
+            purchases={
+                k: Purchase(_parse_ts(ts), Decimal(amount), category)
+                for k, (ts, amount, category) in raw.get("purchases", {}).items()
+            },
+            contacts={
+                k: Contact(_parse_ts(ts), channel, direction)
+                for k, (ts, channel, direction) in raw.get("contacts", {}).items()
+            },
+            complaints={
+                k: Ticket(
+                    opened=_required_stamp(t["opened"]),
+                    resolved=_stamp_from(t.get("resolved")),
+                    severity=t.get("severity"),
+                    severity_stamp=_stamp_from(t.get("severity_stamp")),
+                )
+                for k, t in raw.get("complaints", {}).items()
+            },
+            profile={
+                k: ProfileValue(Stamp(_parse_ts(ts), event_id), value)
+                for k, (ts, event_id, value) in raw.get("profile", {}).items()
+            },
+            scores={
+                k: ChurnRiskReading(_parse_ts(ts), float(value))
+                for k, (ts, value) in raw.get("scores", {}).items()
+            },
+        )
+
+
+def apply(facts: CustomerFacts, event: DomainEvent) -> CustomerFacts:
+    """Return the facts with `event` joined in; re-applying an event changes nothing."""
+    if event.customer_id != facts.customer_id:
+        raise ValueError(
+            f"event {event.event_id} is for customer {event.customer_id}, not {facts.customer_id}"
+        )
+    stamp = Stamp(event.occurred_at, event.event_id)
+    changes: dict[str, Any] = {}
+    if event.type is not EventType.SCORE and (
+        facts.first_seen is None or stamp.key() < facts.first_seen.key()
+    ):
+        changes["first_seen"] = stamp
+    match event.type:
+        case EventType.PURCHASE:
+            purchase = _purchase_of(event)
+            changes["purchases"] = _with_max(facts.purchases, event.event_id, purchase)
+        case EventType.CONTACT:
+            contact = Contact(
+                event.occurred_at, event.data.get("channel"), event.data.get("direction")
+            )
+            changes["contacts"] = _with_max(facts.contacts, event.event_id, contact)
+        case EventType.COMPLAINT:
+            changes["complaints"] = _with_ticket(facts.complaints, event, stamp)
+        case EventType.PROFILE:
+            changes["profile"] = _with_profile(facts.profile, event.data, stamp)
+        case EventType.SCORE:
+            reading = ChurnRiskReading(event.occurred_at, _churn_risk_of(event))
+            scores = dict(facts.scores)
+            existing = scores.get(event.event_id)
+            if existing is None or reading.churn_risk > existing.churn_risk:
+                scores[event.event_id] = reading
+            changes["scores"] = scores
+    return dataclasses.replace(facts, **changes)
+
+
+def apply_all(facts: CustomerFacts, events: Iterable[DomainEvent]) -> CustomerFacts:
+    for event in events:
+        facts = apply(facts, event)
+    return facts
+
+
+def _purchase_of(event: DomainEvent) -> Purchase:
+    try:
+        amount = Decimal(str(event.data.get("amount", "0")))
+    except InvalidOperation as exc:
+        raise ValueError(f"purchase {event.event_id}: amount is not a number") from exc
+    if not amount.is_finite() or amount < 0:
+        raise ValueError(f"purchase {event.event_id}: amount must be a finite number >= 0")
+    category = event.data.get("category")
+    return Purchase(event.occurred_at, amount, str(category) if category else None)
+
+
+def _churn_risk_of(event: DomainEvent) -> float:
+    try:
+        value = float(event.data["churn_risk"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"score {event.event_id}: churn_risk must be a number") from exc
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"score {event.event_id}: churn_risk must be within [0, 1]")
+    return value
+
+
+def _with_max(records: Mapping[str, Any], key: str, record: Any) -> dict[str, Any]:
+    # Two different payloads under one event id should not happen; keep the larger one so
+    # that even then the result does not depend on arrival order.
+    merged = dict(records)
+    existing = merged.get(key)
+    if existing is None or record.sort_key() > existing.sort_key():
+        merged[key] = record
+    return merged
+
+
+def _with_ticket(
+    tickets: Mapping[str, Ticket], event: DomainEvent, stamp: Stamp
+) -> dict[str, Ticket]:
+    ticket_id = str(event.data.get("ticket_id") or event.event_id)
+    severity = event.data.get("severity")
+    incoming = Ticket(
+        opened=stamp,
+        resolved=stamp if event.data.get("status") == "resolved" else None,
+        severity=str(severity) if severity else None,
+        severity_stamp=stamp if severity else None,
+    )
+    merged = dict(tickets)
+    existing = merged.get(ticket_id)
+    merged[ticket_id] = incoming if existing is None else existing.merge(incoming)
+    return merged
+
+
+def _with_profile(
+    profile: Mapping[str, ProfileValue], data: Mapping[str, Any], stamp: Stamp
+) -> dict[str, ProfileValue]:
+    merged = dict(profile)
+    for name, value in data.items():
+        existing = merged.get(name)
+        if existing is None or stamp.key() > existing.stamp.key():
+            merged[name] = ProfileValue(stamp, value)
+    return merged
+
+
+def _ts(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+def _parse_ts(raw: str) -> datetime:
+    moment = datetime.fromisoformat(raw)
+    if moment.tzinfo is None:
+        raise ValueError(f"timestamp without offset in stored facts: {raw!r}")
+    return moment.astimezone(UTC)
+
+
+def _stamp_json(stamp: Stamp | None) -> list[str] | None:
+    return None if stamp is None else [_ts(stamp.at), stamp.event_id]
+
+
+def _stamp_from(raw: list[str] | None) -> Stamp | None:
+    return None if raw is None else Stamp(_parse_ts(raw[0]), raw[1])
+
+
+def _required_stamp(raw: list[str]) -> Stamp:
+    return Stamp(_parse_ts(raw[0]), raw[1])

@@ -1,0 +1,75 @@
+"""Spend over time: the trailing window that sets the tier, and quarter-on-quarter growth."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from services.lifecycle.domain.stages import Tier
+
+
+def quarter_of(moment: datetime) -> int:
+    """Calendar quarters (UTC) numbered consecutively: year * 4 + quarter index."""
+    return moment.year * 4 + (moment.month - 1) // 3
+
+
+def quarter_start(quarter: int) -> datetime:
+    return datetime(quarter // 4, (quarter % 4) * 3 + 1, 1, tzinfo=UTC)
+
+
+class TrailingSpend:
+    """Spend within the last `window`; a purchase leaves it exactly `window` after it."""
+
+    def __init__(self, window: timedelta) -> None:
+        self._window = window
+        self._purchases: deque[tuple[datetime, Decimal]] = deque()
+        self.total = Decimal(0)
+
+    def add(self, at: datetime, amount: Decimal) -> None:
+        self._purchases.append((at, amount))
+        self.total += amount
+
+    def expire(self, now: datetime) -> None:
+        while self._purchases and now - self._purchases[0][0] >= self._window:
+            self.total -= self._purchases.popleft()[1]
+
+    def next_tier_change(self, tier: Tier, tier_for: Callable[[Decimal], Tier]) -> datetime | None:
+        """When the tier would first change if nothing more were bought."""
+        remaining = self.total
+        for at, amount in self._purchases:
+            remaining -= amount
+            if tier_for(remaining) != tier:
+                return at + self._window
+        return None
+
+
+class QuarterlySpend:
+    def __init__(self, growth_ratio: float, growth_quarters: int) -> None:
+        self._factor = Decimal(1) + Decimal(str(growth_ratio))
+        self._quarters = growth_quarters
+        self._spend: dict[int, Decimal] = {}
+        self._grew: dict[int, bool] = {}
+        self.version = 0
+
+    def add(self, at: datetime, amount: Decimal) -> None:
+        quarter = quarter_of(at)
+        self._spend[quarter] = self._spend.get(quarter, Decimal(0)) + amount
+        self._grew.clear()
+        self.version += 1
+
+    def grew_before(self, quarter: int) -> bool:
+        """Did spend grow by the ratio in each of the completed quarters before `quarter`?"""
+        grew = self._grew.get(quarter)
+        if grew is None:
+            grew = self._grew[quarter] = self._compute_grew_before(quarter)
+        return grew
+
+    def _compute_grew_before(self, quarter: int) -> bool:
+        for back in range(1, self._quarters + 1):
+            current = self._spend.get(quarter - back, Decimal(0))
+            previous = self._spend.get(quarter - back - 1, Decimal(0))
+            if previous <= 0 or current < previous * self._factor:
+                return False
+        return True

@@ -1,0 +1,115 @@
+"""A change in a customer's stage, flags or tier, as it appears in the history."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from services.lifecycle.domain.stages import Flag, Reason, Stage, Tier
+
+CLOCK = "clock"
+"""`cause_event_id` of transitions that became due with the passing of time."""
+
+TRANSITION_NAMESPACE = uuid.UUID("5b0c6f3e-2f43-4c1e-9a51-6f1d3c8e7a10")
+_NAMESPACE_BYTES = TRANSITION_NAMESPACE.bytes
+
+
+class TransitionKind(StrEnum):
+    STAGE = "stage"
+    FLAG = "flag"
+    TIER = "tier"
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """`from_stage`/`to_stage` of flag and tier changes both name the stage they happened in."""
+
+    id: str
+    customer_id: str
+    kind: TransitionKind
+    from_stage: Stage
+    to_stage: Stage
+    flag: Flag | None
+    flag_value: bool | None
+    from_tier: Tier | None
+    to_tier: Tier | None
+    occurred_at: datetime
+    reason: Reason
+    cause_event_id: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "customer_id": self.customer_id,
+            "kind": self.kind.value,
+            "from_stage": self.from_stage.value,
+            "to_stage": self.to_stage.value,
+            "flag": self.flag.value if self.flag else None,
+            "flag_value": self.flag_value,
+            "from_tier": self.from_tier.value if self.from_tier else None,
+            "to_tier": self.to_tier.value if self.to_tier else None,
+            "occurred_at": self.occurred_at.isoformat(),
+            "reason": self.reason.value,
+            "cause_event_id": self.cause_event_id,
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> Transition:
+        return cls(
+            id=raw["id"],
+            customer_id=raw["customer_id"],
+            kind=TransitionKind(raw["kind"]),
+            from_stage=Stage(raw["from_stage"]),
+            to_stage=Stage(raw["to_stage"]),
+            flag=Flag(raw["flag"]) if raw.get("flag") else None,
+            flag_value=raw.get("flag_value"),
+            from_tier=Tier(raw["from_tier"]) if raw.get("from_tier") else None,
+            to_tier=Tier(raw["to_tier"]) if raw.get("to_tier") else None,
+            occurred_at=datetime.fromisoformat(raw["occurred_at"]).astimezone(UTC),
+            reason=Reason(raw["reason"]),
+            cause_event_id=raw["cause_event_id"],
+        )
+
+
+def transition_id(
+    customer_id: str,
+    kind: TransitionKind,
+    from_stage: Stage,
+    to_stage: Stage,
+    flag: Flag | None,
+    flag_value: bool | None,
+    from_tier: Tier | None,
+    to_tier: Tier | None,
+    occurred_at: datetime,
+    reason: Reason,
+    cause_event_id: str,
+) -> str:
+    """A name-based UUID: the same transition always gets the same id."""
+    # StrEnum members are already their text value.
+    parts = [
+        customer_id,
+        kind,
+        from_stage,
+        to_stage,
+        flag or "",
+        "" if flag_value is None else ("true" if flag_value else "false"),
+        from_tier or "",
+        to_tier or "",
+        occurred_at.isoformat(),
+        reason,
+        cause_event_id,
+    ]
+    return stable_uuid("\x1f".join(parts))
+
+
+def stable_uuid(name: str) -> str:
+    """uuid5(TRANSITION_NAMESPACE, name) as text, without the cost of building a UUID."""
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    hexed = digest.hex()
+    return f"{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-{hexed[20:]}"

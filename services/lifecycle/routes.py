@@ -1,0 +1,169 @@
+"""Lifecycle HTTP API (CONTRACT.md): customer state, history, lists, stage and transition stats."""
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel
+
+from services.lifecycle.domain import Flag, LifecycleRules, Stage, Tier
+from shared.auth import Scope, require
+from shared.problems import Problem
+
+from .tables import customers, transitions
+
+router = APIRouter(prefix="/v1", tags=["lifecycle"])
+CustomersReader = Annotated[frozenset[str], Depends(require(Scope.CUSTOMERS_READ))]
+
+
+class CustomerState(BaseModel):
+    customer_id: str
+    stage: Stage
+    flags: list[Flag]
+    stage_since: datetime | None
+    tier: Tier
+    first_seen_at: datetime | None
+    first_purchase_at: datetime | None
+    last_purchase_at: datetime | None
+    purchase_occasions: int
+    total_spend: Decimal
+    lifecycle_pattern: str | None
+    reactivations: int
+    trailing_spend: Decimal
+    churn_risk: float | None
+    as_of: datetime
+    next_due_at: datetime | None
+
+
+class TransitionOut(BaseModel):
+    id: str
+    kind: str
+    from_stage: Stage
+    to_stage: Stage
+    flag: Flag | None
+    flag_value: bool | None
+    from_tier: Tier | None
+    to_tier: Tier | None
+    occurred_at: datetime
+    reason: str
+    cause_event_id: str
+
+
+class History(BaseModel):
+    customer_id: str
+    transitions: list[TransitionOut]
+
+
+class CustomerPage(BaseModel):
+    items: list[CustomerState]
+    next_cursor: str | None
+
+
+_STATE_COLUMNS = [customers.c[name] for name in CustomerState.model_fields]
+
+
+def _engine(request: Request) -> Any:
+    return request.app.state.engine
+
+
+def _not_found(customer_id: str) -> Problem:
+    return Problem(404, "Customer not found", f"No lifecycle state for customer '{customer_id}'.")
+
+
+@router.get("/customers/{customer_id}", response_model=CustomerState)
+async def get_customer(customer_id: str, request: Request, _: CustomersReader) -> Any:
+    async with _engine(request).connect() as conn:
+        row = (
+            await conn.execute(
+                sa.select(*_STATE_COLUMNS).where(customers.c.customer_id == customer_id)
+            )
+        ).first()
+    if row is None:
+        raise _not_found(customer_id)
+    return row._asdict()
+
+
+@router.get("/customers/{customer_id}/history", response_model=History)
+async def get_history(customer_id: str, request: Request, _: CustomersReader) -> Any:
+    async with _engine(request).connect() as conn:
+        history = await conn.scalar(
+            sa.select(customers.c.history).where(customers.c.customer_id == customer_id)
+        )
+    if history is None:
+        raise _not_found(customer_id)
+    return {"customer_id": customer_id, "transitions": history}
+
+
+@router.get("/customers", response_model=CustomerPage)
+async def list_customers(
+    request: Request,
+    _: CustomersReader,
+    stage: Stage | None = None,
+    flag: Flag | None = None,
+    tier: Tier | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[
+        str | None, Query(max_length=128, description="next_cursor of the previous page")
+    ] = None,
+) -> Any:
+    query = sa.select(*_STATE_COLUMNS).order_by(customers.c.customer_id).limit(limit + 1)
+    if stage:
+        query = query.where(customers.c.stage == stage.value)
+    if tier:
+        query = query.where(customers.c.tier == tier.value)
+    if flag:
+        query = query.where(customers.c.flags.contains([flag.value]))
+    if cursor:
+        query = query.where(customers.c.customer_id > cursor)
+    async with _engine(request).connect() as conn:
+        rows = (await conn.execute(query)).all()
+    items = [r._asdict() for r in rows[:limit]]
+    return {"items": items, "next_cursor": items[-1]["customer_id"] if len(rows) > limit else None}
+
+
+@router.get("/stats/stages", response_model=dict[Stage, int])
+async def stage_counts(request: Request, _: CustomersReader) -> Any:
+    async with _engine(request).connect() as conn:
+        rows = await conn.execute(
+            sa.select(customers.c.stage, sa.func.count()).group_by(customers.c.stage)
+        )
+        counts = {s: 0 for s in Stage}
+        counts.update({Stage(stage): n for stage, n in rows})
+    return counts
+
+
+class TransitionCount(BaseModel):
+    day: str
+    kind: str
+    to_stage: Stage
+    flag: Flag | None
+    count: int
+
+
+@router.get("/stats/transitions", response_model=list[TransitionCount])
+async def transition_counts(
+    request: Request, _: CustomersReader, days: Annotated[int, Query(ge=1, le=3660)] = 30
+) -> Any:
+    since = datetime.now(UTC) - timedelta(days=days)
+    day = sa.func.to_char(sa.func.date_trunc("day", transitions.c.occurred_at), "YYYY-MM-DD")
+    query = (
+        sa.select(
+            day.label("day"),
+            transitions.c.kind,
+            transitions.c.to_stage,
+            transitions.c.flag,
+            sa.func.count().label("count"),
+        )
+        .where(transitions.c.occurred_at >= since)
+        .group_by(day, transitions.c.kind, transitions.c.to_stage, transitions.c.flag)
+        .order_by(day)
+    )
+    async with _engine(request).connect() as conn:
+        return [r._asdict() for r in await conn.execute(query)]
+
+
+@router.get("/rules", response_model=LifecycleRules, summary="The rules in force (read-only)")
+async def get_rules(request: Request, _: CustomersReader) -> Any:
+    return request.app.state.rules

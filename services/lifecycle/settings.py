@@ -1,0 +1,38 @@
+"""Lifecycle settings (env prefix CLM_LIFECYCLE_)."""
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import ServiceSettings
+
+DEFAULT_RULES = Path(__file__).with_name("rules.default.yaml")
+
+
+class ClockMode(StrEnum):
+    WALL = "wall"  # live operation: time-driven changes happen as real time passes
+    EVENT_TIME = "event_time"  # backfills: the clock is the latest occurred_at seen
+
+
+class LifecycleSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="CLM_LIFECYCLE_", extra="ignore")
+
+    service_name: str = "lifecycle"
+    rules_path: Path = DEFAULT_RULES
+    clock: ClockMode = ClockMode.WALL
+    consumer_group: str = "clm-lifecycle"
+    # Overridable for isolated tests and replays; production keeps the contract's topic.
+    events_topic: str = "clm.customer-events.v1"
+    consumer_max_records: int = 5000
+    scheduler_interval_seconds: float = 1.0
+    scheduler_batch_size: int = 5000
+    outbox_batch_size: int = 5000
+    run_consumer: bool = True
+    run_scheduler: bool = True
+
+
+@lru_cache
+def get_settings() -> LifecycleSettings:
+    return LifecycleSettings()

@@ -1,0 +1,51 @@
+"""The lifecycle service's tables (schema owned by Alembic, migration 0003)."""
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+
+from shared.db import metadata
+
+customers = sa.Table(
+    "lifecycle_customers",
+    metadata,
+    sa.Column("customer_id", sa.String(128), primary_key=True),
+    sa.Column("stage", sa.String(16), nullable=False),
+    sa.Column("stage_since", sa.DateTime(timezone=True)),
+    sa.Column("flags", ARRAY(sa.String(32)), nullable=False),
+    sa.Column("tier", sa.String(1), nullable=False),
+    sa.Column("lifecycle_pattern", sa.String(16)),
+    sa.Column("reactivations", sa.Integer, nullable=False),
+    sa.Column("first_seen_at", sa.DateTime(timezone=True)),
+    sa.Column("first_purchase_at", sa.DateTime(timezone=True)),
+    sa.Column("last_purchase_at", sa.DateTime(timezone=True)),
+    sa.Column("purchase_occasions", sa.Integer, nullable=False),
+    sa.Column("total_spend", sa.Numeric(24, 4), nullable=False),
+    sa.Column("trailing_spend", sa.Numeric(24, 4), nullable=False),
+    sa.Column("churn_risk", sa.Float),
+    sa.Column("facts", JSONB, nullable=False),
+    sa.Column("history", JSONB, nullable=False),
+    sa.Column("as_of", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("next_due_at", sa.DateTime(timezone=True)),
+    sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
+)
+
+transitions = sa.Table(
+    "lifecycle_transitions",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("customer_id", sa.String(128), nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("from_stage", sa.String(16), nullable=False),
+    sa.Column("to_stage", sa.String(16), nullable=False),
+    sa.Column("flag", sa.String(32)),
+    sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("reason", sa.String(48), nullable=False),
+    sa.Column("cause_event_id", sa.String(128), nullable=False),
+)
+
+watermark = sa.Table(
+    "lifecycle_watermark",
+    metadata,
+    sa.Column("id", sa.SmallInteger, primary_key=True),
+    sa.Column("event_time", sa.DateTime(timezone=True), nullable=False),
+)
