@@ -4,7 +4,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from shared.cloudevents import CloudEvent, CloudEventError
+from shared.cloudevents import JSON, SPEC_VERSION, CloudEvent, CloudEventError, KafkaRecord
 from shared.events import CustomerEvent, customer_event_adapter
 
 SCHEMA_V1 = "urn:clm:schema:customer-event:v1"
@@ -22,6 +22,32 @@ def to_cloudevent(event: CustomerEvent) -> CloudEvent:
         data=data,
         dataschema=SCHEMA_V1,
     )
+
+
+_SPEC_VERSION = SPEC_VERSION.encode()
+_SCHEMA_V1 = SCHEMA_V1.encode()
+_CONTENT_TYPE = JSON.encode()
+
+
+def to_kafka_record(topic: str, event: CustomerEvent) -> KafkaRecord:
+    """`to_kafka(topic, to_cloudevent(event))` in one step, for the ingest hot path.
+
+    Gives the same key, headers and value bytes, without the intermediate dict and CloudEvent:
+    pydantic serialises the event straight to JSON (same output as model_dump + orjson).
+    """
+    subject = event.customer_id.encode()
+    headers = [
+        ("ce_specversion", _SPEC_VERSION),
+        ("ce_id", event.event_id.encode()),
+        ("ce_source", f"/clm/ingest/{event.source or 'api'}".encode()),
+        ("ce_type", f"{TYPE_PREFIX}{event.type}".encode()),
+        ("ce_subject", subject),
+        ("ce_time", event.occurred_at.isoformat().encode()),
+        ("content-type", _CONTENT_TYPE),
+        ("ce_dataschema", _SCHEMA_V1),
+    ]
+    value = event.__pydantic_serializer__.to_json(event, exclude_none=True)
+    return KafkaRecord(topic, subject, value, headers)
 
 
 def from_cloudevent(ce: CloudEvent) -> CustomerEvent:

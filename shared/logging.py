@@ -2,8 +2,8 @@
 
 import logging
 import sys
-from contextvars import ContextVar
 from collections.abc import MutableMapping
+from contextvars import ContextVar
 from typing import Any
 
 import structlog

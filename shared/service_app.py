@@ -4,17 +4,57 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
-from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.logging import correlation_id
 from shared.metrics import HTTP_LATENCY
 from shared.problems import install_problem_handlers
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
+_CID_HEADER = b"x-correlation-id"
+
+
+class CorrelateAndMeasure:
+    """Binds a correlation id (from x-correlation-id or new), echoes it, and times the request.
+
+    A pure ASGI middleware: unlike @app.middleware("http") (BaseHTTPMiddleware) it adds no extra
+    task, memory stream or Request/Response objects per request, which matters on the hot path.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        raw = next((v for k, v in scope["headers"] if k == _CID_HEADER), b"")
+        cid = raw.decode("latin-1") if raw else uuid.uuid4().hex
+        cid_header = (_CID_HEADER, cid.encode("latin-1"))
+        status = 500
+
+        async def send_with_cid(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [h for h in message.get("headers", ()) if h[0].lower() != _CID_HEADER]
+                message = {**message, "headers": [*headers, cid_header]}
+            await send(message)
+
+        token = correlation_id.set(cid)
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, send_with_cid)
+        finally:
+            correlation_id.reset(token)
+            path = getattr(scope.get("route"), "path", "unmatched")
+            HTTP_LATENCY.labels(scope["method"], path, status).observe(
+                time.perf_counter() - started
+            )
 
 
 def create_service_app(
@@ -28,22 +68,7 @@ def create_service_app(
     app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
     install_problem_handlers(app)
 
-    @app.middleware("http")
-    async def correlate_and_measure(request: Request, call_next: Any) -> Response:
-        cid = request.headers.get("x-correlation-id") or uuid.uuid4().hex
-        token = correlation_id.set(cid)
-        started = time.perf_counter()
-        try:
-            response: Response = await call_next(request)
-        finally:
-            correlation_id.reset(token)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        HTTP_LATENCY.labels(request.method, path, response.status_code).observe(
-            time.perf_counter() - started
-        )
-        response.headers["x-correlation-id"] = cid
-        return response
+    app.add_middleware(CorrelateAndMeasure)
 
     @app.get("/healthz", tags=["ops"], summary="The process is alive")
     async def healthz() -> dict[str, str]:

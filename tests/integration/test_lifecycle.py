@@ -230,7 +230,7 @@ async def test_http_api_lists_filters_counts_and_refuses_bad_input(
         assert forbidden.status_code == 403
 
 
-async def test_a_bad_rules_file_stops_the_service_naming_the_field(
+def test_a_bad_rules_file_stops_the_service_naming_the_field(
     tmp_path: Path, service_env: dict[str, str]
 ) -> None:
     rules = tmp_path / "rules.yaml"

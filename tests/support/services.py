@@ -33,7 +33,7 @@ class ServiceProcess:
 
     def start(self, timeout: float = 60.0) -> "ServiceProcess":
         LOG_DIR.mkdir(parents=True, exist_ok=True)
-        log = open(LOG_DIR / f"{self.name}-{self.port}.log", "ab")  # noqa: SIM115
+        log = open(LOG_DIR / f"{self.name}-{self.port}.log", "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", f"services.{self.name}.app:app",
              "--host", "127.0.0.1", "--port", str(self.port), "--no-access-log"],
