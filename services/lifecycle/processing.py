@@ -53,12 +53,14 @@ class LifecycleProcessor:
         clock_mode: ClockMode,
         wall_clock: Clock = lambda: datetime.now(UTC),
         consumer: str = "clm-lifecycle",
+        outbox_service: str = SERVICE,
     ) -> None:
         self._engine = engine
         self._rules = rules
         self._clock_mode = clock_mode
         self._wall_clock = wall_clock
         self._consumer = consumer
+        self._outbox_service = outbox_service
 
     async def _now(self, conn: AsyncConnection, latest_seen: datetime | None) -> datetime | None:
         if self._clock_mode is ClockMode.EVENT_TIME:
@@ -108,12 +110,12 @@ class LifecycleProcessor:
             await self._write(conn, results, changes)
         return len(due)
 
-    @staticmethod
     async def _write(
+        self,
         conn: AsyncConnection,
         results: list[tuple[CustomerFacts, LifecycleState]],
         changes: list[Change],
     ) -> None:
         await state_store.save(conn, results)
         await state_store.record_changes(conn, changes)
-        await enqueue(conn, SERVICE, to_records(changes))
+        await enqueue(conn, self._outbox_service, to_records(changes))
