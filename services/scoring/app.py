@@ -1,30 +1,53 @@
-"""Scoring service (skeleton: settings, health and readiness)."""
+"""Scoring service: keeps CLV, churn risk and RFM current per customer (composition root)."""
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from services.scoring.entrypoints.consumer import events_consumer
+from services.scoring.entrypoints.routes import router
+from services.scoring.service_layer.service import SERVICE, ScoringService
+from services.scoring.settings import get_settings
 from shared.auth import KeyStore
 from shared.db import database_ready, make_engine
 from shared.kafka_producer import KafkaPublisher
 from shared.logging import configure_logging
+from shared.outbox import OutboxRelay
 from shared.service_app import ReadinessCheck, create_service_app
-from shared.settings import ServiceSettings
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    settings = ServiceSettings(service_name="scoring")
+    settings = get_settings()
     configure_logging(settings.service_name, settings.log_level)
     engine = make_engine(settings.database_url, settings.db_pool_size)
+    publisher = KafkaPublisher(settings.kafka_bootstrap_servers, "clm-scoring")
+    service = ScoringService(engine, settings)
+    app.state.settings = settings
     app.state.engine = engine
     app.state.key_store = KeyStore(engine, settings.api_key_cache_seconds)
-    app.state.publisher = KafkaPublisher(settings.kafka_bootstrap_servers, "clm-scoring")
+    app.state.publisher = publisher
+    app.state.scoring = service
+    consumer = events_consumer(service, publisher)
+    relay = OutboxRelay(engine, publisher, SERVICE)
+    stopping = asyncio.Event()
+    tasks = [
+        asyncio.create_task(consumer.run(), name="scoring-consumer"),
+        asyncio.create_task(service.refit_periodically(stopping), name="scoring-refit"),
+    ]
+    if settings.relay_outbox:
+        tasks.append(asyncio.create_task(relay.run(), name="scoring-outbox-relay"))
     try:
         yield
     finally:
-        await app.state.publisher.stop()
+        consumer.stop()
+        relay.stop()
+        stopping.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await service.stop()
+        await publisher.stop()
         await engine.dispose()
 
 
@@ -36,5 +59,11 @@ def _readiness(app: FastAPI) -> Mapping[str, ReadinessCheck]:
 
 
 app = create_service_app(
-    title="CLM scoring", description="scoring service", lifespan=lifespan, readiness=_readiness
+    title="CLM scoring",
+    description="Customer lifetime value, churn risk, RFM and health scores kept current from "
+    "clm.customer-events.v1 (BG/NBD + Gamma-Gamma, fitted on demand and on a schedule); score "
+    "updates on clm.customer-scores.v1; sBG retention for contractual series.",
+    lifespan=lifespan,
+    readiness=_readiness,
 )
+app.include_router(router)

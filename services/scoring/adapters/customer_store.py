@@ -1,0 +1,244 @@
+"""Set-based writes of batch facts and scores: one statement per table per batch."""
+
+from dataclasses import fields, replace
+from datetime import datetime
+from typing import Any, TypeVar
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.scoring.adapters import statistics as sql
+from services.scoring.service_layer.facts import BatchFacts
+from services.scoring.service_layer.scorer import Scores
+
+T = TypeVar("T")
+
+_UPSERT_CUSTOMERS = sa.text("""
+    INSERT INTO scoring_customers AS c
+        (customer_id, first_seen_at, acquisition_cost, acquisition_cost_at)
+    SELECT * FROM unnest(CAST(:ids AS varchar[]), CAST(:seen AS timestamptz[]),
+                         CAST(:cost AS float8[]), CAST(:cost_at AS timestamptz[]))
+    ON CONFLICT (customer_id) DO UPDATE SET
+        first_seen_at = least(c.first_seen_at, excluded.first_seen_at),
+        acquisition_cost = CASE
+            WHEN excluded.acquisition_cost_at IS NOT NULL AND (c.acquisition_cost_at IS NULL
+                 OR excluded.acquisition_cost_at >= c.acquisition_cost_at)
+            THEN excluded.acquisition_cost ELSE c.acquisition_cost END,
+        acquisition_cost_at = greatest(c.acquisition_cost_at, excluded.acquisition_cost_at),
+        revision = c.revision + 1
+""")
+
+_UPSERT_OCCASIONS = sa.text("""
+    INSERT INTO scoring_occasions AS o (customer_id, day, amount, orders, first_at, last_at)
+    SELECT * FROM unnest(CAST(:ids AS varchar[]), CAST(:days AS date[]),
+                         CAST(:amounts AS float8[]), CAST(:orders AS int[]),
+                         CAST(:first_at AS timestamptz[]), CAST(:last_at AS timestamptz[]))
+    ON CONFLICT (customer_id, day) DO UPDATE SET
+        amount = o.amount + excluded.amount,
+        orders = o.orders + excluded.orders,
+        first_at = least(o.first_at, excluded.first_at),
+        last_at = greatest(o.last_at, excluded.last_at)
+""")
+
+_INSERT_PURCHASES = sa.text("""
+    INSERT INTO scoring_purchases (customer_id, event_id, occurred_at, amount)
+    SELECT * FROM unnest(CAST(:ids AS varchar[]), CAST(:events AS varchar[]),
+                         CAST(:times AS timestamptz[]), CAST(:amounts AS float8[]))
+    ON CONFLICT DO NOTHING
+""")
+
+_UPSERT_COMPLAINTS = sa.text("""
+    INSERT INTO scoring_complaints AS t
+        (customer_id, ticket_id, opened_at, resolved_at, satisfaction, satisfaction_at)
+    SELECT * FROM unnest(CAST(:ids AS varchar[]), CAST(:tickets AS varchar[]),
+                         CAST(:opened AS timestamptz[]), CAST(:resolved AS timestamptz[]),
+                         CAST(:satisfaction AS smallint[]),
+                         CAST(:satisfaction_at AS timestamptz[]))
+    ON CONFLICT (customer_id, ticket_id) DO UPDATE SET
+        opened_at = least(t.opened_at, excluded.opened_at),
+        resolved_at = greatest(t.resolved_at, excluded.resolved_at),
+        satisfaction = CASE
+            WHEN excluded.satisfaction_at IS NOT NULL AND (t.satisfaction_at IS NULL
+                 OR excluded.satisfaction_at >= t.satisfaction_at)
+            THEN excluded.satisfaction ELSE t.satisfaction END,
+        satisfaction_at = greatest(t.satisfaction_at, excluded.satisfaction_at)
+""")
+
+_INSERT_CONTACTS = sa.text("""
+    INSERT INTO scoring_contacts (customer_id, event_id, occurred_at, inbound)
+    SELECT * FROM unnest(CAST(:ids AS varchar[]), CAST(:events AS varchar[]),
+                         CAST(:times AS timestamptz[]), CAST(:inbound AS boolean[]))
+    ON CONFLICT DO NOTHING
+""")
+
+
+async def record_facts(conn: AsyncConnection, facts: BatchFacts) -> None:
+    if not facts.first_seen:
+        return
+    await conn.execute(_UPSERT_CUSTOMERS, facts.columns("customers"))
+    if facts.occasions:
+        await conn.execute(_UPSERT_OCCASIONS, facts.columns("occasions"))
+        await conn.execute(_INSERT_PURCHASES, facts.columns("purchases"))
+    if facts.complaints:
+        await conn.execute(_UPSERT_COMPLAINTS, facts.columns("complaints"))
+    if facts.contacts:
+        await conn.execute(_INSERT_CONTACTS, facts.columns("contacts"))
+
+
+async def load_customers(
+    conn: AsyncConnection, customer_ids: list[str] | None, as_of: datetime, window_days: float
+) -> sql.CustomerRows:
+    """Statistics of the listed customers (or of all of them) as of ``as_of``."""
+    query = sql.as_columns_query(sql.customers_query(only_listed=customer_ids is not None))
+    params = sql.time_params(as_of, window_days)
+    if customer_ids is not None:
+        params["ids"] = customer_ids
+    row = (await conn.execute(sa.text(query), params)).mappings().one()
+    columns = {name: (row[name] or []) for name in sql.ROW_COLUMNS}
+    return sql.customer_rows(columns, sql.day_number(as_of))
+
+
+# Written back per customer: (name, SQL type, expression stored).
+_SCORE_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("customer_id", "varchar", ""),
+    ("revision", "bigint", ""),
+    ("occasions", "int", "u.occasions"),
+    ("first_day", "int", ""),
+    ("last_day", "int", ""),
+    ("total_spend", "float8", "u.total_spend"),
+    ("frequency", "int", "u.frequency"),
+    ("recency", "float8", "NULLIF(u.recency, 'NaN')"),
+    ("age", "float8", "NULLIF(u.age, 'NaN')"),
+    ("monetary", "float8", "u.monetary"),
+    ("complaints", "int", "u.complaints"),
+    ("contacts", "int", "u.contacts"),
+    ("satisfaction", "float8", "NULLIF(u.satisfaction, 'NaN')"),
+    ("model_id", "varchar", "u.model_id"),
+    ("time_unit", "varchar", "u.time_unit"),
+    ("horizon", "float8", "u.horizon"),
+    ("scored_at", "timestamptz", "u.scored_at"),
+    ("p_alive", "float8", "NULLIF(u.p_alive, 'NaN')"),
+    ("churn_risk", "float8", "NULLIF(u.churn_risk, 'NaN')"),
+    ("expected_purchases", "float8", "NULLIF(u.expected_purchases, 'NaN')"),
+    ("expected_avg_spend", "float8", "NULLIF(u.expected_avg_spend, 'NaN')"),
+    ("clv", "float8", "NULLIF(u.clv, 'NaN')"),
+    ("rfm_recency", "smallint", "u.rfm_recency"),
+    ("rfm_frequency", "smallint", "u.rfm_frequency"),
+    ("rfm_monetary", "smallint", "u.rfm_monetary"),
+    ("segment", "varchar", "NULLIF(u.segment, '')"),
+    ("health_score", "float8", "NULLIF(u.health_score, 'NaN')"),
+    ("publish", "boolean", ""),
+)
+SCORE_COLUMN_NAMES = [name for name, _, _ in _SCORE_COLUMNS]
+SCORE_COLUMN_TYPES = {name: kind for name, kind, _ in _SCORE_COLUMNS}
+
+
+def _update_sql(source: str, guard_revision: bool) -> str:
+    assignments = [f"{name} = {expr}" for name, _, expr in _SCORE_COLUMNS if expr]
+    assignments += [
+        "first_purchase_day = CASE WHEN u.occasions > 0 THEN DATE '1970-01-01' + u.first_day END",
+        "last_purchase_day = CASE WHEN u.occasions > 0 THEN DATE '1970-01-01' + u.last_day END",
+    ]
+    for name in ("p_alive", "churn_risk", "clv"):
+        assignments.append(
+            f"published_{name} = CASE WHEN u.publish THEN NULLIF(u.{name}, 'NaN') "
+            f"ELSE c.published_{name} END"
+        )
+    assignments.append(
+        "published_segment = CASE WHEN u.publish THEN NULLIF(u.segment, '') "
+        "ELSE c.published_segment END"
+    )
+    guard = " AND c.revision = u.revision" if guard_revision else ""
+    return (
+        f"UPDATE scoring_customers AS c SET {', '.join(assignments)} FROM {source} "
+        f"WHERE c.customer_id = u.customer_id{guard} RETURNING c.customer_id"
+    )
+
+
+_UNNEST_SOURCE = (
+    "(SELECT * FROM unnest("
+    + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind, _ in _SCORE_COLUMNS)
+    + ") AS t("
+    + ", ".join(SCORE_COLUMN_NAMES)
+    + ")) AS u"
+)
+_UPDATE_ONLINE = sa.text(_update_sql(_UNNEST_SOURCE, guard_revision=False))
+UPDATE_FROM_STAGING = _update_sql("scoring_rescore_staging AS u", guard_revision=True)
+CREATE_STAGING = (
+    "CREATE TEMP TABLE scoring_rescore_staging ("
+    + ", ".join(f"{name} {kind}" for name, kind, _ in _SCORE_COLUMNS)
+    + ") ON COMMIT DROP"
+)
+
+
+def score_columns(
+    rows: sql.CustomerRows,
+    scores: Scores,
+    model_id: str | None,
+    time_unit: str | None,
+    scored_at: datetime,
+    publish: Any,
+    part: slice | None = None,
+) -> dict[str, list[Any]]:
+    """Columns of the update for ``part`` of the customers (all by default)."""
+    part = part or slice(None)
+    stats = _sliced(rows.stats, part)
+    scores = _sliced(scores, part)
+    rows = sql.CustomerRows(
+        rows.customer_ids[part], rows.revisions[part], stats, rows.published, None
+    )
+    publish = np.asarray(publish, dtype=bool)[part]
+    n = len(rows.customer_ids)
+
+    buyer = stats.purchasers
+
+    def ints(values: Any) -> list[Any]:
+        if values is None:
+            return [None] * n
+        return [v if b else None for v, b in zip(np.asarray(values).tolist(), buyer, strict=True)]
+
+    return {
+        "customer_id": rows.customer_ids,
+        "revision": rows.revisions,
+        "occasions": stats.occasions.tolist(),
+        "first_day": stats.first_day.tolist(),
+        "last_day": stats.last_day.tolist(),
+        "total_spend": stats.total_spend.tolist(),
+        "frequency": scores.frequency.tolist(),
+        "recency": scores.recency.tolist(),
+        "age": scores.age.tolist(),
+        "monetary": scores.monetary.tolist(),
+        "complaints": stats.complaints.astype(int).tolist(),
+        "contacts": stats.contacts.astype(int).tolist(),
+        "satisfaction": stats.satisfaction.tolist(),
+        "model_id": [model_id] * n,
+        "time_unit": [time_unit] * n,
+        "horizon": [scores.horizon] * n,
+        "scored_at": [scored_at] * n,
+        "p_alive": scores.p_alive.tolist(),
+        "churn_risk": scores.churn_risk.tolist(),
+        "expected_purchases": scores.expected_purchases.tolist(),
+        "expected_avg_spend": scores.expected_avg_spend.tolist(),
+        "clv": scores.clv.tolist(),
+        "rfm_recency": ints(scores.rfm_recency),
+        "rfm_frequency": ints(scores.rfm_frequency),
+        "rfm_monetary": ints(scores.rfm_monetary),
+        "segment": [""] * n if scores.segment is None else scores.segment.tolist(),
+        "health_score": scores.health_score.tolist(),
+        "publish": np.asarray(publish, dtype=bool).tolist(),
+    }
+
+
+def _sliced(obj: T, part: slice) -> T:
+    changes = {
+        f.name: getattr(obj, f.name)[part]
+        for f in fields(obj)  # type: ignore[arg-type]
+        if isinstance(getattr(obj, f.name), np.ndarray)
+    }
+    return replace(obj, **changes)  # type: ignore[type-var]
+
+
+async def store_scores(conn: AsyncConnection, columns: dict[str, list[Any]]) -> None:
+    if columns["customer_id"]:
+        await conn.execute(_UPDATE_ONLINE, columns)

@@ -1,0 +1,38 @@
+"""The clm-scoring consumer on clm.customer-events.v1: every batch in one transaction."""
+
+from aiokafka import ConsumerRecord
+
+from services.scoring.service_layer.service import ScoringService
+from shared.cloudevents import from_kafka
+from shared.customer_event_codec import from_cloudevent
+from shared.events import CustomerEvent
+from shared.kafka_consumer import BatchConsumer, BatchHandler, Decoded, Poison
+from shared.kafka_producer import KafkaPublisher
+from shared.topics import CUSTOMER_EVENTS
+
+
+def decode(record: ConsumerRecord) -> CustomerEvent:  # type: ignore[type-arg]
+    return from_cloudevent(from_kafka(record.value, record.headers))
+
+
+def batch_handler(service: ScoringService) -> BatchHandler[CustomerEvent]:
+    async def handle(batch: list[Decoded[CustomerEvent]]) -> list[Poison]:
+        await service.handle_events([item.message for item in batch])
+        return []
+
+    return handle
+
+
+def events_consumer(
+    service: ScoringService, dlq: KafkaPublisher, topic: str = CUSTOMER_EVENTS
+) -> BatchConsumer[CustomerEvent]:
+    settings = service.settings
+    return BatchConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        topic=topic,
+        group_id=settings.consumer_group,
+        decode=decode,
+        handle=batch_handler(service),
+        dlq=dlq,
+        max_records=settings.consumer_max_records,
+    )

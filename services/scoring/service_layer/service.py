@@ -1,0 +1,334 @@
+"""Use cases of the scoring service: online scoring of event batches, fits, bulk rescoring,
+and the read models behind the HTTP API."""
+
+import asyncio
+import secrets
+from datetime import UTC, datetime
+from time import monotonic, perf_counter
+from typing import Any
+
+import numpy as np
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.scoring.adapters import customer_store, model_store, population
+from services.scoring.adapters.statistics import CustomerRows
+from services.scoring.domain import bgnbd
+from services.scoring.domain.parameters import ScoringParameters
+from services.scoring.domain.summary import TimeUnit
+from services.scoring.service_layer import facts as batch_facts
+from services.scoring.service_layer.fitting import fit_population
+from services.scoring.service_layer.model import ScoringModel
+from services.scoring.service_layer.publishing import material_changes, score_record
+from services.scoring.service_layer.scorer import Scores, score
+from services.scoring.settings import ScoringSettings
+from shared.cloudevents import KafkaRecord
+from shared.dedup import claim_new
+from shared.events import CustomerEvent
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+SERVICE = "scoring"
+
+
+class ScoringService:
+    def __init__(self, engine: AsyncEngine, settings: ScoringSettings) -> None:
+        self.engine = engine
+        self.settings = settings
+        self._model: ScoringModel | None = None
+        self._model_checked = -1e9
+        self._fit_lock = asyncio.Lock()
+        self._background: set[asyncio.Task[None]] = set()
+
+    def parameters(self, model: ScoringModel | None) -> ScoringParameters:
+        return self.settings.parameters(model.time_unit if model else self.settings.refit_time_unit)
+
+    # -- the current model, shared by every instance through the database
+    async def current_model(self, max_age: float | None = None) -> ScoringModel | None:
+        max_age = self.settings.model_refresh_seconds if max_age is None else max_age
+        if monotonic() - self._model_checked > max_age:
+            async with self.engine.connect() as conn:
+                newest = await model_store.current_id(conn)
+                if newest is None:
+                    self._model = None
+                elif self._model is None or self._model.model_id != newest:
+                    self._model = await model_store.get(conn, newest)
+            self._model_checked = monotonic()
+        return self._model
+
+    # -- online scoring: one transaction per batch
+    async def handle_events(self, events: list[CustomerEvent]) -> int:
+        """Applies a batch; returns how many events were new (the rest were repeats)."""
+        unique = list({e.event_id: e for e in reversed(events)}.values())[::-1]
+        model = await self.current_model()
+        now = datetime.now(UTC)
+        async with self.engine.begin() as conn:
+            fresh = await claim_new(
+                conn, self.settings.consumer_group, [e.event_id for e in unique]
+            )
+            new = [e for e in unique if e.event_id in fresh]
+            facts = batch_facts.collect(new)
+            if not facts.first_seen:
+                return 0
+            await customer_store.record_facts(conn, facts)
+            rows = await customer_store.load_customers(
+                conn, sorted(facts.first_seen), now, self.settings.signal_window_days
+            )
+            scores = score(rows.stats, model, self.parameters(model))
+            publish = self._material(rows, scores, model)
+            columns = customer_store.score_columns(
+                rows, scores, _id(model), _unit(model), now, publish
+            )
+            await customer_store.store_scores(conn, columns)
+            causes = [facts.causes[c] for c in rows.customer_ids]
+            await population.enqueue_copy(
+                conn, SERVICE, _records(rows, scores, model, now, publish, causes)
+            )
+        return len(new)
+
+    @staticmethod
+    def _material(rows: CustomerRows, scores: Scores, model: ScoringModel | None) -> Any:
+        if model is None or scores.segment is None:
+            return np.zeros(len(rows), dtype=bool)
+        return material_changes(
+            rows.published, scores.p_alive, scores.churn_risk, scores.clv, scores.segment
+        )
+
+    # -- population fit and bulk rescore
+    async def fit(self, as_of: datetime, time_unit: TimeUnit) -> ScoringModel:
+        async with self._fit_lock:
+            started = perf_counter()
+            async with self.engine.connect() as conn:
+                stats = await population.extract_population(
+                    conn, as_of, self.settings.signal_window_days
+                )
+            extracted = perf_counter() - started
+            created = datetime.now(UTC)
+            model_id = f"m-{created:%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
+            model, summary = await asyncio.to_thread(
+                fit_population,
+                stats,
+                model_id=model_id,
+                created_at=created,
+                as_of=as_of,
+                time_unit=time_unit,
+                parameters=self.settings.parameters(time_unit),
+                extract_seconds=extracted,
+            )
+            async with self.engine.begin() as conn:
+                await model_store.save(conn, model, summary)
+            self._model, self._model_checked = model, monotonic()
+            log.info(
+                "model_fitted",
+                model_id=model_id,
+                customers=len(stats),
+                extract_seconds=round(extracted, 3),
+                fit_seconds=round(model.fit_seconds, 3),
+            )
+            return model
+
+    def rescore_in_background(self, model: ScoringModel) -> None:
+        task = asyncio.create_task(self._rescore_logged(model))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _rescore_logged(self, model: ScoringModel) -> None:
+        try:
+            await self.rescore_all(model)
+        except Exception as exc:  # the model stays usable; online scoring keeps using it
+            log.exception("rescore_failed", model_id=model.model_id, error=repr(exc))
+            async with self.engine.begin() as conn:
+                await model_store.mark_rescore(conn, model, "failed")
+
+    async def rescore_all(self, model: ScoringModel) -> int:
+        """Every customer scored with ``model`` as of now; material changes to the outbox."""
+        started = perf_counter()
+        now = datetime.now(UTC)
+        async with self.engine.connect() as conn:
+            rows = await customer_store.load_customers(
+                conn, None, now, self.settings.signal_window_days
+            )
+        parameters = self.parameters(model)
+        scores = await asyncio.to_thread(score, rows.stats, model, parameters)
+        publish = self._material(rows, scores, model)
+        chunk = self.settings.rescore_chunk_size
+        written = 0
+        for lo in range(0, len(rows), chunk):
+            part = slice(lo, lo + chunk)
+            columns = customer_store.score_columns(
+                rows, scores, model.model_id, model.time_unit, now, publish, part
+            )
+            async with self.engine.begin() as conn:
+                updated = await population.write_scores(conn, columns)
+                indices = [
+                    i for i in np.flatnonzero(publish[part]) + lo if rows.customer_ids[i] in updated
+                ]
+                cause = f"rescore:{model.model_id}"
+                records = [_record(rows, scores, model, now, int(i), cause) for i in indices]
+                await population.enqueue_copy(conn, SERVICE, records)
+            written += len(updated)
+        seconds = perf_counter() - started
+        async with self.engine.begin() as conn:
+            await model_store.mark_rescore(conn, model, "done", written, seconds)
+        if self._model is not None and self._model.model_id == model.model_id:
+            self._model_checked = -1e9
+        log.info("rescored", model_id=model.model_id, customers=written, seconds=round(seconds, 2))
+        return written
+
+    async def refit_periodically(self, stopping: asyncio.Event) -> None:
+        interval = self.settings.refit_interval_hours * 3600
+        if interval <= 0:
+            return
+        while True:
+            try:
+                await asyncio.wait_for(stopping.wait(), interval)
+                return
+            except TimeoutError:
+                pass
+            try:
+                model = await self.fit(datetime.now(UTC), self.settings.refit_time_unit)
+                await self.rescore_all(model)
+            except Exception as exc:  # the previous model stays current
+                log.warning("scheduled_refit_failed", error=repr(exc))
+
+    async def stop(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+
+    # -- reads
+    async def customer(
+        self, customer_id: str, as_of: datetime | None, horizon: float | None
+    ) -> dict[str, Any] | None:
+        model = await self.current_model()
+        moment = as_of or datetime.now(UTC)
+        async with self.engine.connect() as conn:
+            rows = await customer_store.load_customers(
+                conn, [customer_id], moment, self.settings.signal_window_days
+            )
+        if not len(rows):
+            return None
+        parameters = self.parameters(model)
+        scores = score(rows.stats, model, parameters, horizon)
+        return describe_customer(rows, scores, model, moment, self.settings)
+
+    async def forecast(self, horizon: float) -> dict[str, Any] | None:
+        model = await self.current_model()
+        if model is None:
+            return None
+        async with self.engine.connect() as conn:
+            summary = await model_store.summary(conn, model.model_id)
+        assert summary is not None
+        expected = bgnbd.expected_purchases(
+            model.bgnbd, horizon, summary.frequency, summary.recency, summary.age
+        )
+        return {
+            "model_id": model.model_id,
+            "as_of": model.as_of.isoformat(),
+            "time_unit": model.time_unit,
+            "horizon": horizon,
+            "n_customers": int(summary.weights.sum()),
+            "expected_repeat_purchases": float(summary.weights @ expected),
+        }
+
+
+def _id(model: ScoringModel | None) -> str | None:
+    return model.model_id if model else None
+
+
+def _unit(model: ScoringModel | None) -> str | None:
+    return model.time_unit if model else None
+
+
+def _record(
+    rows: CustomerRows, scores: Scores, model: ScoringModel, now: datetime, i: int, cause: str
+) -> KafkaRecord:
+    assert scores.segment is not None
+    return score_record(
+        customer_id=rows.customer_ids[i],
+        model_id=model.model_id,
+        cause=cause,
+        time=now,
+        p_alive=float(scores.p_alive[i]),
+        churn_risk=float(scores.churn_risk[i]),
+        expected_purchases=float(scores.expected_purchases[i]),
+        expected_avg_spend=float(scores.expected_avg_spend[i]),
+        clv=float(scores.clv[i]),
+        segment=str(scores.segment[i]),
+        health_score=float(scores.health_score[i]),
+        horizon=scores.horizon,
+        time_unit=model.time_unit,
+    )
+
+
+def _records(
+    rows: CustomerRows,
+    scores: Scores,
+    model: ScoringModel | None,
+    now: datetime,
+    publish: Any,
+    causes: list[str],
+) -> list[KafkaRecord]:
+    if model is None:
+        return []
+    return [_record(rows, scores, model, now, int(i), causes[i]) for i in np.flatnonzero(publish)]
+
+
+def _maybe(value: Any) -> float | None:
+    number = float(value)
+    return None if np.isnan(number) else number
+
+
+def describe_customer(
+    rows: CustomerRows,
+    scores: Scores,
+    model: ScoringModel | None,
+    moment: datetime,
+    settings: ScoringSettings,
+) -> dict[str, Any]:
+    stats = rows.stats
+    historical = float(stats.total_spend[0]) * settings.margin
+    cost = _maybe(rows.acquisition_costs[0])
+    clv = _maybe(scores.clv[0])
+    buyer = bool(stats.occasions[0] > 0)
+    rfm = None
+    if model is not None and buyer and scores.segment is not None:
+        assert scores.rfm_recency is not None and scores.rfm_frequency is not None
+        assert scores.rfm_monetary is not None
+        rfm = {
+            "recency": int(scores.rfm_recency[0]),
+            "frequency": int(scores.rfm_frequency[0]),
+            "monetary": int(scores.rfm_monetary[0]),
+            "score": f"{scores.rfm_recency[0]}{scores.rfm_frequency[0]}{scores.rfm_monetary[0]}",
+            "segment": str(scores.segment[0]),
+        }
+    return {
+        "customer_id": rows.customer_ids[0],
+        "as_of": moment.isoformat(),
+        "model_id": _id(model),
+        "model_as_of": model.as_of.isoformat() if model else None,
+        "time_unit": model.time_unit if model else None,
+        "horizon": scores.horizon,
+        "p_alive": _maybe(scores.p_alive[0]),
+        "churn_risk": _maybe(scores.churn_risk[0]),
+        "expected_purchases": _maybe(scores.expected_purchases[0]),
+        "expected_avg_spend": _maybe(scores.expected_avg_spend[0]),
+        "clv": clv,
+        "clv_horizon_months": settings.clv_horizon_months,
+        "monthly_discount_rate": settings.monthly_discount_rate,
+        "rfm": rfm,
+        "health_score": _maybe(scores.health_score[0]),
+        "historical_value": historical,
+        "acquisition_cost": cost,
+        "ltv_to_cac": (clv + historical) / cost if clv is not None and cost else None,
+        "statistics": {
+            "purchase_occasions": int(stats.occasions[0]),
+            "frequency": int(scores.frequency[0]),
+            "recency": float(scores.recency[0]) if buyer else None,
+            "age": float(scores.age[0]) if buyer else None,
+            "monetary": float(scores.monetary[0]),
+            "total_spend": float(stats.total_spend[0]),
+            "complaints": int(stats.complaints[0]),
+            "inbound_contacts": int(stats.contacts[0]),
+            "satisfaction": _maybe(stats.satisfaction[0]),
+        },
+    }
