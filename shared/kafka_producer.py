@@ -3,6 +3,7 @@
 import asyncio
 from collections import Counter
 from collections.abc import Sequence
+from functools import lru_cache
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -46,6 +47,8 @@ class KafkaPublisher:
         self._start_lock = asyncio.Lock()
         # A transactional producer runs one transaction at a time.
         self._txn_lock = asyncio.Lock()
+        # Failed producers being closed in the background (see _discard).
+        self._closing: set[asyncio.Task[None]] = set()
 
     async def _ensure(self) -> AIOKafkaProducer:
         if self._producer is not None:
@@ -69,7 +72,7 @@ class KafkaPublisher:
                 try:
                     await asyncio.wait_for(producer.start(), self._timeout_s)
                 except BaseException:
-                    await self._close_quietly(producer)
+                    self._discard(producer)
                     raise
                 self._producer = producer
         return self._producer
@@ -81,10 +84,22 @@ class KafkaPublisher:
         except (TimeoutError, KafkaError, OSError) as exc:
             log.warning("producer_close_failed", error=repr(exc))
 
+    def _discard(self, producer: AIOKafkaProducer) -> None:
+        """Closes a failed producer without making the caller wait for it.
+
+        With the broker down, stop() waits out its own timeout (seconds) before giving up; the
+        request that saw the failure should get its 503 now, not after that. A transactional
+        successor with the same transactional id fences this one when it starts, so its
+        unfinished transaction can never be committed.
+        """
+        task = asyncio.create_task(self._close_quietly(producer))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
     async def _reset(self) -> None:
         producer, self._producer = self._producer, None
         if producer is not None:
-            await self._close_quietly(producer)
+            self._discard(producer)
 
     async def publish(self, records: Sequence[KafkaRecord]) -> None:
         """All records acknowledged, or PublishError (and, if transactional, none visible)."""
@@ -131,7 +146,11 @@ class KafkaPublisher:
                 await asyncio.wait_for(self._producer.flush(), 10)
             except (TimeoutError, KafkaError) as exc:
                 log.warning("producer_flush_failed", error=repr(exc))
-        await self._reset()
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await self._close_quietly(producer)
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
 
 
 _partitioner = DefaultPartitioner()
@@ -185,5 +204,10 @@ async def _send_batches(
 def _ce_type(record: KafkaRecord) -> str:
     for k, v in record.headers:
         if k == "ce_type":
-            return v.decode()
+            return _decoded(v)
     return "unknown"
+
+
+@lru_cache(maxsize=64)
+def _decoded(value: bytes) -> str:
+    return value.decode()

@@ -43,6 +43,7 @@ PG_USER, PG_PASSWORD, PG_DB = "clm", "clm", "clm"
 class Service:
     name: str
     port: int
+    uvicorn_args: tuple[str, ...] = ()
 
     @property
     def app(self) -> str:
@@ -50,7 +51,13 @@ class Service:
 
 
 SERVICES = [
-    Service("ingest", int(os.environ.get("CLM_INGEST_PORT", "8001"))),
+    # Ingest is CPU-bound per event (parse, validate, serialise); two worker processes use both
+    # cores. Each worker has its own pid, hence its own transactional ids (see IngestSettings).
+    Service(
+        "ingest",
+        int(os.environ.get("CLM_INGEST_PORT", "8001")),
+        ("--workers", os.environ.get("CLM_INGEST_WORKERS", "2")),
+    ),
     Service("lifecycle", int(os.environ.get("CLM_LIFECYCLE_PORT", "8002"))),
     Service("scoring", int(os.environ.get("CLM_SCORING_PORT", "8003"))),
     Service("notify", int(os.environ.get("CLM_NOTIFY_PORT", "8004"))),
@@ -102,6 +109,20 @@ def spawn(
     return proc.pid
 
 
+def _exited(pid: int) -> bool:
+    try:
+        # Reap it if it is our own child, or it lingers as a zombie that still "exists".
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return True
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
 def stop_pid(name: str, timeout_s: float = 20.0, sig: int = signal.SIGTERM) -> None:
     pid = read_pid(name)
     if pid is None:
@@ -110,9 +131,7 @@ def stop_pid(name: str, timeout_s: float = 20.0, sig: int = signal.SIGTERM) -> N
     os.killpg(pid, sig)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if _exited(pid):
             break
         time.sleep(0.2)
     else:
@@ -401,7 +420,7 @@ def start_services(env: dict[str, str]) -> None:
         spawn(
             svc.name,
             [sys.executable, "-m", "uvicorn", svc.app, "--host", "127.0.0.1",
-             "--port", str(svc.port), "--no-access-log"],
+             "--port", str(svc.port), "--no-access-log", *svc.uvicorn_args],
             env=env,
         )  # fmt: skip
     for svc in SERVICES:

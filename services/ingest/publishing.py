@@ -3,11 +3,9 @@
 import asyncio
 from collections.abc import Sequence
 
-from shared.cloudevents import to_kafka
-from shared.customer_event_codec import to_cloudevent
+from shared.customer_event_codec import to_kafka_record
 from shared.events import CustomerEvent
 from shared.kafka_producer import KafkaPublisher
-from shared.topics import CUSTOMER_EVENTS
 
 from .recent_ids import RecentEventIds
 from .settings import IngestSettings
@@ -20,7 +18,11 @@ class EventPublishing:
             "compression": settings.compression,
             "timeout_s": settings.publish_timeout_seconds,
         }
-        self.single = KafkaPublisher(client_id="clm-ingest", **common)  # type: ignore[arg-type]
+        self.single = KafkaPublisher(
+            client_id="clm-ingest",
+            linger_ms=settings.single_linger_ms,
+            **common,  # type: ignore[arg-type]
+        )
         self._pool: asyncio.Queue[KafkaPublisher] = asyncio.Queue()
         self._transactional = [
             KafkaPublisher(
@@ -33,6 +35,7 @@ class EventPublishing:
         for publisher in self._transactional:
             self._pool.put_nowait(publisher)
         self.recent = RecentEventIds(settings.recent_ids_capacity)
+        self._topic = settings.topic
 
     def fresh(self, events: Sequence[CustomerEvent]) -> list[CustomerEvent]:
         """Drops events whose id was published recently or repeats earlier in the same request."""
@@ -46,11 +49,12 @@ class EventPublishing:
         return out
 
     async def publish_one(self, event: CustomerEvent) -> None:
-        await self.single.publish([to_kafka(CUSTOMER_EVENTS, to_cloudevent(event))])
+        await self.single.publish([to_kafka_record(self._topic, event)])
         self.recent.remember([event.event_id])
 
     async def publish_batch(self, events: Sequence[CustomerEvent]) -> None:
-        records = [to_kafka(CUSTOMER_EVENTS, to_cloudevent(e)) for e in events]
+        topic = self._topic
+        records = [to_kafka_record(topic, e) for e in events]
         publisher = await self._pool.get()
         try:
             await publisher.publish(records)

@@ -66,3 +66,19 @@ def test_an_unknown_schema_version_is_refused() -> None:
     ]
     with pytest.raises(CloudEventError, match="unknown schema"):
         from_cloudevent(from_kafka(record.value, headers))
+
+
+def test_the_fast_record_builder_writes_the_same_bytes_as_the_cloudevent_path() -> None:
+    from shared.customer_event_codec import to_kafka_record
+    from tests.support.factories import complaint, contact, profile
+
+    for payload in (
+        purchase("c-1", "2024-03-01T10:15:00+08:00"),
+        contact("c-2", "2024-03-01T10:15:00Z"),
+        complaint("c-3", "2024-03-01T10:15:00Z"),
+        profile("c-4", "2024-03-01T10:15:00Z", name="张三", locale="zh-CN"),
+    ):
+        event = customer_event_adapter.validate_python(payload)
+        assert to_kafka_record(CUSTOMER_EVENTS, event) == to_kafka(
+            CUSTOMER_EVENTS, to_cloudevent(event)
+        )
