@@ -18,6 +18,7 @@ venv: $(BIN)/.installed
 
 run: $(BIN)/.installed  ## start Kafka, PostgreSQL, migrations and the four services
 	$(BIN)/python deploy/local/stack.py up
+	$(BIN)/clm seed --if-empty --ask  # offers demo data on a terminal; CLM_SEED_DEMO=1 loads it without asking
 
 stop:  ## stop everything `make run` started (by pid)
 	@test -x $(BIN)/python && $(BIN)/python deploy/local/stack.py down || true

@@ -1,0 +1,1 @@
+"""The operator CLI `clm`: the local stack, demo data, model fits, DLQ, customers, replays."""

@@ -1,0 +1,472 @@
+"""`clm`: operate the platform without reading its code."""
+
+import asyncio
+import functools
+import logging
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import httpx
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from clm_cli import stack_control
+from clm_cli.errors import CliError
+from clm_cli.service_calls import client, refused, unreachable
+from clm_cli.settings import CliSettings
+
+# Heavy modules (numpy, scipy, SQLAlchemy, aiokafka) are imported by the commands that need
+# them, so that `clm --help` and `clm status` start fast.
+CUSTOMER_EVENTS = "clm.customer-events.v1"
+
+app = typer.Typer(
+    name="clm",
+    help="Operate the customer lifecycle platform: the local stack, demo data, models, DLQs.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+dlq_app = typer.Typer(help="Dead-lettered records: list, show, redrive.", no_args_is_help=True)
+customer_app = typer.Typer(help="One customer across every service.", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
+app.add_typer(customer_app, name="customer")
+
+console = Console()
+errors = Console(stderr=True)
+# The broker client logs each failed connection attempt; the CLI reports the failure itself.
+logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def expected_failures(command: Callable[P, R]) -> Callable[P, R]:
+    """An expected failure prints one sentence and exits non-zero; bugs keep their traceback."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except CliError as exc:
+            errors.print(f"[bold red]error:[/] {exc.sentence}", soft_wrap=True, highlight=False)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            errors.print("Interrupted.")
+            raise typer.Exit(130) from None
+
+    return run
+
+
+def _settings() -> CliSettings:
+    return CliSettings()
+
+
+def _progress(*, bar: bool = True) -> Progress:
+    columns: list[Any] = [SpinnerColumn(), TextColumn("{task.description}")]
+    if bar:
+        columns += [BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
+    else:
+        columns += [TimeElapsedColumn()]
+    return Progress(*columns, console=console, transient=False)
+
+
+# ------------------------------------------------------------------ the local stack
+
+
+@app.command()
+@expected_failures
+def up() -> None:
+    """Start Kafka, PostgreSQL, migrations and the four services (like `make run`)."""
+    from deploy.local import stack
+
+    with console.status("Starting the local stack (Kafka, PostgreSQL, services)..."):
+        stack_control.run_launcher(stack.cmd_up, "Starting the stack")
+    console.print("[green]The stack is up.[/] `clm status` shows it; `clm seed` loads demo data.")
+
+
+@app.command()
+@expected_failures
+def down() -> None:
+    """Stop everything the local stack started (by pid)."""
+    from deploy.local import stack
+
+    with console.status("Stopping the local stack..."):
+        stack_control.run_launcher(stack.cmd_down, "Stopping the stack")
+    console.print("[green]The stack is stopped.[/]")
+
+
+@app.command()
+@expected_failures
+def status() -> None:
+    """Each component's pid, port and health, and the consumer lag of each service group."""
+    from clm_cli import kafka_ops
+
+    settings = _settings()
+    with console.status("Probing components..."):
+        found = stack_control.components(settings)
+    table = Table(title="components")
+    for column in ("component", "pid", "port", "health"):
+        table.add_column(column)
+    for c in found:
+        style = "green" if c.healthy else "red"
+        table.add_row(c.name, str(c.pid or "-"), str(c.port), f"[{style}]{c.health}[/]")
+    console.print(table)
+    groups = [g for gs in kafka_ops.STACK_GROUPS.values() for g in gs]
+    try:
+        with console.status("Reading consumer offsets..."):
+            lags = asyncio.run(kafka_ops.consumer_lag(settings.kafka_bootstrap_servers, groups))
+    except CliError as exc:
+        console.print(f"[yellow]consumer lag unknown:[/] {exc.sentence}", soft_wrap=True)
+        return
+    lag_table = Table(title="consumer lag")
+    for column in ("group", "topic", "partitions", "committed", "end", "lag"):
+        numeric = column in ("partitions", "committed", "end", "lag")
+        lag_table.add_column(column, justify="right" if numeric else "left", no_wrap=True)
+    for group in groups:
+        rows = lags.get(group, [])
+        if not rows:
+            lag_table.add_row(group, "[dim]nothing committed yet[/]", "", "", "", "")
+        for row in rows:
+            style = "green" if row.lag == 0 else "yellow"
+            lag_table.add_row(
+                group, row.topic, str(row.partitions), f"{row.committed:,}", f"{row.end:,}",
+                f"[{style}]{row.lag:,}[/]",
+            )  # fmt: skip
+    console.print(lag_table)
+
+
+# ------------------------------------------------------------------ demo data
+
+
+async def _lifecycle_customers(settings: CliSettings) -> int:
+    try:
+        async with client(settings, "lifecycle", timeout=10) as http:
+            resp = await http.get("/v1/stats/stages")
+    except httpx.TransportError as exc:
+        raise unreachable("lifecycle", settings, exc) from exc
+    if resp.status_code != 200:
+        raise refused("lifecycle", resp)
+    return int(sum(resp.json().values()))
+
+
+def _demo_choice() -> bool | None:
+    """CLM_SEED_DEMO decides when set; without a terminal the answer is no; else ask (None)."""
+    choice = os.environ.get("CLM_SEED_DEMO", "").strip().lower()
+    if choice in ("1", "true", "yes"):
+        return True
+    if choice in ("0", "false", "no"):
+        return False
+    if not sys.stdin.isatty():
+        console.print("No terminal to ask on: demo data not loaded (CLM_SEED_DEMO=1 loads it).")
+        return False
+    return None
+
+
+@app.command()
+@expected_failures
+def seed(
+    customers: Annotated[int, typer.Option(min=1, help="How many customers.")] = 10_000,
+    days: Annotated[int, typer.Option(min=1, help="Span of past time, ending now.")] = 730,
+    seed: Annotated[int, typer.Option("--seed", help="RNG seed (same seed, same ids).")] = 42,
+    batch: Annotated[int, typer.Option(min=1, max=1000, help="Events per POST.")] = 1000,
+    concurrency: Annotated[int, typer.Option(min=1, max=16, help="Batches in flight.")] = 4,
+    if_empty: Annotated[
+        bool, typer.Option("--if-empty", help="Do nothing when lifecycle already has customers.")
+    ] = False,
+    ask: Annotated[
+        bool, typer.Option("--ask", help="Ask first (CLM_SEED_DEMO=1 skips the question).")
+    ] = False,
+) -> None:
+    """Generate demo customers and POST their events through the ingest API."""
+    from clm_cli.demo_data import demo_events
+    from clm_cli.posting import post_batches
+
+    settings = _settings()
+    choice = _demo_choice() if ask else True
+    if choice is False:
+        return
+    if if_empty:
+        known = asyncio.run(_lifecycle_customers(settings))
+        if known:
+            console.print(f"Lifecycle already holds {known:,} customers; demo data not loaded.")
+            return
+    if choice is None and not typer.confirm(
+        f"Load demo data ({customers:,} customers)?", default=True
+    ):
+        return
+    with console.status(f"Generating {customers:,} customers over {days} days..."):
+        events = demo_events(customers, days, seed, datetime.now(UTC))
+    started = time.monotonic()
+    with _progress() as progress:
+        task = progress.add_task("Posting events to ingest", total=len(events))
+        duplicates = asyncio.run(
+            post_batches(
+                settings, events, batch, concurrency=concurrency,
+                on_posted=lambda n: progress.advance(task, n),
+            )
+        )  # fmt: skip
+    kinds = Counter(e["type"] for e in events)
+    summary = ", ".join(f"{n:,} {kind}" for kind, n in kinds.most_common())
+    console.print(
+        f"[green]Posted {len(events):,} events[/] for {customers:,} customers in "
+        f"{time.monotonic() - started:.1f}s ({summary}).",
+        soft_wrap=True,
+    )
+    if duplicates:
+        console.print(f"{duplicates:,} of them were already known to ingest (same seed as before).")
+
+
+# ------------------------------------------------------------------ models
+
+
+def _moment(raw: str | None) -> datetime:
+    if raw is None:
+        return datetime.now(UTC)
+    try:
+        if len(raw) == 10:
+            return datetime.combine(date.fromisoformat(raw), datetime.min.time(), UTC)
+        moment = datetime.fromisoformat(raw)
+    except ValueError as exc:
+        raise CliError(f"'{raw}' is not a time; use e.g. 2026-03-01T00:00:00+08:00.") from exc
+    if moment.utcoffset() is None:
+        raise CliError(f"'{raw}' has no UTC offset; use e.g. 2026-03-01T00:00:00+08:00.")
+    return moment
+
+
+@app.command()
+@expected_failures
+def fit(
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Purchases up to this time (default: now).")
+    ] = None,
+    time_unit: Annotated[str, typer.Option(help="day, week or month.")] = "week",
+) -> None:
+    """Refit the scoring models (BG/NBD, Gamma-Gamma) and make them current."""
+    if time_unit not in ("day", "week", "month"):
+        raise CliError(f"--time-unit must be day, week or month, not '{time_unit}'.")
+    settings = _settings()
+    body = {"as_of": _moment(as_of).isoformat(), "time_unit": time_unit}
+
+    async def call() -> httpx.Response:
+        try:
+            async with client(settings, "scoring", timeout=600) as http:
+                return await http.post("/v1/models/fit", json=body)
+        except httpx.TransportError as exc:
+            raise unreachable("scoring", settings, exc) from exc
+
+    with console.status(f"Fitting the population models as of {body['as_of']}..."):
+        resp = asyncio.run(call())
+    if resp.status_code not in (200, 201):
+        raise refused("scoring", resp)
+    model = resp.json()
+    table = Table(
+        title=f"model {model['model_id']} (as of {model['as_of']}, per {model['time_unit']})"
+    )
+    for column in ("model", "parameter", "value"):
+        table.add_column(column)
+    for name in ("r", "alpha", "a", "b", "log_likelihood", "n_customers"):
+        table.add_row("BG/NBD", name, _number(model["bgnbd"].get(name)))
+    for name in ("p", "q", "gamma", "log_likelihood", "n_customers"):
+        table.add_row("Gamma-Gamma", name, _number(model["gamma_gamma"].get(name)))
+    console.print(table)
+
+
+def _number(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+# ------------------------------------------------------------------ dead letters
+
+TopicOption = Annotated[str, typer.Option("--topic", help="The original topic (or its .dlq twin).")]
+
+
+@dlq_app.command("list")
+@expected_failures
+def dlq_list(
+    topic: TopicOption = CUSTOMER_EVENTS,
+    limit: Annotated[int, typer.Option(min=1, help="Newest records to show.")] = 20,
+) -> None:
+    """The newest dead-lettered records of a topic."""
+    from clm_cli import dlq
+
+    settings, name = _settings(), dlq.dlq_topic(topic)
+    with console.status(f"Reading {name}..."):
+        records = asyncio.run(dlq.latest(settings.kafka_bootstrap_servers, name, limit))
+    if not records:
+        console.print(f"No dead-lettered records on {name}.")
+        return
+    table = Table(title=f"{name} (newest {len(records)})")
+    for column in ("offset", "time", "key", "type", "group", "origin", "error"):
+        table.add_column(column, overflow="fold")
+    for d in records:
+        table.add_row(
+            d.ref, d.timestamp.strftime("%Y-%m-%d %H:%M:%S"), d.key.decode(errors="replace"),
+            d.header("ce_type"), d.header("dlq_group"), d.header("dlq_origin"),
+            d.header("dlq_error")[:120],
+        )  # fmt: skip
+    console.print(table)
+    console.print("[dim]`clm dlq show PARTITION:OFFSET` shows one record in full.[/]")
+
+
+@dlq_app.command("show")
+@expected_failures
+def dlq_show(
+    offset: Annotated[str, typer.Argument(help="OFFSET or PARTITION:OFFSET.")],
+    topic: TopicOption = CUSTOMER_EVENTS,
+    partition: Annotated[int | None, typer.Option("--partition", "-p")] = None,
+) -> None:
+    """One dead-lettered record: headers, error and value."""
+    from clm_cli import dlq
+
+    settings, name = _settings(), dlq.dlq_topic(topic)
+    wanted_partition, wanted_offset = dlq.parse_ref(offset, partition)
+    record = asyncio.run(
+        dlq.find(settings.kafka_bootstrap_servers, name, wanted_partition, wanted_offset)
+    )
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="cyan")
+    table.add_column(overflow="fold")
+    table.add_row("record", f"{name} partition {record.partition} offset {record.offset}")
+    table.add_row("time", record.timestamp.isoformat())
+    table.add_row("key", record.key.decode(errors="replace"))
+    for key, value in record.headers:
+        table.add_row(key, value.decode(errors="replace"))
+    console.print(table)
+    try:
+        console.print_json(orjson.dumps(orjson.loads(record.value)).decode())
+    except orjson.JSONDecodeError:
+        console.print(record.value.decode(errors="replace"), highlight=False, markup=False)
+
+
+@dlq_app.command("redrive")
+@expected_failures
+def dlq_redrive(
+    topic: TopicOption = CUSTOMER_EVENTS,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would go.")] = False,
+) -> None:
+    """Re-publish dead-lettered records to their original topic (each one once)."""
+    from clm_cli import dlq
+
+    settings, name = _settings(), dlq.dlq_topic(topic)
+    with _progress() as progress:
+        task = progress.add_task(f"Redriving {name}", total=None)
+        records = asyncio.run(
+            dlq.redrive(
+                settings.kafka_bootstrap_servers, name, dry_run=dry_run,
+                on_planned=lambda n: progress.update(task, total=n),
+                on_published=lambda n: progress.advance(task, n),
+            )
+        )  # fmt: skip
+    if not records:
+        console.print(f"Nothing to redrive on {name}: every record was redriven already.")
+        return
+    targets = Counter(d.origin_topic for d in records)
+    where = ", ".join(f"{n} to {t}" for t, n in targets.items())
+    if dry_run:
+        console.print(f"Would redrive {len(records)} records ({where}); nothing was published.")
+        for d in records[:50]:
+            line = f"  {d.ref:>7}  {d.key.decode(errors='replace'):<24}  {d.header('dlq_error')}"
+            console.print(line, no_wrap=True, overflow="ellipsis", markup=False, highlight=False)
+    else:
+        console.print(f"[green]Redrove {len(records)} records[/] ({where}).")
+
+
+# ------------------------------------------------------------------ customers
+
+
+@customer_app.command("show")
+@expected_failures
+def customer_show(customer_id: Annotated[str, typer.Argument(help="The customer id.")]) -> None:
+    """Lifecycle state and history, scores and messages of one customer."""
+    from clm_cli import customer_view
+
+    settings = _settings()
+    replies = asyncio.run(customer_view.gather(settings, customer_id))
+    customer_view.check_known(replies, customer_id, settings)
+    console.print(customer_view.render(customer_id, replies))
+
+
+# ------------------------------------------------------------------ replay
+
+
+@app.command("replay")
+@expected_failures
+def replay_command(
+    service: Annotated[str, typer.Argument(help="The service to rebuild (lifecycle).")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Report how many customers would change stage.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Rebuild a service's state from the event topic, from the beginning."""
+    if service != "lifecycle":
+        raise CliError(f"Replay supports the lifecycle service only, not '{service}'.")
+    settings = _settings()
+    if dry_run:
+        _replay_forecast(settings)
+        return
+    running = stack_control.lifecycle_running(settings)
+    if running:
+        raise CliError(f"Stop the lifecycle service first ({running}); replay needs it stopped.")
+    from clm_cli import replay
+
+    if not yes and not typer.confirm(
+        "Truncate the lifecycle tables and re-read clm.customer-events.v1 from the beginning?"
+    ):
+        raise CliError("Replay cancelled; nothing was changed.")
+    with console.status("Truncating the lifecycle tables and rewinding clm-lifecycle..."):
+        removed, partitions = asyncio.run(replay.replay(settings))
+    console.print(
+        f"[green]Removed {removed:,} customers and rewound clm-lifecycle on {partitions} "
+        "partitions.[/] Start lifecycle (`clm up`) to rebuild its state from the events.",
+        soft_wrap=True,
+    )
+
+
+def _replay_forecast(settings: CliSettings) -> None:
+    from clm_cli import replay
+
+    with _progress() as progress:
+        task = progress.add_task("Re-deriving stored customers", total=None)
+        result = asyncio.run(
+            replay.forecast(
+                settings,
+                on_total=lambda n: progress.update(task, total=n),
+                on_derived=lambda n: progress.advance(task, n),
+            )
+        )
+    console.print(
+        f"Dry run: {result.changing:,} of {result.customers:,} customers would change stage "
+        "on replay; nothing was changed.",
+        soft_wrap=True,
+    )
+    if result.unreadable:
+        console.print(
+            f"[yellow]{result.unreadable:,} customers have facts the rules cannot use.[/]"
+        )
+    if result.moves:
+        table = Table(title="stage changes")
+        for column in ("from", "to", "customers"):
+            table.add_column(column)
+        for (before, after), n in result.moves.most_common():
+            table.add_row(before, after, f"{n:,}")
+        console.print(table)
+
+
+if __name__ == "__main__":
+    app()
