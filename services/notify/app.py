@@ -1,30 +1,134 @@
-"""Notify service (skeleton: settings, health and readiness)."""
+"""Notify service: playbooks turned into messages, through a durable schedule, on real channels."""
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
 from shared.auth import KeyStore
 from shared.db import database_ready, make_engine
+from shared.kafka_consumer import BatchConsumer
 from shared.kafka_producer import KafkaPublisher
-from shared.logging import configure_logging
+from shared.logging import configure_logging, get_logger
+from shared.outbox import OutboxRelay
 from shared.service_app import ReadinessCheck, create_service_app
-from shared.settings import ServiceSettings
+
+from .bootstrap import (
+    build_calendar,
+    build_channels,
+    build_intake,
+    build_sender,
+    load_configuration,
+)
+from .entrypoints.routes import router
+from .service_layer.calendar import Calendar
+from .service_layer.intake import SERVICE
+from .service_layer.observations import (
+    decode_customer_event,
+    decode_lifecycle_change,
+    decode_scores,
+)
+from .service_layer.sender import Sender
+from .settings import NotifySettings, get_settings
+
+log = get_logger(__name__)
+
+
+async def _send_due(sender: Sender, settings: NotifySettings, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            claimed = await sender.run_once()
+        except Exception as exc:  # the database may be restarting; try again next tick
+            log.exception("sender_failed", error=repr(exc))
+            claimed = 0
+        if claimed < settings.sender_batch_size:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), settings.sender_interval_seconds)
+
+
+async def _mark_calendar_days(calendar: Calendar, interval: float, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            started = await calendar.run_once()
+            if started:
+                log.info("calendar_playbooks_started", messages=started)
+        except Exception as exc:  # the database may be restarting; try again next time
+            log.exception("calendar_failed", error=repr(exc))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    settings = ServiceSettings(service_name="notify")
+    settings = get_settings()
     configure_logging(settings.service_name, settings.log_level)
+    config = load_configuration(settings)  # a bad playbooks file stops start-up, naming the field
     engine = make_engine(settings.database_url, settings.db_pool_size)
-    app.state.engine = engine
+    publisher = KafkaPublisher(settings.kafka_bootstrap_servers, "clm-notify")
+    channels = build_channels(settings)
+    intake = build_intake(engine, config, settings)
+    sender = build_sender(engine, config, settings, channels)
+    consumers: list[BatchConsumer[Any]] = [
+        BatchConsumer(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            topic=settings.lifecycle_topic,
+            group_id=f"{settings.consumer_group}-lifecycle",
+            decode=decode_lifecycle_change,
+            handle=intake.handle_changes,
+            dlq=publisher,
+            max_records=settings.consumer_max_records,
+        ),
+        BatchConsumer(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            topic=settings.events_topic,
+            group_id=f"{settings.consumer_group}-events",
+            decode=decode_customer_event,
+            handle=intake.handle_events,
+            dlq=publisher,
+            max_records=settings.consumer_max_records,
+        ),
+    ]
+    if settings.run_scores_consumer:
+        consumers.append(
+            BatchConsumer(
+                bootstrap_servers=settings.kafka_bootstrap_servers,
+                topic=settings.scores_topic,
+                group_id=f"{settings.consumer_group}-scores",
+                decode=decode_scores,
+                handle=intake.handle_scores,
+                dlq=publisher,
+                max_records=settings.consumer_max_records,
+            )
+        )
+    relay = OutboxRelay(engine, publisher, SERVICE, settings.outbox_batch_size)
+    stop = asyncio.Event()
+    app.state.settings, app.state.engine, app.state.publisher = settings, engine, publisher
+    app.state.book, app.state.templates = config.book, config.templates
     app.state.key_store = KeyStore(engine, settings.api_key_cache_seconds)
-    app.state.publisher = KafkaPublisher(settings.kafka_bootstrap_servers, "clm-notify")
+    tasks = [asyncio.create_task(relay.run(), name="outbox-relay")]
+    if settings.run_consumer:
+        tasks += [asyncio.create_task(c.run(), name=f"consumer-{c.topic}") for c in consumers]
+    if settings.run_calendar:
+        calendar = build_calendar(engine, config, settings)
+        interval = settings.calendar_interval_seconds
+        tasks.append(
+            asyncio.create_task(_mark_calendar_days(calendar, interval, stop), name="calendar")
+        )
+    if settings.run_sender:
+        tasks.append(asyncio.create_task(_send_due(sender, settings, stop), name="sender"))
     try:
         yield
     finally:
-        await app.state.publisher.stop()
+        for consumer in consumers:
+            consumer.stop()
+        relay.stop()
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*(c.close() for c in channels.values()), return_exceptions=True)
+        await publisher.stop()
         await engine.dispose()
 
 
@@ -36,5 +140,12 @@ def _readiness(app: FastAPI) -> Mapping[str, ReadinessCheck]:
 
 
 app = create_service_app(
-    title="CLM notify", description="notify service", lifespan=lifespan, readiness=_readiness
+    title="CLM notify",
+    description="Care and win-back playbooks: lifecycle changes and customer events become "
+    "scheduled messages (email over SMTP, SMS over HTTP, signed webhooks for staff tasks), "
+    "with consent, quiet hours, frequency caps and at-most-once delivery per trigger "
+    "occurrence. Every decision is stored and published to clm.notifications.v1.",
+    lifespan=lifespan,
+    readiness=_readiness,
 )
+app.include_router(router)

@@ -1,0 +1,319 @@
+"""SQL for notify: customer profiles, the message schedule and its status changes."""
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.notify.domain import CustomerProfile
+
+from .tables import notify_customers as customers
+from .tables import notify_messages as messages
+
+MESSAGE_COLUMNS = [c for c in messages.c if c.name != "history"]
+
+
+_ENSURE_CUSTOMERS = sa.text(
+    "INSERT INTO notify_customers (customer_id) "
+    "SELECT id FROM unnest(CAST(:ids AS varchar[])) AS id ORDER BY id "
+    "ON CONFLICT DO NOTHING"
+).bindparams(sa.bindparam("ids", type_=ARRAY(sa.String)))
+
+
+def _profile(row: Any) -> CustomerProfile:
+    return CustomerProfile(
+        customer_id=row.customer_id,
+        name=row.name,
+        email=row.email,
+        phone=row.phone,
+        locale=row.locale,
+        timezone=row.timezone,
+        birthday=row.birthday,
+        consent=dict(row.consent or {}),
+        preferences=dict(row.preferences or {}),
+        stage=row.stage,
+        tier=row.tier or "C",
+        scores=dict(row.scores or {}),
+    )
+
+
+async def load_profiles(
+    conn: AsyncConnection, customer_ids: Iterable[str], *, for_update: bool = False
+) -> dict[str, tuple[CustomerProfile, datetime | None]]:
+    ids = sorted(set(customer_ids))
+    if not ids:
+        return {}
+    query = sa.select(customers).where(customers.c.customer_id.in_(ids))
+    if for_update:
+        # A row lock needs a row: create missing ones first, so that two transactions about
+        # a new customer (a profile event and a stage change) wait for each other.
+        await conn.execute(_ENSURE_CUSTOMERS, {"ids": ids})
+        query = query.order_by(customers.c.customer_id).with_for_update()
+    rows = (await conn.execute(query)).all()
+    return {r.customer_id: (_profile(r), r.profile_at) for r in rows}
+
+
+def profile_row(profile: CustomerProfile, profile_at: datetime | None) -> dict[str, Any]:
+    birthday = profile.birthday
+    return {
+        "customer_id": profile.customer_id,
+        "name": profile.name,
+        "email": profile.email,
+        "phone": profile.phone,
+        "locale": profile.locale,
+        "timezone": profile.timezone,
+        "birthday": birthday if isinstance(birthday, date) or birthday is None else None,
+        "consent": dict(profile.consent),
+        "preferences": dict(profile.preferences),
+        "stage": profile.stage,
+        "tier": profile.tier,
+        "scores": dict(profile.scores),
+        "profile_at": profile_at,
+    }
+
+
+async def save_profiles(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    stmt = insert(customers)
+    updated = {c: stmt.excluded[c] for c in rows[0] if c != "customer_id"}
+    await conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[customers.c.customer_id], set_={**updated, "updated_at": sa.func.now()}
+        ),
+        list(rows),
+    )
+
+
+async def set_preferences(
+    conn: AsyncConnection, customer_id: str, changes: Mapping[str, bool]
+) -> CustomerProfile:
+    base = insert(customers).values(customer_id=customer_id, preferences=dict(changes))
+    stmt = base.on_conflict_do_update(
+        index_elements=[customers.c.customer_id],
+        set_={
+            "preferences": customers.c.preferences.op("||")(
+                sa.bindparam("changes", dict(changes), type_=JSONB)
+            ),
+            "updated_at": sa.func.now(),
+        },
+    ).returning(*customers.c)
+    row = (await conn.execute(stmt)).one()
+    return _profile(row)
+
+
+_INSERT_COLUMNS = {
+    # column: (postgres array element type, how a value travels)
+    "id": "text",
+    "playbook": "text",
+    "step": "text",
+    "customer_id": "text",
+    "occurrence_id": "text",
+    "trigger_kind": "text",
+    "trigger_at": "timestamptz",
+    "channel": "text",
+    "template": "text",
+    "status": "text",
+    "reason": "text",
+    "due_at": "timestamptz",
+    "cancel_on": "text",  # comma-joined; event type names never contain commas
+    "coupon": "text",
+    "context": "text",  # JSON text, cast to jsonb
+    "history": "text",
+    "created_at": "timestamptz",
+}
+_SELECT = {
+    "cancel_on": "COALESCE(string_to_array(NULLIF(cancel_on, ''), ','), '{}')",
+    "context": "CAST(context AS jsonb)",
+    "history": "CAST(history AS jsonb)",
+}
+_INSERT = sa.text(
+    "INSERT INTO notify_messages ("
+    + ", ".join(_INSERT_COLUMNS)
+    + ", attempts, updated_at) SELECT "
+    + ", ".join(_SELECT.get(c, c) for c in _INSERT_COLUMNS)
+    + ", 0, created_at FROM unnest("
+    + ", ".join(f"CAST(:{c} AS {t}[])" for c, t in _INSERT_COLUMNS.items())
+    + ") AS v("
+    + ", ".join(_INSERT_COLUMNS)
+    + ") ON CONFLICT ON CONSTRAINT uq_notify_messages_occurrence DO NOTHING RETURNING id"
+).bindparams(
+    *(
+        sa.bindparam(c, type_=ARRAY(sa.DateTime(timezone=True) if t == "timestamptz" else sa.Text))
+        for c, t in _INSERT_COLUMNS.items()
+    )
+)
+
+
+def _travel(column: str, value: Any) -> Any:
+    if column == "cancel_on":
+        return ",".join(value)
+    if column in ("context", "history"):
+        return orjson.dumps(value).decode()
+    return value
+
+
+async def insert_messages(
+    conn: AsyncConnection, rows: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Inserts new messages in one statement; those whose occurrence key exists are skipped."""
+    if not rows:
+        return []
+    params = {c: [_travel(c, r[c]) for r in rows] for c in _INSERT_COLUMNS}
+    inserted = {r.id for r in await conn.execute(_INSERT, params)}
+    return [r for r in rows if r["id"] in inserted]
+
+
+def _returning() -> list[Any]:
+    return list(MESSAGE_COLUMNS)
+
+
+async def cancel_pending(
+    conn: AsyncConnection,
+    customer_id: str,
+    reason: str,
+    now: datetime,
+    *,
+    cancel_event: tuple[str, datetime] | None = None,
+    occurrence_id: str | None = None,
+) -> list[dict[str, Any]]:
+    query = messages.update().where(
+        messages.c.customer_id == customer_id, messages.c.status == "scheduled"
+    )
+    if cancel_event is not None:
+        event_type, at = cancel_event
+        query = query.where(messages.c.cancel_on.any(event_type), messages.c.trigger_at <= at)
+    if occurrence_id is not None:
+        query = query.where(messages.c.occurrence_id == occurrence_id)
+    query = query.values(
+        status="cancelled",
+        reason=reason,
+        updated_at=now,
+        history=sa.text(
+            "history || jsonb_build_array(jsonb_build_object("
+            "'status', 'cancelled', 'reason', CAST(:r AS text), 'at', CAST(:t AS timestamptz)))"
+        ).bindparams(r=reason, t=now),
+    ).returning(*_returning())
+    return [dict(r._mapping) for r in await conn.execute(query)]
+
+
+async def claim_due(conn: AsyncConnection, now: datetime, limit: int) -> list[dict[str, Any]]:
+    query = (
+        sa.select(*MESSAGE_COLUMNS)
+        .where(messages.c.status == "scheduled", messages.c.due_at <= now)
+        .order_by(messages.c.due_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [dict(r._mapping) for r in await conn.execute(query)]
+
+
+async def expire_in_doubt(
+    conn: AsyncConnection, now: datetime, limit: int = 500
+) -> list[dict[str, Any]]:
+    """Messages whose sender died mid-send: outcome unknown, so failed rather than sent twice."""
+    ids = (
+        sa.select(messages.c.id)
+        .where(messages.c.status == "sending", messages.c.lease_until < now)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    reason = "in_doubt: the sender stopped during delivery; not retried (at most once)"
+    query = (
+        messages.update()
+        .where(messages.c.id.in_(ids))
+        .values(
+            status="failed",
+            reason=reason,
+            updated_at=now,
+            lease_until=None,
+            history=sa.text(
+                "history || jsonb_build_array(jsonb_build_object("
+                "'status', 'failed', 'reason', CAST(:r AS text), 'at', CAST(:t AS timestamptz)))"
+            ).bindparams(r=reason, t=now),
+        )
+        .returning(*_returning())
+    )
+    return [dict(r._mapping) for r in await conn.execute(query)]
+
+
+async def recent_sends(
+    conn: AsyncConnection, customer_ids: Iterable[str], since: datetime
+) -> dict[tuple[str, str], list[datetime]]:
+    ids = sorted(set(customer_ids))
+    found: dict[tuple[str, str], list[datetime]] = defaultdict(list)
+    if not ids:
+        return found
+    at = sa.func.coalesce(messages.c.sent_at, messages.c.updated_at)
+    query = sa.select(messages.c.customer_id, messages.c.channel, at.label("at")).where(
+        messages.c.customer_id.in_(ids),
+        messages.c.status.in_(("sent", "sending")),
+        at > since,
+    )
+    for row in await conn.execute(query):
+        found[(row.customer_id, row.channel)].append(row.at)
+    return found
+
+
+_UPDATE = sa.text(
+    "UPDATE notify_messages SET status = CAST(:status AS text), "
+    "reason = CAST(:reason AS text), due_at = :due_at, attempts = :attempts, "
+    "lease_until = :lease_until, sent_at = :sent_at, provider_response = :provider_response, "
+    "locale = :locale, subject = :subject, updated_at = CAST(:now AS timestamptz), "
+    "history = history || jsonb_build_array(jsonb_build_object("
+    "'status', CAST(:status AS text), 'reason', CAST(:reason AS text), "
+    "'at', CAST(:now AS timestamptz)))"
+    " WHERE id = :id"
+)
+
+
+async def update_messages(conn: AsyncConnection, updates: Sequence[dict[str, Any]]) -> None:
+    """Each update carries every column of _UPDATE (use `message_update`)."""
+    if updates:
+        await conn.execute(_UPDATE, list(updates))
+
+
+def message_update(message: Mapping[str, Any], now: datetime, **changes: Any) -> dict[str, Any]:
+    keys = (
+        "status",
+        "reason",
+        "due_at",
+        "attempts",
+        "lease_until",
+        "sent_at",
+        "provider_response",
+        "locale",
+        "subject",
+    )
+    values = {k: message.get(k) for k in keys} | changes
+    return {**values, "id": message["id"], "now": now}
+
+
+async def messages_of(conn: AsyncConnection, customer_id: str, limit: int) -> list[dict[str, Any]]:
+    query = (
+        sa.select(messages)
+        .where(messages.c.customer_id == customer_id)
+        .order_by(messages.c.created_at, messages.c.due_at, messages.c.id)
+        .limit(limit)
+    )
+    return [dict(r._mapping) for r in await conn.execute(query)]
+
+
+async def messages_with_status(
+    conn: AsyncConnection,
+    status: str | None,
+    limit: int,
+    after: tuple[datetime, str] | None,
+) -> list[dict[str, Any]]:
+    query = sa.select(messages).order_by(messages.c.updated_at.desc(), messages.c.id.desc())
+    if status:
+        query = query.where(messages.c.status == status)
+    if after:
+        query = query.where(sa.tuple_(messages.c.updated_at, messages.c.id) < sa.tuple_(*after))
+    return [dict(r._mapping) for r in await conn.execute(query.limit(limit))]

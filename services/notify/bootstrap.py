@@ -1,0 +1,99 @@
+"""Composition root: configuration, channel adapters and use cases wired from settings."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.notify.adapters.channels import ChannelAdapter
+from services.notify.adapters.sms import HttpSms
+from services.notify.adapters.smtp import SmtpEmail
+from services.notify.adapters.webhook import SignedWebhook
+from services.notify.domain import (
+    Channel,
+    PlaybookBook,
+    TemplateBook,
+    load_playbooks,
+    load_templates,
+)
+from services.notify.service_layer.calendar import Calendar
+from services.notify.service_layer.intake import Intake
+from services.notify.service_layer.sender import Sender, SenderConfig
+
+from .settings import NotifySettings
+
+
+@dataclass(frozen=True)
+class Configuration:
+    book: PlaybookBook
+    templates: TemplateBook
+
+
+def load_configuration(settings: NotifySettings) -> Configuration:
+    """Raises PlaybookError naming the file and field when anything is wrong."""
+    book = load_playbooks(settings.playbooks_path)
+    templates = load_templates(settings.templates_path, book.policy.default_locale)
+    templates.check_covers(book.templates_used())
+    return Configuration(book, templates)
+
+
+def build_channels(settings: NotifySettings) -> dict[Channel, ChannelAdapter]:
+    return {
+        Channel.EMAIL: SmtpEmail(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            sender=settings.smtp_sender,
+            use_tls=settings.smtp_use_tls,
+            start_tls=settings.smtp_start_tls,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            timeout=settings.smtp_timeout_seconds,
+            pool_size=settings.sender_concurrency,
+        ),
+        Channel.SMS: HttpSms(
+            base_url=settings.sms_base_url,
+            token=settings.sms_token,
+            sender_id=settings.sms_sender_id,
+            timeout=settings.http_timeout_seconds,
+        ),
+        Channel.WEBHOOK: SignedWebhook(
+            url=settings.webhook_url,
+            secret=settings.webhook_secret,
+            timeout=settings.http_timeout_seconds,
+        ),
+    }
+
+
+def build_intake(engine: AsyncEngine, config: Configuration, settings: NotifySettings) -> Intake:
+    return Intake(
+        engine, config.book, settings.now, settings.coupon_secret, consumer=settings.consumer_group
+    )
+
+
+def build_sender(
+    engine: AsyncEngine,
+    config: Configuration,
+    settings: NotifySettings,
+    channels: dict[Channel, ChannelAdapter],
+) -> Sender:
+    return Sender(
+        engine,
+        config.book,
+        config.templates,
+        channels,
+        settings.now,
+        SenderConfig(
+            batch_size=settings.sender_batch_size,
+            concurrency=settings.sender_concurrency,
+            lease=timedelta(seconds=settings.sending_lease_seconds),
+            max_attempts=settings.max_attempts,
+            retry_base_seconds=settings.retry_base_seconds,
+            retry_max_seconds=settings.retry_max_seconds,
+        ),
+    )
+
+
+def build_calendar(
+    engine: AsyncEngine, config: Configuration, settings: NotifySettings
+) -> Calendar:
+    return Calendar(engine, config.book, settings.now, settings.coupon_secret)

@@ -1,0 +1,137 @@
+"""The decisions: which steps a trigger schedules, and whether a due message goes out now.
+
+Pure functions of (trigger or message, customer profile, recent sends, clock, policy).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .customers import CustomerProfile
+from .playbooks import Channel, Playbook, PlaybookBook, Policy, QuietHours, Step
+from .triggers import Trigger, playbooks_for
+
+
+@dataclass(frozen=True)
+class Send:
+    reason: str = "due"
+
+
+@dataclass(frozen=True)
+class Suppress:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Defer:
+    until: datetime
+    reason: str
+
+
+Decision = Send | Suppress | Defer
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    playbook: Playbook
+    step: Step
+    due_at: datetime
+    status: str  # scheduled | suppressed
+    reason: str
+
+
+def zone_of(profile: CustomerProfile, policy: Policy) -> ZoneInfo:
+    try:
+        return ZoneInfo(profile.timezone or policy.default_timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(policy.default_timezone)
+
+
+def quiet_until(now: datetime, zone: ZoneInfo, quiet: QuietHours) -> datetime | None:
+    """The end of the quiet period `now` falls in (customer's local time), or None."""
+    if not quiet.enabled or quiet.start == quiet.end:
+        return None
+    local = now.astimezone(zone)
+    t = local.time().replace(tzinfo=None)
+    spans_midnight = quiet.start > quiet.end
+    if spans_midnight:
+        if t >= quiet.start:
+            day = local.date() + timedelta(days=1)
+        elif t < quiet.end:
+            day = local.date()
+        else:
+            return None
+    elif quiet.start <= t < quiet.end:
+        day = local.date()
+    else:
+        return None
+    return datetime.combine(day, quiet.end, tzinfo=zone)
+
+
+def decide(
+    channel: Channel,
+    profile: CustomerProfile,
+    recent_sends: Sequence[datetime],
+    now: datetime,
+    policy: Policy,
+) -> Decision:
+    """Consent, then an address, then quiet hours (defer), then frequency caps (suppress).
+
+    `recent_sends` are this customer's sends on this channel (any playbook), newest or not.
+    Staff tasks (webhook) skip the customer-facing rules.
+    """
+    if not channel.reaches_customer:
+        return Send()
+    if not profile.opted_in(channel):
+        return Suppress(f"opted_out:{channel.value}")
+    if not profile.address(channel):
+        return Suppress(f"no_address:{channel.value}")
+    until = quiet_until(now, zone_of(profile, policy), policy.quiet_hours)
+    if until is not None:
+        return Defer(until, "quiet_hours")
+    for cap in policy.caps_for(channel):
+        since = now - cap.window
+        if sum(1 for sent in recent_sends if sent > since) >= cap.limit:
+            hours = cap.window.total_seconds() / 3600
+            return Suppress(f"frequency_cap:{channel.value}:{cap.limit}/{hours:g}h")
+    return Send()
+
+
+def plan(
+    trigger: Trigger, book: PlaybookBook, profile: CustomerProfile, now: datetime
+) -> list[PlannedStep]:
+    """The steps a trigger schedules; steps due at once are decided now (consent, quiet hours).
+
+    Delays count from when the trigger occurred (never from the future), so a late-arriving
+    trigger keeps its calendar; triggers older than the playbook's max age are suppressed.
+    """
+    planned: list[PlannedStep] = []
+    start = min(trigger.occurred_at, now)
+    for playbook in playbooks_for(trigger, book):
+        stale = now - trigger.occurred_at > playbook.max_trigger_age
+        for step in playbook.steps_for_tier(profile.tier):
+            due = start + step.delay
+            if stale:
+                planned.append(PlannedStep(playbook, step, due, "suppressed", "stale_trigger"))
+                continue
+            if due > now:
+                planned.append(PlannedStep(playbook, step, due, "scheduled", "waiting"))
+                continue
+            decision = decide(step.channel, profile, (), now, book.policy)
+            if isinstance(decision, Suppress):
+                planned.append(PlannedStep(playbook, step, due, "suppressed", decision.reason))
+            elif isinstance(decision, Defer):
+                planned.append(
+                    PlannedStep(playbook, step, decision.until, "scheduled", "quiet_hours")
+                )
+            else:
+                planned.append(PlannedStep(playbook, step, now, "scheduled", "due"))
+    return planned
+
+
+def cancels(playbook: Playbook, event_type: str, event_at: datetime, trigger_at: datetime) -> bool:
+    """A customer event cancels pending steps when the playbook says so and it came after."""
+    return event_type in playbook.cancel_on and event_at >= trigger_at

@@ -1,0 +1,162 @@
+"""Use case: turn a batch of observations into scheduled, suppressed and cancelled messages.
+
+One transaction per batch: dedup rows, customer state, new messages, cancellations and their
+outbox records commit together. The unique occurrence key makes a redelivered trigger a no-op.
+"""
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.notify.adapters import store
+from services.notify.adapters.notifications import decision_records
+from services.notify.domain import CustomerProfile, PlannedStep, PlaybookBook, Trigger, plan
+from services.notify.domain.customers import merge_profile
+from services.notify.domain.keys import coupon_code, message_id
+from services.notify.domain.triggers import score_triggers
+from shared.dedup import claim_new
+from shared.events import CustomerEvent
+from shared.kafka_consumer import Decoded, Poison
+from shared.outbox import enqueue
+
+from .observations import Observation, observe_customer_event
+
+SERVICE = "notify"
+Clock = Callable[[], datetime]
+
+
+def message_row(
+    planned: PlannedStep, trigger: Trigger, now: datetime, coupon_secret: str
+) -> dict[str, Any]:
+    playbook, step = planned.playbook, planned.step
+    customer = trigger.customer_id
+    coupon = (
+        coupon_code(coupon_secret, playbook.name, customer, trigger.occurrence_id)
+        if step.coupon
+        else None
+    )
+    return {
+        "id": message_id(playbook.name, customer, trigger.occurrence_id, step.name),
+        "playbook": playbook.name,
+        "step": step.name,
+        "customer_id": customer,
+        "occurrence_id": trigger.occurrence_id,
+        "trigger_kind": trigger.kind.value,
+        "trigger_at": trigger.occurred_at,
+        "channel": step.channel.value,
+        "template": step.template,
+        "status": planned.status,
+        "reason": planned.reason,
+        "due_at": planned.due_at,
+        "attempts": 0,
+        "cancel_on": list(playbook.cancel_on),
+        "coupon": coupon,
+        "context": dict(trigger.context),
+        "history": [{"status": planned.status, "reason": planned.reason, "at": now.isoformat()}],
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+class Intake:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        book: PlaybookBook,
+        clock: Clock,
+        coupon_secret: str,
+        consumer: str = "clm-notify",
+        outbox_service: str = SERVICE,
+    ) -> None:
+        self._engine = engine
+        self._book = book
+        self._clock = clock
+        self._coupon_secret = coupon_secret
+        self._consumer = consumer
+        self._outbox_service = outbox_service
+
+    async def handle_changes(self, batch: list[Decoded[Observation]]) -> list[Poison]:
+        await self.observe([d.message for d in batch], f"{self._consumer}:lifecycle")
+        return []
+
+    async def handle_events(self, batch: list[Decoded[CustomerEvent]]) -> list[Poison]:
+        await self.observe(
+            [observe_customer_event(d.message) for d in batch], f"{self._consumer}:events"
+        )
+        return []
+
+    async def handle_scores(self, batch: list[Decoded[Observation]]) -> list[Poison]:
+        await self.observe([d.message for d in batch], f"{self._consumer}:scores")
+        return []
+
+    async def observe(self, observations: Sequence[Observation], consumer: str) -> int:
+        """Applies the observations; returns how many messages were newly decided."""
+        async with self._engine.begin() as conn:
+            fresh = await claim_new(conn, consumer, [o.event_id for o in observations])
+            todo = []
+            for o in observations:
+                if o.event_id in fresh:
+                    todo.append(o)
+                    fresh.discard(o.event_id)  # a repeat inside the batch counts once
+            if not todo:
+                return 0
+            now = self._clock()
+            loaded = await store.load_profiles(conn, (o.customer_id for o in todo), for_update=True)
+            state = dict(loaded)
+            rows: list[dict[str, Any]] = []
+            cancels: list[Observation] = []
+            for o in todo:
+                profile, profile_at = state.get(
+                    o.customer_id, (CustomerProfile(o.customer_id), None)
+                )
+                if o.profile is not None:
+                    profile, profile_at = merge_profile(
+                        profile, o.profile, o.occurred_at, profile_at
+                    )
+                if o.stage is not None:
+                    profile = _replace(profile, stage=o.stage)
+                if o.tier is not None:
+                    profile = _replace(profile, tier=o.tier)
+                triggers = [o.trigger] if o.trigger is not None else []
+                if o.scores is not None:
+                    triggers += score_triggers(
+                        o.customer_id, profile.scores, o.scores, o.event_id, o.occurred_at
+                    )
+                    profile = _replace(profile, scores={**profile.scores, **o.scores})
+                state[o.customer_id] = (profile, profile_at)
+                for trigger in triggers:
+                    rows += [
+                        message_row(p, trigger, now, self._coupon_secret)
+                        for p in plan(trigger, self._book, profile, now)
+                    ]
+                if o.retracts or o.cancel_event:
+                    cancels.append(o)
+            inserted = await store.insert_messages(conn, rows)
+            decided = [(m, m["status"], m["reason"]) for m in inserted]
+            for o in cancels:
+                if o.retracts:
+                    gone = await store.cancel_pending(
+                        conn, o.customer_id, "trigger_retracted", now, occurrence_id=o.retracts
+                    )
+                    decided += [(m, "cancelled", "trigger_retracted") for m in gone]
+                if o.cancel_event:
+                    reason = f"cancelled_by:{o.cancel_event}"
+                    gone = await store.cancel_pending(
+                        conn,
+                        o.customer_id,
+                        reason,
+                        now,
+                        cancel_event=(o.cancel_event, o.occurred_at),
+                    )
+                    decided += [(m, "cancelled", reason) for m in gone]
+            await store.save_profiles(conn, [store.profile_row(p, at) for p, at in state.values()])
+            await enqueue(conn, self._outbox_service, decision_records(decided, now))
+        return len(decided)
+
+
+def _replace(profile: CustomerProfile, **changes: Any) -> CustomerProfile:
+    from dataclasses import replace
+
+    return replace(profile, **changes)

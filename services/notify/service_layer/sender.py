@@ -1,0 +1,257 @@
+"""Use case: pick due messages (FOR UPDATE SKIP LOCKED), decide, deliver, record the outcome.
+
+A claimed message is marked `sending` with a lease before delivery starts and committed, so
+no other instance takes it; the outcome is written afterwards. If the instance dies between
+the two, the lease expires and the message is marked failed (in doubt), never sent twice.
+"""
+
+import asyncio
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from prometheus_client import Counter
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.notify.adapters import store
+from services.notify.adapters.channels import ChannelAdapter, DeliveryError, Outgoing
+from services.notify.adapters.notifications import decision_records
+from services.notify.domain import (
+    Channel,
+    CustomerProfile,
+    Defer,
+    PlaybookBook,
+    Suppress,
+    TemplateBook,
+    decide,
+)
+from services.notify.domain.retries import retry_delay
+from shared.logging import get_logger
+from shared.outbox import enqueue
+
+from .intake import SERVICE
+
+log = get_logger(__name__)
+Clock = Callable[[], datetime]
+DECISIONS = Counter("clm_notify_decisions_total", "Message decisions", ["channel", "status"])
+
+
+@dataclass(frozen=True)
+class SenderConfig:
+    batch_size: int = 200
+    concurrency: int = 32
+    lease: timedelta = timedelta(minutes=5)
+    max_attempts: int = 6
+    retry_base_seconds: float = 30.0
+    retry_max_seconds: float = 3600.0
+
+
+class Sender:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        book: PlaybookBook,
+        templates: TemplateBook,
+        channels: Mapping[Channel, ChannelAdapter],
+        clock: Clock,
+        config: SenderConfig,
+        outbox_service: str = SERVICE,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._engine = engine
+        self._book = book
+        self._templates = templates
+        self._channels = channels
+        self._clock = clock
+        self._config = config
+        self._outbox_service = outbox_service
+        self._rng = rng or random.Random()
+        self._slots = asyncio.Semaphore(config.concurrency)
+        self._cap_horizon = max((c.window for c in book.policy.caps), default=timedelta(0))
+
+    async def run_once(self) -> int:
+        """Handles up to one batch of due messages; returns how many it claimed."""
+        await self._expire_in_doubt()
+        now = self._clock()
+        deliveries: list[tuple[dict[str, Any], Outgoing]] = []
+        async with self._engine.begin() as conn:
+            due = await store.claim_due(conn, now, self._config.batch_size)
+            if not due:
+                return 0
+            customers = {m["customer_id"] for m in due}
+            profiles = await store.load_profiles(conn, customers)
+            recent = await store.recent_sends(conn, customers, now - self._cap_horizon)
+            updates, decided = [], []
+            for message in due:
+                profile = profiles.get(message["customer_id"], (None, None))[0]
+                profile = profile or CustomerProfile(message["customer_id"])
+                channel = Channel(message["channel"])
+                sends = recent[(profile.customer_id, channel.value)]
+                decision = decide(channel, profile, sends, now, self._book.policy)
+                if isinstance(decision, Suppress):
+                    updates.append(
+                        store.message_update(
+                            message, now, status="suppressed", reason=decision.reason
+                        )
+                    )
+                    decided.append((message, "suppressed", decision.reason))
+                    continue
+                if isinstance(decision, Defer):
+                    updates.append(
+                        store.message_update(
+                            message, now, due_at=decision.until, reason=decision.reason
+                        )
+                    )
+                    decided.append(
+                        ({**message, "due_at": decision.until}, "deferred", decision.reason)
+                    )
+                    continue
+                try:
+                    outgoing = self._compose(message, profile, channel)
+                except (KeyError, ValueError) as exc:  # template gone or broken since scheduling
+                    reason = f"render_failed: {exc}"
+                    updates.append(
+                        store.message_update(message, now, status="failed", reason=reason)
+                    )
+                    decided.append((message, "failed", reason))
+                    continue
+                sends.append(now)
+                updates.append(
+                    store.message_update(
+                        message,
+                        now,
+                        status="sending",
+                        reason="sending",
+                        lease_until=now + self._config.lease,
+                        attempts=message["attempts"] + 1,
+                        locale=outgoing.locale,
+                        subject=outgoing.subject,
+                    )
+                )
+                claimed = {
+                    **message,
+                    "attempts": message["attempts"] + 1,
+                    "locale": outgoing.locale,
+                    "subject": outgoing.subject,
+                }
+                deliveries.append((claimed, outgoing))
+            await store.update_messages(conn, updates)
+            await enqueue(conn, self._outbox_service, decision_records(decided, now))
+        self._count(decided)
+        if deliveries:
+            outcomes = await asyncio.gather(*(self._deliver(m, o) for m, o in deliveries))
+            await self._record(outcomes)
+        return len(due)
+
+    def _compose(
+        self, message: dict[str, Any], profile: CustomerProfile, channel: Channel
+    ) -> Outgoing:
+        context = profile.context(self._book.policy) | {
+            "coupon": message.get("coupon"),
+            "playbook": message["playbook"],
+            "step": message["step"],
+            **(message.get("context") or {}),
+        }
+        rendered = self._templates.render(message["template"], profile.locale, context)
+        return Outgoing(
+            message_id=message["id"],
+            customer_id=message["customer_id"],
+            channel=channel.value,
+            to=profile.address(channel) or "",
+            subject=rendered.subject,
+            body=rendered.body,
+            locale=rendered.locale,
+            playbook=message["playbook"],
+            step=message["step"],
+            details={
+                "customer": {
+                    "name": profile.name,
+                    "email": profile.email,
+                    "phone": profile.phone,
+                    "tier": profile.tier,
+                    "stage": profile.stage,
+                },
+                "coupon": message.get("coupon"),
+                "occurrence_id": message["occurrence_id"],
+            },
+        )
+
+    async def _deliver(
+        self, message: dict[str, Any], outgoing: Outgoing
+    ) -> tuple[dict[str, Any], str | DeliveryError]:
+        async with self._slots:
+            try:
+                return message, await self._channels[Channel(message["channel"])].send(outgoing)
+            except DeliveryError as exc:
+                return message, exc
+            except Exception as exc:  # an adapter bug must not leave the message in flight
+                log.exception("delivery_crashed", message_id=message["id"])
+                return message, DeliveryError(f"{type(exc).__name__}: {exc}", transient=True)
+
+    async def _record(self, outcomes: list[tuple[dict[str, Any], str | DeliveryError]]) -> None:
+        now = self._clock()
+        updates, decided = [], []
+        for message, outcome in outcomes:
+            if isinstance(outcome, str):
+                updates.append(
+                    store.message_update(
+                        message, now, status="sent", reason="delivered", sent_at=now,
+                        lease_until=None, provider_response=outcome,
+                    )
+                )  # fmt: skip
+                decided.append((message, "sent", "delivered"))
+            elif outcome.transient and message["attempts"] < self._config.max_attempts:
+                delay = retry_delay(
+                    message["attempts"],
+                    self._config.retry_base_seconds,
+                    self._config.retry_max_seconds,
+                    self._rng,
+                )
+                reason = f"retrying: {outcome.response}"
+                updates.append(
+                    store.message_update(
+                        message, now, status="scheduled", reason=reason, due_at=now + delay,
+                        lease_until=None, provider_response=outcome.response,
+                    )
+                )  # fmt: skip
+                decided.append(({**message, "due_at": now + delay}, "retrying", reason))
+            else:
+                kind = "transient, retries exhausted" if outcome.transient else "permanent"
+                reason = f"failed ({kind}): {outcome.response}"
+                updates.append(
+                    store.message_update(
+                        message, now, status="failed", reason=reason, lease_until=None,
+                        provider_response=outcome.response,
+                    )
+                )  # fmt: skip
+                decided.append((message, "failed", reason))
+        pause = 0.2
+        for attempt in range(8):  # the deliveries happened: keep trying to record them
+            try:
+                async with self._engine.begin() as conn:
+                    await store.update_messages(conn, updates)
+                    await enqueue(conn, self._outbox_service, decision_records(decided, now))
+                break
+            except Exception as exc:
+                if attempt == 7:
+                    raise
+                log.warning("record_outcome_retry", error=repr(exc))
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 5.0)
+        self._count(decided)
+
+    async def _expire_in_doubt(self) -> None:
+        now = self._clock()
+        async with self._engine.begin() as conn:
+            expired = await store.expire_in_doubt(conn, now)
+            if expired:
+                decided = [(m, "failed", m["reason"]) for m in expired]
+                await enqueue(conn, self._outbox_service, decision_records(decided, now))
+                log.warning("messages_in_doubt", count=len(expired))
+
+    @staticmethod
+    def _count(decided: list[tuple[dict[str, Any], str, str]]) -> None:
+        for message, status, _ in decided:
+            DECISIONS.labels(message["channel"], status).inc()

@@ -1,0 +1,84 @@
+"""Notify settings (env prefix CLM_NOTIFY_)."""
+
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import model_validator
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import ServiceSettings
+
+HERE = Path(__file__).parent
+DEFAULT_PLAYBOOKS = HERE / "playbooks.default.yaml"
+DEFAULT_TEMPLATES = HERE / "templates.default.yaml"
+_DEV_SECRET = "dev-only-change-me"
+
+
+class NotifySettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="CLM_NOTIFY_", extra="ignore")
+
+    service_name: str = "notify"
+    playbooks_path: Path = DEFAULT_PLAYBOOKS
+    templates_path: Path = DEFAULT_TEMPLATES
+    # Shifts the service's clock (tests and what-ifs: "three days later"); 0 in production.
+    clock_offset_seconds: float = 0.0
+
+    consumer_group: str = "clm-notify"
+    lifecycle_topic: str = "clm.lifecycle-changes.v1"
+    events_topic: str = "clm.customer-events.v1"
+    scores_topic: str = "clm.customer-scores.v1"
+    run_scores_consumer: bool = True
+    consumer_max_records: int = 2000
+    run_consumer: bool = True
+    run_sender: bool = True
+    outbox_batch_size: int = 2000
+
+    # Birthday and holiday playbooks: how often today's candidates are scanned.
+    calendar_interval_seconds: float = 900.0
+    run_calendar: bool = True
+
+    sender_interval_seconds: float = 0.5
+    sender_batch_size: int = 200
+    sender_concurrency: int = 32
+    # A message claimed for sending whose outcome is unknown after this long (the instance
+    # died mid-send) is marked failed, never re-sent: at most once beats at least once here.
+    sending_lease_seconds: float = 300.0
+    max_attempts: int = 6
+    retry_base_seconds: float = 30.0
+    retry_max_seconds: float = 3600.0
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_use_tls: bool = False  # implicit TLS (port 465)
+    smtp_start_tls: bool = False  # STARTTLS (port 587)
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_sender: str = "Customer Care <care@clm.example>"
+    smtp_timeout_seconds: float = 10.0
+
+    sms_base_url: str = "http://127.0.0.1:9010"
+    sms_token: str = ""
+    sms_sender_id: str = "CLM"
+    http_timeout_seconds: float = 10.0
+
+    webhook_url: str = "http://127.0.0.1:9011/tasks"
+    webhook_secret: str = _DEV_SECRET
+    coupon_secret: str = _DEV_SECRET
+
+    @model_validator(mode="after")
+    def _refuse_dev_secrets_in_production(self) -> "NotifySettings":
+        if self.environment == "production" and _DEV_SECRET in (
+            self.webhook_secret,
+            self.coupon_secret,
+        ):
+            raise ValueError("CLM_NOTIFY_WEBHOOK_SECRET / COUPON_SECRET must be set in production")
+        return self
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + timedelta(seconds=self.clock_offset_seconds)
+
+
+@lru_cache
+def get_settings() -> NotifySettings:
+    return NotifySettings()
