@@ -9,6 +9,7 @@ import asyncio
 import zlib
 from collections.abc import Sequence
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import BYTEA, JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -48,9 +49,30 @@ def outbox_rows(service: str, records: Sequence[KafkaRecord]) -> list[dict[str, 
     ]
 
 
+_BULK_INSERT = sa.text(
+    "INSERT INTO outbox (service, topic, key, value, headers) "
+    "SELECT :service, t, k, v, CAST(h AS jsonb) FROM unnest("
+    "CAST(:topics AS varchar[]), CAST(:keys AS bytea[]), CAST(:values AS bytea[]), "
+    "CAST(:headers AS text[])) AS rows(t, k, v, h)"
+)
+
+
 async def enqueue(conn: AsyncConnection, service: str, records: Sequence[KafkaRecord]) -> None:
-    if records:
-        await conn.execute(outbox.insert(), outbox_rows(service, records))
+    """One round trip for the whole batch, whatever its size."""
+    if not records:
+        return
+    await conn.execute(
+        _BULK_INSERT,
+        {
+            "service": service,
+            "topics": [r.topic for r in records],
+            "keys": [r.key for r in records],
+            "values": [r.value for r in records],
+            "headers": [
+                orjson.dumps([[k, v.decode()] for k, v in r.headers]).decode() for r in records
+            ],
+        },
+    )
 
 
 class OutboxRelay:
