@@ -16,8 +16,10 @@ from shared.logging import configure_logging, get_logger
 from shared.outbox import OutboxRelay
 from shared.service_app import ReadinessCheck, create_service_app
 
+from .dashboard import router as dashboard_router
 from .processing import SERVICE, LifecycleProcessor, decode
 from .routes import router
+from .runtime import tune_garbage_collector
 from .settings import LifecycleSettings, get_settings
 
 log = get_logger(__name__)
@@ -42,6 +44,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     configure_logging(settings.service_name, settings.log_level)
     rules = load_rules(settings.rules_path)  # a bad rules file stops start-up, naming the field
+    tune_garbage_collector()
     engine = make_engine(settings.database_url, settings.db_pool_size)
     publisher = KafkaPublisher(settings.kafka_bootstrap_servers, "clm-lifecycle")
     processor = LifecycleProcessor(engine, rules, settings.clock, consumer=settings.consumer_group)
@@ -91,3 +94,4 @@ app = create_service_app(
     readiness=_readiness,
 )
 app.include_router(router)
+app.include_router(dashboard_router)

@@ -2,8 +2,10 @@
 
 from collections.abc import Sequence
 
+import orjson
+
 from services.lifecycle.domain import Change
-from shared.cloudevents import CloudEvent, KafkaRecord, to_kafka
+from shared.cloudevents import JSON, SPEC_VERSION, CloudEvent, KafkaRecord, to_kafka
 from shared.topics import LIFECYCLE_CHANGES
 
 SOURCE = "/clm/lifecycle"
@@ -23,6 +25,33 @@ def to_records(changes: Sequence[Change]) -> list[KafkaRecord]:
                 data=c.data(),
                 dataschema=SCHEMA,
             ),
+        )
+        for c in changes
+    ]
+
+
+def to_outbox_rows(changes: Sequence[Change]) -> list[tuple[bytes, bytes, str]]:
+    """(key, value, headers as JSON) per change: what `shared.outbox` stores for `to_records`.
+
+    Built directly, without a CloudEvent and a header list per change; a unit test holds
+    it equal to `to_records` as `shared.outbox.outbox_rows` would store it.
+    """
+    return [
+        (
+            c.customer_id.encode(),
+            orjson.dumps(c.data(), option=orjson.OPT_NON_STR_KEYS),
+            orjson.dumps(
+                [
+                    ["ce_specversion", SPEC_VERSION],
+                    ["ce_id", c.id],
+                    ["ce_source", SOURCE],
+                    ["ce_type", c.event_type],
+                    ["ce_subject", c.customer_id],
+                    ["ce_time", c.occurred_at.isoformat()],
+                    ["content-type", JSON],
+                    ["ce_dataschema", SCHEMA],
+                ]
+            ).decode(),
         )
         for c in changes
     ]

@@ -4,6 +4,7 @@ Each runs in one database transaction: dedup rows, facts, derived state, transit
 outbox rows commit together, so a crash anywhere leaves either all of it or none of it.
 """
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -15,22 +16,23 @@ from services.lifecycle.domain import (
     CustomerFacts,
     DomainEvent,
     LifecycleRules,
-    LifecycleState,
     apply,
     changes_between,
-    derive,
+    derive_resuming,
 )
 from shared.cloudevents import from_kafka
 from shared.customer_event_codec import from_cloudevent
 from shared.dedup import claim_new
 from shared.kafka_consumer import Decoded, Poison
-from shared.outbox import enqueue
+from shared.topics import LIFECYCLE_CHANGES
 
 from . import state_store
-from .change_events import to_records
+from .change_events import to_outbox_rows
 from .settings import ClockMode
 
 SERVICE = "lifecycle"
+# Between this many customers a batch lets the event loop run (Kafka heartbeats, HTTP).
+YIELD_EVERY = 500
 Clock = Callable[[], datetime]
 
 
@@ -80,19 +82,27 @@ class LifecycleProcessor:
             if not by_customer or now is None:
                 return []
             stored = await state_store.load_for_update(conn, sorted(by_customer))
-            results, changes, poison = [], [], []
-            for customer_id, items in by_customer.items():
-                facts, history = stored.get(customer_id, (CustomerFacts(customer_id), ()))
+            results: list[state_store.Derived] = []
+            changes: list[Change] = []
+            poison: list[Poison] = []
+            for n, (customer_id, items) in enumerate(by_customer.items(), 1):
+                if n % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
+                loaded = stored.get(customer_id)
+                facts = loaded.facts if loaded else CustomerFacts(customer_id)
                 try:
                     for item in items:
                         facts = apply(facts, item.message)
-                    state = derive(facts, self._rules, now)
+                    earlier = loaded.resume() if loaded else None
+                    state, checkpoint = derive_resuming(facts, self._rules, now, earlier)
                 except ValueError as exc:  # facts the rules cannot use: park them, keep going
                     poison += [Poison(item.record, f"ValueError: {exc}") for item in items]
                     continue
-                results.append((facts, state))
+                results.append(state_store.Derived(facts, state, checkpoint, loaded))
+                history = loaded.history if loaded else ()
                 changes += changes_between(history, state.history, items[-1].message.event_id)
-            await self._write(conn, results, changes)
+            await state_store.save(conn, results)
+            await self._record(conn, changes)
         return poison
 
     async def evaluate_due(self, limit: int) -> int:
@@ -102,20 +112,20 @@ class LifecycleProcessor:
             if now is None:
                 return 0
             due = await state_store.claim_due(conn, now, limit)
-            results, changes = [], []
-            for facts, history in due.values():
-                state = derive(facts, self._rules, now)
-                results.append((facts, state))
-                changes += changes_between(history, state.history)
-            await self._write(conn, results, changes)
+            results: list[state_store.Derived] = []
+            changes: list[Change] = []
+            for n, loaded in enumerate(due.values(), 1):
+                if n % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
+                state, checkpoint = derive_resuming(loaded.facts, self._rules, now, loaded.resume())
+                results.append(state_store.Derived(loaded.facts, state, checkpoint, loaded))
+                changes += changes_between(loaded.history, state.history)
+            await state_store.save_evaluated(conn, results)
+            await self._record(conn, changes)
         return len(due)
 
-    async def _write(
-        self,
-        conn: AsyncConnection,
-        results: list[tuple[CustomerFacts, LifecycleState]],
-        changes: list[Change],
-    ) -> None:
-        await state_store.save(conn, results)
+    async def _record(self, conn: AsyncConnection, changes: list[Change]) -> None:
         await state_store.record_changes(conn, changes)
-        await enqueue(conn, self._outbox_service, to_records(changes))
+        await state_store.enqueue(
+            conn, self._outbox_service, LIFECYCLE_CHANGES, to_outbox_rows(changes)
+        )

@@ -1,124 +1,285 @@
-"""Loads and saves customers' facts, derived state and transition log (set-based, per batch)."""
+"""Loads and saves customers' facts, derived state and transition log (set-based, per batch).
+
+Hot-path statements go straight to asyncpg inside the transaction SQLAlchemy began: one
+round trip per statement with array parameters (`= ANY`, `unnest`), JSON handled by orjson
+as text, so the cost does not grow with SQL text or per-row bind parameters.
+"""
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import asyncpg
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.lifecycle.domain import Change, CustomerFacts, LifecycleState, Transition
+from services.lifecycle.domain import (
+    Change,
+    Checkpoint,
+    CustomerFacts,
+    LifecycleState,
+    Resume,
+    Transition,
+)
 
-from .tables import customers, transitions, watermark
+from .tables import watermark
 
-Stored = tuple[CustomerFacts, tuple[Transition, ...]]
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A customer's row as loaded: facts, checkpoint, and the history parsed and as stored."""
+
+    facts: CustomerFacts
+    checkpoint: Checkpoint | None
+    history: tuple[Transition, ...]
+    history_json: tuple[dict[str, Any], ...]
+
+    def resume(self) -> Resume | None:
+        return (
+            None if self.checkpoint is None else Resume(self.facts, self.history, self.checkpoint)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Derived:
+    """What to save for a customer; `loaded` (when there was a row) lets unchanged parts be reused."""
+
+    facts: CustomerFacts
+    state: LifecycleState
+    checkpoint: Checkpoint | None
+    loaded: Stored | None
+
+
+async def _driver(conn: AsyncConnection) -> asyncpg.Connection:
+    """The asyncpg connection under `conn`, with the transaction `conn` manages already open."""
+    raw = await conn.get_raw_connection()
+    driver: asyncpg.Connection = raw.driver_connection  # type: ignore[assignment]
+    if not driver.is_in_transaction():
+        await conn.execute(sa.text("SELECT 1"))  # SQLAlchemy opens its transaction lazily
+    return driver
+
+
+_LOAD = """
+SELECT customer_id, facts::text, history::text FROM lifecycle_customers
+WHERE customer_id = ANY($1::text[])
+ORDER BY customer_id
+FOR UPDATE
+"""  # one lock order avoids deadlocks between instances
+
+_CLAIM_DUE = """
+SELECT customer_id, facts::text, history::text FROM lifecycle_customers
+WHERE next_due_at <= $1
+ORDER BY next_due_at
+LIMIT $2
+FOR UPDATE SKIP LOCKED
+"""
+
+
+# The replay checkpoint rides in the facts document: both are always written together, and
+# a row without one (or with an unknown format) is simply replayed in full.
+_CHECKPOINT_KEY = "checkpoint"
+
+
+def _stored(facts: str, history: str) -> Stored:
+    facts_json = orjson.loads(facts)
+    checkpoint = Checkpoint.from_json(facts_json.pop(_CHECKPOINT_KEY, None))
+    history_json = tuple(orjson.loads(history))
+    return Stored(
+        CustomerFacts.from_json(facts_json),
+        checkpoint,
+        tuple(Transition.from_json(t) for t in history_json),
+        history_json,
+    )
+
+
+def _facts_json(derived: Derived) -> str:
+    document = derived.facts.to_json()
+    if derived.checkpoint is not None:
+        document[_CHECKPOINT_KEY] = derived.checkpoint.to_json()
+    return orjson.dumps(document).decode()
 
 
 async def load_for_update(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, Stored]:
-    rows = await conn.execute(
-        sa.select(customers.c.customer_id, customers.c.facts, customers.c.history)
-        .where(customers.c.customer_id.in_(ids))
-        .order_by(customers.c.customer_id)  # one lock order avoids deadlocks between instances
-        .with_for_update()
-    )
-    return {
-        r.customer_id: (
-            CustomerFacts.from_json(r.facts),
-            tuple(Transition.from_json(t) for t in r.history),
-        )
-        for r in rows
-    }
+    rows = await (await _driver(conn)).fetch(_LOAD, list(ids))
+    return {r[0]: _stored(r[1], r[2]) for r in rows}
 
 
 async def claim_due(conn: AsyncConnection, now: datetime, limit: int) -> dict[str, Stored]:
-    rows = await conn.execute(
-        sa.select(customers.c.customer_id, customers.c.facts, customers.c.history)
-        .where(customers.c.next_due_at <= now)
-        .order_by(customers.c.next_due_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+    rows = await (await _driver(conn)).fetch(_CLAIM_DUE, now, limit)
+    return {r[0]: _stored(r[1], r[2]) for r in rows}
+
+
+_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("customer_id", "text"),
+    ("stage", "text"),
+    ("stage_since", "timestamptz"),
+    ("flags", "text"),  # an array literal per row: unnest cannot take an array of arrays
+    ("tier", "text"),
+    ("lifecycle_pattern", "text"),
+    ("reactivations", "int4"),
+    ("first_seen_at", "timestamptz"),
+    ("first_purchase_at", "timestamptz"),
+    ("last_purchase_at", "timestamptz"),
+    ("purchase_occasions", "int4"),
+    ("total_spend", "numeric"),
+    ("trailing_spend", "numeric"),
+    ("churn_risk", "float8"),
+    ("facts", "text"),
+    ("history", "text"),
+    ("as_of", "timestamptz"),
+    ("next_due_at", "timestamptz"),
+)
+_CASTS = {"flags": "::varchar(32)[]", "facts": "::jsonb", "history": "::jsonb"}
+_NAMES = [name for name, _ in _COLUMNS]
+_SELECTED = ", ".join("u." + name + _CASTS.get(name, "") for name in _NAMES)
+_ARRAYS = ", ".join(f"${i}::{pg_type}[]" for i, (_, pg_type) in enumerate(_COLUMNS, 1))
+_ROWS = f"unnest({_ARRAYS}) AS u({', '.join(_NAMES)})"
+_UPSERT = (
+    f"INSERT INTO lifecycle_customers ({', '.join(_NAMES)}, updated_at) "
+    f"SELECT {_SELECTED}, now() FROM {_ROWS} "
+    "ON CONFLICT (customer_id) DO UPDATE SET "
+    + ", ".join(f"{name} = excluded.{name}" for name in _NAMES[1:])
+    + ", updated_at = now()"
+)
+# Re-evaluated rows exist (they were claimed); a NULL document means "unchanged, keep it".
+_UPDATE = (
+    "UPDATE lifecycle_customers AS c SET "
+    + ", ".join(
+        f"{name} = COALESCE(u.{name}{_CASTS[name]}, c.{name})"
+        if name in ("facts", "history")
+        else f"{name} = u.{name}{_CASTS.get(name, '')}"
+        for name in _NAMES[1:]
     )
-    return {
-        r.customer_id: (
-            CustomerFacts.from_json(r.facts),
-            tuple(Transition.from_json(t) for t in r.history),
+    + f", updated_at = now() FROM {_ROWS} WHERE c.customer_id = u.customer_id"
+)
+
+
+def _history_json(
+    state: LifecycleState, stored: Stored | None
+) -> list[dict[str, Any]] | tuple[dict[str, Any], ...]:
+    """The history as stored: the loaded JSON when nothing changed, else reusing unchanged items."""
+    if stored is None:
+        return [t.to_json() for t in state.history]
+    if state.history == stored.history:
+        return stored.history_json
+    known = {t.id: raw for t, raw in zip(stored.history, stored.history_json, strict=True)}
+    return [known.get(t.id) or t.to_json() for t in state.history]
+
+
+def _columns(results: Iterable[Derived], keep_unchanged: bool) -> list[list[Any]]:
+    columns: list[list[Any]] = [[] for _ in _COLUMNS]
+    for derived in results:
+        state, loaded = derived.state, derived.loaded
+        facts_kept = history_kept = False
+        if keep_unchanged and loaded is not None:
+            facts_kept = derived.facts is loaded.facts and derived.checkpoint is loaded.checkpoint
+            history_kept = state.history == loaded.history
+        row = (
+            state.customer_id,
+            state.stage.value,
+            state.stage_since,
+            "{" + ",".join(sorted(f.value for f in state.flags)) + "}",
+            state.tier.value,
+            state.lifecycle_pattern.value if state.lifecycle_pattern else None,
+            state.reactivations,
+            state.first_seen_at,
+            state.first_purchase_at,
+            state.last_purchase_at,
+            state.purchase_occasions,
+            state.total_spend,
+            state.trailing_spend,
+            state.churn_risk,
+            None if facts_kept else _facts_json(derived),
+            None if history_kept else orjson.dumps(_history_json(state, loaded)).decode(),
+            state.as_of,
+            state.next_due_at,
         )
-        for r in rows
-    }
+        for column, value in zip(columns, row, strict=True):
+            column.append(value)
+    return columns
 
 
-def _row(facts: CustomerFacts, state: LifecycleState) -> dict[str, Any]:
-    return {
-        "customer_id": state.customer_id,
-        "stage": state.stage.value,
-        "stage_since": state.stage_since,
-        "flags": sorted(f.value for f in state.flags),
-        "tier": state.tier.value,
-        "lifecycle_pattern": state.lifecycle_pattern.value if state.lifecycle_pattern else None,
-        "reactivations": state.reactivations,
-        "first_seen_at": state.first_seen_at,
-        "first_purchase_at": state.first_purchase_at,
-        "last_purchase_at": state.last_purchase_at,
-        "purchase_occasions": state.purchase_occasions,
-        "total_spend": state.total_spend,
-        "trailing_spend": state.trailing_spend,
-        "churn_risk": state.churn_risk,
-        "facts": facts.to_json(),
-        "history": [t.to_json() for t in state.history],
-        "as_of": state.as_of,
-        "next_due_at": state.next_due_at,
-    }
+async def save(conn: AsyncConnection, results: Sequence[Derived]) -> None:
+    """Upserts each customer's facts, checkpoint and derived state."""
+    if results:
+        await (await _driver(conn)).execute(_UPSERT, *_columns(results, keep_unchanged=False))
 
 
-async def save(
-    conn: AsyncConnection, results: Iterable[tuple[CustomerFacts, LifecycleState]]
-) -> None:
-    rows = [_row(f, s) for f, s in results]
-    if not rows:
-        return
-    stmt = insert(customers)
-    updated: dict[str, Any] = {
-        c.name: stmt.excluded[c.name] for c in customers.columns if c.name != "customer_id"
-    }
-    updated["updated_at"] = sa.func.now()
-    await conn.execute(
-        stmt.on_conflict_do_update(index_elements=["customer_id"], set_=updated), rows
-    )
+async def save_evaluated(conn: AsyncConnection, results: Sequence[Derived]) -> None:
+    """Updates re-evaluated customers, rewriting facts and history only where they changed."""
+    if results:
+        await (await _driver(conn)).execute(_UPDATE, *_columns(results, keep_unchanged=True))
+
+
+_DELETE_RETRACTED = "DELETE FROM lifecycle_transitions WHERE id = ANY($1::text[])"
+_INSERT_TRANSITIONS = """
+INSERT INTO lifecycle_transitions
+    (id, customer_id, kind, from_stage, to_stage, flag, occurred_at, reason, cause_event_id)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                     $7::timestamptz[], $8::text[], $9::text[])
+ON CONFLICT (id) DO NOTHING
+"""
 
 
 async def record_changes(conn: AsyncConnection, changes: Sequence[Change]) -> None:
     retracted = [c.retracts for c in changes if c.retracts]
+    new = [c for c in changes if not c.is_correction]
+    if not retracted and not new:
+        return
+    driver = await _driver(conn)
     if retracted:
-        await conn.execute(transitions.delete().where(transitions.c.id.in_(retracted)))
-    new = [
-        {
-            "id": c.id,
-            "customer_id": c.customer_id,
-            "kind": c.kind.value,
-            "from_stage": c.from_stage.value,
-            "to_stage": c.to_stage.value,
-            "flag": c.flag.value if c.flag else None,
-            "occurred_at": c.occurred_at,
-            "reason": c.reason.value,
-            "cause_event_id": c.cause_event_id,
-        }
-        for c in changes
-        if not c.is_correction
-    ]
+        await driver.execute(_DELETE_RETRACTED, retracted)
     if new:
-        await conn.execute(insert(transitions).on_conflict_do_nothing(index_elements=["id"]), new)
+        await driver.execute(
+            _INSERT_TRANSITIONS,
+            [c.id for c in new],
+            [c.customer_id for c in new],
+            [c.kind.value for c in new],
+            [c.from_stage.value for c in new],
+            [c.to_stage.value for c in new],
+            [c.flag.value if c.flag else None for c in new],
+            [c.occurred_at for c in new],
+            [c.reason.value for c in new],
+            [c.cause_event_id for c in new],
+        )
+
+
+_ENQUEUE = """
+INSERT INTO outbox (service, topic, key, value, headers)
+SELECT $1, $2, u.key, u.value, u.headers::jsonb
+FROM unnest($3::bytea[], $4::bytea[], $5::text[]) WITH ORDINALITY AS u(key, value, headers, n)
+ORDER BY u.n
+"""  # ids follow the order given: the relay publishes in id order
+
+
+async def enqueue(
+    conn: AsyncConnection, service: str, topic: str, records: Sequence[tuple[bytes, bytes, str]]
+) -> None:
+    """Outbox rows as `shared.outbox.enqueue` writes them, in one statement; (key, value, headers)."""
+    if records:
+        await (await _driver(conn)).execute(
+            _ENQUEUE,
+            service,
+            topic,
+            [r[0] for r in records],
+            [r[1] for r in records],
+            [r[2] for r in records],
+        )
 
 
 async def advance_watermark(conn: AsyncConnection, seen: datetime | None) -> datetime | None:
     """The event-time clock: the latest occurred_at ever seen (never moves backwards)."""
     if seen is not None:
         stmt = insert(watermark).values(id=1, event_time=seen)
-        stmt = stmt.on_conflict_do_update(
+        upsert = stmt.on_conflict_do_update(
             index_elements=["id"],
             set_={"event_time": sa.func.greatest(watermark.c.event_time, stmt.excluded.event_time)},
-        )
-        await conn.execute(stmt)
+        ).returning(watermark.c.event_time)
+        moved: datetime | None = await conn.scalar(upsert)
+        return moved
     value: datetime | None = await conn.scalar(
         sa.select(watermark.c.event_time).where(watermark.c.id == 1)
     )

@@ -1,15 +1,17 @@
 """The lifecycle domain: stage, flags and tier as a pure function of (facts, rules, clock)."""
 
 from services.lifecycle.domain.changes import Change, changes_between
+from services.lifecycle.domain.checkpoint import Checkpoint, Resume
 from services.lifecycle.domain.facts import CustomerFacts, DomainEvent, EventType, apply, apply_all
 from services.lifecycle.domain.rules import LifecycleRules, RulesError, load_rules
 from services.lifecycle.domain.stages import Flag, LifecyclePattern, Reason, Stage, Tier
-from services.lifecycle.domain.timeline import LifecycleState, derive, next_due
+from services.lifecycle.domain.timeline import LifecycleState, derive, derive_resuming, next_due
 from services.lifecycle.domain.transitions import CLOCK, Transition, TransitionKind
 
 __all__ = [
     "CLOCK",
     "Change",
+    "Checkpoint",
     "CustomerFacts",
     "DomainEvent",
     "EventType",
@@ -18,6 +20,7 @@ __all__ = [
     "LifecycleRules",
     "LifecycleState",
     "Reason",
+    "Resume",
     "RulesError",
     "Stage",
     "Tier",
@@ -27,6 +30,7 @@ __all__ = [
     "apply_all",
     "changes_between",
     "derive",
+    "derive_resuming",
     "load_rules",
     "next_due",
 ]

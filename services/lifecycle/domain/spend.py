@@ -23,7 +23,7 @@ class TrailingSpend:
     """Spend within the last `window`; a purchase leaves it exactly `window` after it."""
 
     def __init__(self, window: timedelta) -> None:
-        self._window = window
+        self.window = window
         self._purchases: deque[tuple[datetime, Decimal]] = deque()
         self.total = Decimal(0)
 
@@ -31,17 +31,31 @@ class TrailingSpend:
         self._purchases.append((at, amount))
         self.total += amount
 
+    def purchases(self) -> list[tuple[datetime, Decimal]]:
+        return list(self._purchases)
+
+    @classmethod
+    def restore(
+        cls, window: timedelta, purchases: list[tuple[datetime, Decimal]], total: Decimal
+    ) -> TrailingSpend:
+        restored = cls(window)
+        restored._purchases.extend(purchases)
+        restored.total = total
+        return restored
+
     def expire(self, now: datetime) -> None:
-        while self._purchases and now - self._purchases[0][0] >= self._window:
+        while self._purchases and now - self._purchases[0][0] >= self.window:
             self.total -= self._purchases.popleft()[1]
 
     def next_tier_change(self, tier: Tier, tier_for: Callable[[Decimal], Tier]) -> datetime | None:
         """When the tier would first change if nothing more were bought."""
+        if tier_for(Decimal(0)) == tier == tier_for(self.total):
+            return None  # spend only leaves the window, and the tier already is the lowest
         remaining = self.total
         for at, amount in self._purchases:
             remaining -= amount
             if tier_for(remaining) != tier:
-                return at + self._window
+                return at + self.window
         return None
 
 
@@ -53,10 +67,19 @@ class QuarterlySpend:
         self._grew: dict[int, bool] = {}
         self.version = 0
 
+    def by_quarter(self) -> dict[int, Decimal]:
+        return dict(self._spend)
+
+    def restore(self, spend: dict[int, Decimal]) -> None:
+        self._spend = dict(spend)
+        self._grew.clear()
+        self.version += 1
+
     def add(self, at: datetime, amount: Decimal) -> None:
         quarter = quarter_of(at)
         self._spend[quarter] = self._spend.get(quarter, Decimal(0)) + amount
-        self._grew.clear()
+        for later in range(quarter + 1, quarter + self._quarters + 2):
+            self._grew.pop(later, None)  # only the quarters after this one read its spend
         self.version += 1
 
     def grew_before(self, quarter: int) -> bool:

@@ -16,7 +16,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import IntEnum
+from functools import lru_cache
+from typing import Any
 
+from services.lifecycle.domain.checkpoint import Checkpoint, Resume, rules_key
 from services.lifecycle.domain.facts import CustomerFacts
 from services.lifecycle.domain.rules import LifecycleRules
 from services.lifecycle.domain.spend import QuarterlySpend, TrailingSpend, quarter_of, quarter_start
@@ -72,6 +75,28 @@ def derive(facts: CustomerFacts, rules: LifecycleRules, now: datetime) -> Lifecy
     return dataclasses.replace(state, next_due_at=replay.next_change_after(now))
 
 
+def derive_resuming(
+    facts: CustomerFacts, rules: LifecycleRules, now: datetime, earlier: Resume | None
+) -> tuple[LifecycleState, Checkpoint | None]:
+    """`derive`, plus a checkpoint for next time; resumes `earlier` when that gives the same.
+
+    It does when the facts `earlier` had replayed are still the first ones in event-time
+    order (new facts all came later) under the same rules and first-seen moment.
+    """
+    if now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    first_seen = facts.first_seen
+    if first_seen is None or first_seen.at > now:
+        return _unseen(facts, now, None if first_seen is None else first_seen.at), None
+    replay = _Replay(facts, rules, first_seen.at, keep_checkpoint=True)
+    if earlier is not None and replay.can_resume(earlier, now):
+        replay.resume(earlier)
+    replay.run_until(now)
+    state = replay.state(now)
+    checkpoint = replay.checkpoint
+    return dataclasses.replace(state, next_due_at=replay.next_change_after(now)), checkpoint
+
+
 def next_due(
     facts: CustomerFacts, rules: LifecycleRules, state: LifecycleState, now: datetime
 ) -> datetime | None:
@@ -117,7 +142,14 @@ _PointRow = tuple[datetime, _Point, str, str, Decimal, str | None, float]
 
 
 class _Replay:
-    def __init__(self, facts: CustomerFacts, rules: LifecycleRules, first_seen_at: datetime):
+    def __init__(
+        self,
+        facts: CustomerFacts,
+        rules: LifecycleRules,
+        first_seen_at: datetime,
+        keep_checkpoint: bool = False,
+    ):
+        self._facts = facts
         self._rules = rules
         self._windows = _Windows.of(rules)
         self._quarter_due: tuple[tuple[int, bool, int], datetime | None] | None = None
@@ -151,10 +183,95 @@ class _Replay:
         self._tier = Tier.C
         self._tier_change_at: datetime | None = None
         self._tier_change_known = False
+        self._keep_checkpoint = keep_checkpoint
+        self.checkpoint: Checkpoint | None = None
+
+    # --- checkpoints ----------------------------------------------------------------------
+
+    def can_resume(self, earlier: Resume, now: datetime) -> bool:
+        checkpoint, consumed = earlier.checkpoint, earlier.checkpoint.points_consumed
+        if (
+            checkpoint.rules_key != rules_key(self._rules)
+            or earlier.facts.first_seen != self._facts.first_seen
+            or consumed > len(self._points)
+            or (consumed and self._points[consumed - 1][0] > now)
+            or checkpoint.history_len > len(earlier.history)
+        ):
+            return False
+        if earlier.facts is self._facts:
+            return True
+        return _points_of(earlier.facts)[:consumed] == self._points[:consumed]
+
+    def resume(self, earlier: Resume) -> None:
+        checkpoint = earlier.checkpoint
+        raw = checkpoint.replay
+        self._next_point = checkpoint.points_consumed
+        self._history = list(earlier.history[: checkpoint.history_len])
+        self._ids = {transition.id for transition in self._history}
+        self._t = _moment(raw["t"])
+        self._stage = Stage(raw["stage"])
+        self._stage_since = _moment(raw["stage_since"])
+        self._reactivations = raw["reactivations"]
+        self._churned_from = Stage(raw["churned_from"]) if raw["churned_from"] else None
+        self._long_lasting = raw["long_lasting"]
+        self._first_purchase_at = _optional_moment(raw["first_purchase_at"])
+        self._last_purchase_at = _optional_moment(raw["last_purchase_at"])
+        self._occasion_days = [date.fromisoformat(day) for day in raw["occasion_days"]]
+        self._gaps = list(raw["gaps"])
+        self._total_spend = Decimal(raw["total_spend"])
+        self._trailing = TrailingSpend.restore(
+            self._trailing.window,
+            [(_moment(at), Decimal(amount)) for at, amount in raw["trailing"]],
+            Decimal(raw["trailing_total"]),
+        )
+        self._quarterly.restore({q: Decimal(amount) for q, amount in raw["quarterly"]})
+        self._categories_before_today = set(raw["categories_before_today"])
+        self._categories_today = set(raw["categories_today"])
+        self._new_category_at = _optional_moment(raw["new_category_at"])
+        self._complaints = deque(_moment(at) for at in raw["complaints"])
+        self._churn_risk = raw["churn_risk"]
+        self._at_risk = frozenset(Reason(reason) for reason in raw["at_risk"])
+        self._upgrade = frozenset(Reason(reason) for reason in raw["upgrade"])
+        self._tier = Tier(raw["tier"])
+        self.checkpoint = checkpoint
+
+    def _snapshot(self) -> Checkpoint:
+        """The variables that carry the replay forward (caches are left to be recomputed)."""
+        replay: dict[str, Any] = {
+            "t": self._t.isoformat(),
+            "stage": self._stage.value,
+            "stage_since": self._stage_since.isoformat(),
+            "reactivations": self._reactivations,
+            "churned_from": self._churned_from.value if self._churned_from else None,
+            "long_lasting": self._long_lasting,
+            "first_purchase_at": _iso(self._first_purchase_at),
+            "last_purchase_at": _iso(self._last_purchase_at),
+            "occasion_days": [day.isoformat() for day in self._occasion_days],
+            "gaps": list(self._gaps),
+            "total_spend": str(self._total_spend),
+            "trailing": [
+                [at.isoformat(), str(amount)] for at, amount in self._trailing.purchases()
+            ],
+            "trailing_total": str(self._trailing.total),
+            "quarterly": [
+                [q, str(amount)] for q, amount in sorted(self._quarterly.by_quarter().items())
+            ],
+            "categories_before_today": sorted(self._categories_before_today),
+            "categories_today": sorted(self._categories_today),
+            "new_category_at": _iso(self._new_category_at),
+            "complaints": [at.isoformat() for at in self._complaints],
+            "churn_risk": self._churn_risk,
+            "at_risk": sorted(reason.value for reason in self._at_risk),
+            "upgrade": sorted(reason.value for reason in self._upgrade),
+            "tier": self._tier.value,
+        }
+        return Checkpoint(rules_key(self._rules), self._next_point, len(self._history), replay)
 
     # --- driving the replay -------------------------------------------------------------
 
     def run_until(self, now: datetime) -> None:
+        if self._keep_checkpoint and not self._point_due_by(now) and self.checkpoint is None:
+            self.checkpoint = self._snapshot()  # no fact to replay: the start is the checkpoint
         while True:
             point_at = self._points[self._next_point][0] if self._has_point() else None
             clock = self._next_clock()
@@ -163,6 +280,8 @@ class _Replay:
             elif point_at is not None and point_at <= now:
                 self._apply_point(self._points[self._next_point])
                 self._next_point += 1
+                if self._keep_checkpoint and not self._point_due_by(now):
+                    self.checkpoint = self._snapshot()  # after the last fact, before its clocks
             else:
                 break
         self._advance(now)
@@ -208,6 +327,9 @@ class _Replay:
 
     def _has_point(self) -> bool:
         return self._next_point < len(self._points)
+
+    def _point_due_by(self, now: datetime) -> bool:
+        return self._has_point() and self._points[self._next_point][0] <= now
 
     def _observable(self) -> tuple[object, ...]:
         return (
@@ -320,7 +442,9 @@ class _Replay:
         if self._quarter_due is not None and self._quarter_due[0] == key:
             return self._quarter_due[1]
         change = None
-        for ahead in range(1, self._rules.upgrade.growth_quarters + 3):
+        # Quarters after the current one have no spend yet, so growth can hold at most for
+        # the next quarter start and is gone by the one after.
+        for ahead in (1, 2):
             if self._quarterly.grew_before(current + ahead) != growing:
                 change = quarter_start(current + ahead)
                 break
@@ -448,6 +572,7 @@ class _Windows:
     long_lasting: timedelta
 
     @classmethod
+    @lru_cache(maxsize=16)
     def of(cls, rules: LifecycleRules) -> _Windows:
         return cls(
             maintenance=timedelta(days=rules.stages.maintenance_window_days),
@@ -484,6 +609,18 @@ def _points_of(facts: CustomerFacts) -> list[_PointRow]:
         )
     rows.sort(key=lambda row: row[:4])
     return rows
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def _moment(raw: str) -> datetime:
+    return datetime.fromisoformat(raw)
+
+
+def _optional_moment(raw: str | None) -> datetime | None:
+    return None if raw is None else datetime.fromisoformat(raw)
 
 
 def _first_of(priority: Mapping[Reason, Reason], reasons: frozenset[Reason]) -> Reason:

@@ -1,0 +1,427 @@
+"""Operator dashboard: the page at GET /dashboard and the JSON it reads, GET /v1/dashboard/summary.
+
+The summary is put together here, on the server: lifecycle's own tables for stages,
+transitions and the at-risk flag, and the scoring and notify services over HTTP with the
+caller's own bearer key (so a key sees on the page exactly what it may read through the APIs,
+and the browser talks to one origin only: no CORS). A service that is down, too old to have
+an endpoint, or refuses the key makes its panels say "unavailable" instead of failing the page.
+"""
+
+import asyncio
+import math
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import numpy as np
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import HTMLResponse
+from plotly.offline import get_plotlyjs
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.lifecycle.domain import Flag, Stage
+from shared.auth import Scope, require
+from shared.logging import get_logger
+
+from .tables import customers, transitions
+
+log = get_logger(__name__)
+
+# Read once at start-up: the page and plotly.js (shipped inside the plotly wheel; no CDN).
+_PAGE = Path(__file__).with_name("dashboard_page.html").read_text(encoding="utf-8")
+_PLOTLY_JS = get_plotlyjs().encode("utf-8")
+
+FUNNEL = [Stage.ACQUISITION, Stage.DEVELOPMENT, Stage.MAINTENANCE, Stage.CHURN]
+AT_RISK_SHOWN = 50
+AT_RISK_PER_CUSTOMER_MAX = 300  # up to this many at-risk customers: one scores call each
+AT_RISK_IDS_MAX = 50_000
+CLV_PAGE, CLV_PAGES_MAX = 1000, 20  # CLV distribution from at most 20,000 customers
+MESSAGE_PAGE, MESSAGE_PAGES_MAX = 1000, 10
+MESSAGE_STATUSES = ("sent", "suppressed", "failed")
+CLV_BINS = 20
+FORECAST_HORIZONS = {"day": range(7, 92, 7), "week": range(1, 14), "month": range(1, 13)}
+
+
+class DashboardSettings(BaseSettings):
+    """Where the dashboard finds the other services (env prefix CLM_LIFECYCLE_)."""
+
+    model_config = SettingsConfigDict(env_prefix="CLM_LIFECYCLE_", extra="ignore")
+
+    scoring_url: str = "http://127.0.0.1:8003"
+    notify_url: str = "http://127.0.0.1:8004"
+    upstream_timeout_seconds: float = 10.0
+    upstream_concurrency: int = 16
+
+
+@lru_cache
+def get_dashboard_settings() -> DashboardSettings:
+    return DashboardSettings()
+
+
+router = APIRouter(tags=["dashboard"])
+CustomersReader = Annotated[frozenset[str], Depends(require(Scope.CUSTOMERS_READ))]
+
+
+class Unavailable(Exception):
+    """An upstream service cannot answer this section (down, no such endpoint, key refused)."""
+
+
+async def _get_json(
+    client: httpx.AsyncClient,
+    path: str,
+    params: dict[str, Any] | None = None,
+    *,
+    absent_slug: str | None = None,
+) -> Any:
+    """GET a JSON answer. A 404 problem whose type ends with `absent_slug` gives None (the
+    thing asked for does not exist); every other failure raises Unavailable."""
+    try:
+        resp = await client.get(path, params=params)
+    except httpx.HTTPError as exc:
+        raise Unavailable(f"unreachable ({type(exc).__name__})") from exc
+    if resp.status_code == 200:
+        try:
+            return resp.json()
+        except ValueError as exc:
+            raise Unavailable(f"{path} did not answer JSON") from exc
+    if resp.status_code == 404 and absent_slug:
+        try:
+            problem_type = str(resp.json().get("type", ""))
+        except (ValueError, AttributeError):
+            problem_type = ""
+        if problem_type.endswith(absent_slug):
+            return None
+    if resp.status_code in (401, 403):
+        raise Unavailable(f"the API key was refused ({resp.status_code}) for {path}")
+    raise Unavailable(f"HTTP {resp.status_code} from {path}")
+
+
+def _client(base_url: str, request: Request, settings: DashboardSettings) -> httpx.AsyncClient:
+    headers = {"Authorization": request.headers.get("authorization", "")}
+    return httpx.AsyncClient(
+        base_url=base_url, headers=headers, timeout=settings.upstream_timeout_seconds
+    )
+
+
+async def _section(name: str, build: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+    try:
+        return {"available": True, "detail": None, **await build()}
+    except Unavailable as exc:
+        log.warning("dashboard_section_unavailable", section=name, detail=str(exc))
+        return {"available": False, "detail": f"{name} unavailable: {exc}"}
+
+
+# ---------------------------------------------------------------- lifecycle's own tables
+
+
+async def _lifecycle_sections(engine: Any, days: int) -> dict[str, Any]:
+    since = datetime.now(UTC) - timedelta(days=days)
+    day = sa.func.to_char(sa.func.date_trunc("day", transitions.c.occurred_at), "YYYY-MM-DD")
+    at_risk = customers.c.flags.contains([Flag.AT_RISK.value])
+    async with engine.connect() as conn:
+        counts = {s.value: 0 for s in FUNNEL}
+        for stage, n in await conn.execute(
+            sa.select(customers.c.stage, sa.func.count()).group_by(customers.c.stage)
+        ):
+            counts[stage] = int(n)
+        per_day = await conn.execute(
+            sa.select(
+                day.label("day"),
+                transitions.c.kind,
+                transitions.c.to_stage,
+                transitions.c.flag,
+                sa.func.count().label("count"),
+            )
+            .where(transitions.c.occurred_at >= since)
+            .group_by(day, transitions.c.kind, transitions.c.to_stage, transitions.c.flag)
+            .order_by(day)
+        )
+        transition_items = [r._asdict() for r in per_day]
+        at_risk_total = int(
+            await conn.scalar(sa.select(sa.func.count()).select_from(customers).where(at_risk)) or 0
+        )
+        rows = await conn.execute(
+            sa.select(
+                customers.c.customer_id,
+                customers.c.stage,
+                customers.c.tier,
+                customers.c.last_purchase_at,
+                customers.c.total_spend,
+            )
+            .where(at_risk)
+            .order_by(customers.c.customer_id)
+            .limit(AT_RISK_IDS_MAX)
+        )
+        at_risk_rows = {
+            r.customer_id: {
+                "customer_id": r.customer_id,
+                "stage": r.stage,
+                "tier": r.tier,
+                "last_purchase_at": r.last_purchase_at.isoformat() if r.last_purchase_at else None,
+                "total_spend": float(r.total_spend),
+            }
+            for r in rows
+        }
+    return {
+        "stages": counts,
+        "transitions": {"days": days, "items": transition_items},
+        "at_risk_total": at_risk_total,
+        "at_risk_rows": at_risk_rows,
+    }
+
+
+# ---------------------------------------------------------------- scoring
+
+
+async def _clv_ranking(client: httpx.AsyncClient) -> tuple[list[dict[str, Any]], bool]:
+    """Customers with a CLV, highest first (at most CLV_PAGES_MAX pages); and whether cut."""
+    items: list[dict[str, Any]] = []
+    cursor: str | None = None
+    for _ in range(CLV_PAGES_MAX):
+        params: dict[str, Any] = {"by": "clv", "limit": CLV_PAGE}
+        if cursor:
+            params["cursor"] = cursor
+        page = await _get_json(client, "/v1/customers/top", params)
+        items.extend(page.get("items", []))
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return items, False
+    return items, True
+
+
+def _histogram(values: list[float]) -> dict[str, Any]:
+    """Bins up to the 99th percentile (what is above is counted in the last bin); geometric
+    bins when the values are positive and spread over more than two orders of magnitude."""
+    if not values:
+        return {"n": 0, "bins": [], "overflow": 0, "scale": "linear"}
+    data = np.asarray(values, dtype=float)
+    low, high = float(data.min()), float(np.percentile(data, 99))
+    if high <= low:
+        high = low + 1.0
+    floor = max(low, 1.0)  # on log bins, values below 1 are counted in the first bin
+    if low >= 0 and high / floor > 100:
+        scale, edges = "log", np.geomspace(floor, high, CLV_BINS + 1)
+        low = floor
+    else:
+        scale, edges = "linear", np.linspace(low, high, CLV_BINS + 1)
+    counts, _ = np.histogram(np.clip(data, low, high), bins=edges)
+    return {
+        "n": len(values),
+        "scale": scale,
+        "min": float(data.min()),
+        "median": float(np.median(data)),
+        "mean": float(data.mean()),
+        "max": float(data.max()),
+        "p99": high,
+        "overflow": int((data > high).sum()),
+        "bins": [
+            {"lo": float(edges[i]), "hi": float(edges[i + 1]), "count": int(counts[i])}
+            for i in range(len(counts))
+        ],
+    }
+
+
+_SCORE_FIELDS = ("clv", "churn_risk", "p_alive", "expected_purchases", "health_score")
+
+
+async def _at_risk_ranked(
+    client: httpx.AsyncClient,
+    rows: dict[str, dict[str, Any]],
+    total: int,
+    ranking: list[dict[str, Any]],
+    ranking_cut: bool,
+    concurrency: int,
+) -> dict[str, Any]:
+    """At-risk customers joined with their scores, ranked by CLV (unknown CLV last)."""
+    joined: list[dict[str, Any]] = []
+    if total <= AT_RISK_PER_CUSTOMER_MAX:
+        method = "per_customer"
+        gate = asyncio.Semaphore(concurrency)
+
+        async def scores_of(customer_id: str) -> dict[str, Any] | None:
+            async with gate:
+                found: dict[str, Any] | None = await _get_json(
+                    client, f"/v1/customers/{customer_id}/scores", absent_slug="customer-not-found"
+                )
+                return found
+
+        found = await asyncio.gather(*(scores_of(c) for c in rows))
+        for customer_id, scores in zip(rows, found, strict=True):
+            extra = {k: (scores or {}).get(k) for k in _SCORE_FIELDS}
+            joined.append({**rows[customer_id], **extra})
+    else:
+        # Too many for one call each: walk the CLV ranking (already fetched for the histogram).
+        method = "clv_ranking_scan"
+        for item in ranking:
+            row = rows.get(item["customer_id"])
+            if row is not None:
+                joined.append({**row, **{k: item.get(k) for k in _SCORE_FIELDS}})
+                if len(joined) >= AT_RISK_SHOWN:
+                    break
+    joined.sort(
+        key=lambda r: (r["clv"] is None, -(r["clv"] or 0.0), -r["total_spend"], r["customer_id"])
+    )
+    return {
+        "total": total,
+        "method": method,
+        "ranking_cut": ranking_cut if method == "clv_ranking_scan" else False,
+        "items": joined[:AT_RISK_SHOWN],
+    }
+
+
+async def _model(client: httpx.AsyncClient) -> dict[str, Any]:
+    current = await _get_json(client, "/v1/models/current", absent_slug="no-model")
+    if current is None:
+        return {"current": None, "forecast": [], "predicted_vs_actual": None}
+    unit = str(current.get("time_unit", "week"))
+    horizons = list(FORECAST_HORIZONS.get(unit, FORECAST_HORIZONS["week"]))
+    answers = await asyncio.gather(
+        *(
+            _get_json(client, "/v1/forecast", {"horizon": h}, absent_slug="no-model")
+            for h in horizons
+        )
+    )
+    forecast = [
+        {"horizon": h, "expected_repeat_purchases": a["expected_repeat_purchases"]}
+        for h, a in zip(horizons, answers, strict=True)
+        if a is not None
+    ]
+    return {
+        "current": current,
+        "time_unit": unit,
+        "forecast": forecast,
+        # Actual repeat purchases per period after the model's as_of are not exposed by any
+        # scoring endpoint yet, so only the model's side of that comparison is shown.
+        "predicted_vs_actual": None,
+    }
+
+
+async def _scoring_sections(
+    request: Request, lifecycle: dict[str, Any], settings: DashboardSettings
+) -> dict[str, Any]:
+    async with _client(settings.scoring_url, request, settings) as client:
+        clv_state: dict[str, Any] = {}
+
+        async def clv() -> dict[str, Any]:
+            ranking, cut = await _clv_ranking(client)
+            clv_state["ranking"], clv_state["cut"] = ranking, cut
+            values = [float(i["clv"]) for i in ranking if i.get("clv") is not None]
+            return {"truncated": cut, **_histogram(values)}
+
+        async def at_risk() -> dict[str, Any]:
+            if "ranking" not in clv_state and lifecycle["at_risk_total"] > AT_RISK_PER_CUSTOMER_MAX:
+                raise Unavailable("the CLV ranking could not be read")
+            return await _at_risk_ranked(
+                client,
+                lifecycle["at_risk_rows"],
+                lifecycle["at_risk_total"],
+                clv_state.get("ranking", []),
+                clv_state.get("cut", False),
+                settings.upstream_concurrency,
+            )
+
+        clv_out, model_out = await asyncio.gather(
+            _section("scoring", clv), _section("scoring", lambda: _model(client))
+        )
+        at_risk_out = await _section("scoring", at_risk)
+    if not at_risk_out["available"]:
+        # Still list the flagged customers, unranked, so the panel is useful without scoring.
+        rows = sorted(
+            lifecycle["at_risk_rows"].values(), key=lambda r: (-r["total_spend"], r["customer_id"])
+        )
+        at_risk_out |= {"total": lifecycle["at_risk_total"], "items": rows[:AT_RISK_SHOWN]}
+    return {"clv": clv_out, "model": model_out, "at_risk": at_risk_out}
+
+
+# ---------------------------------------------------------------- notify
+
+
+async def _messages(request: Request, settings: DashboardSettings) -> dict[str, Any]:
+    async with _client(settings.notify_url, request, settings) as client:
+
+        async def count(status: str) -> tuple[int, Counter[str], bool]:
+            reasons: Counter[str] = Counter()
+            n, cursor = 0, None
+            for _ in range(MESSAGE_PAGES_MAX):
+                params: dict[str, Any] = {"status": status, "limit": MESSAGE_PAGE}
+                if cursor:
+                    params["cursor"] = cursor
+                page = await _get_json(client, "/v1/messages", params)
+                for item in page.get("items", []):
+                    n += 1
+                    reasons[str(item.get("reason") or "unspecified")] += 1
+                cursor = page.get("next_cursor")
+                if not cursor:
+                    return n, reasons, False
+            return n, reasons, True
+
+        async def build() -> dict[str, Any]:
+            results = await asyncio.gather(*(count(s) for s in MESSAGE_STATUSES))
+            out: dict[str, Any] = {"truncated": any(r[2] for r in results)}
+            cut = [s for s, r in zip(MESSAGE_STATUSES, results, strict=True) if r[2]]
+            out["truncated_statuses"] = cut
+            for status, (n, reasons, _) in zip(MESSAGE_STATUSES, results, strict=True):
+                out[status] = n
+                out[f"{status}_by_reason"] = dict(reasons.most_common())
+            return out
+
+        return await _section("notify", build)
+
+
+# ---------------------------------------------------------------- routes
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or infinity: give null instead."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+@router.get("/v1/dashboard/summary", summary="Everything the dashboard shows, in one answer")
+async def dashboard_summary(
+    request: Request,
+    _: CustomersReader,
+    days: Annotated[int, Query(ge=1, le=3660, description="transitions per day, last N days")] = 30,
+) -> dict[str, Any]:
+    """Stage counts, transitions per day, at-risk customers ranked by CLV, the CLV
+    distribution, the current model with its forecast, and message outcomes. Scoring and
+    notify are read with the caller's key (scopes scores:read and notify:read); a section
+    whose service cannot answer has `available: false` and a `detail`."""
+    settings = get_dashboard_settings()
+    lifecycle = await _lifecycle_sections(request.app.state.engine, days)
+    scoring, messages = await asyncio.gather(
+        _scoring_sections(request, lifecycle, settings), _messages(request, settings)
+    )
+    return _finite(
+        {
+            "generated_at": datetime.now(UTC).isoformat(),
+            "stages": lifecycle["stages"],
+            "transitions": lifecycle["transitions"],
+            **scoring,
+            "messages": messages,
+        }
+    )
+
+
+@router.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
+async def dashboard_page() -> HTMLResponse:
+    return HTMLResponse(_PAGE, headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/dashboard/plotly.min.js", include_in_schema=False)
+async def plotly_js() -> Response:
+    return Response(
+        _PLOTLY_JS,
+        media_type="text/javascript; charset=utf-8",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )

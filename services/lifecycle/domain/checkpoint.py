@@ -1,0 +1,58 @@
+"""Where a customer's replay stood right after its last fact, so that later facts can resume it.
+
+Facts that all come after that moment extend the replay instead of starting it over; any
+other change (a late fact, different rules, an unknown format) means a full replay.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from services.lifecycle.domain.facts import CustomerFacts
+from services.lifecycle.domain.rules import LifecycleRules
+from services.lifecycle.domain.transitions import Transition
+
+CHECKPOINT_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    rules_key: str
+    points_consumed: int
+    history_len: int
+    replay: Mapping[str, Any]
+    """The replay's own variables, JSON-ready."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "v": CHECKPOINT_FORMAT_VERSION,
+            "rules": self.rules_key,
+            "points": self.points_consumed,
+            "history": self.history_len,
+            "replay": self.replay,
+        }
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any] | None) -> Checkpoint | None:
+        """None for a missing or unknown format: the caller then replays in full."""
+        if not raw or raw.get("v") != CHECKPOINT_FORMAT_VERSION:
+            return None
+        return cls(raw["rules"], raw["points"], raw["history"], raw["replay"])
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """An earlier derivation of a customer: the facts it saw, its history and its checkpoint."""
+
+    facts: CustomerFacts
+    history: tuple[Transition, ...]
+    checkpoint: Checkpoint
+
+
+@lru_cache(maxsize=16)
+def rules_key(rules: LifecycleRules) -> str:
+    return hashlib.sha1(rules.model_dump_json().encode()).hexdigest()[:16]

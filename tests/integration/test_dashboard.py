@@ -1,0 +1,236 @@
+"""The operator dashboard in real headless Chromium (Debian's chromium + chromedriver, selenium)
+against running lifecycle, scoring and notify processes."""
+
+import os
+import shutil
+import subprocess
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.support.factories import complaint, new_customer, purchase
+from tests.support.polling import eventually
+from tests.support.services import ROOT, ServiceProcess, free_port
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+ARTIFACTS = ROOT / "test-artifacts"
+STAGES = ("acquisition", "development", "maintenance", "churn")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1500,1700",
+)
+# Only the HTTP API of notify is needed: nothing is consumed or sent by this instance.
+NOTIFY_READ_ONLY = {
+    "CLM_NOTIFY_RUN_CONSUMER": "false",
+    "CLM_NOTIFY_RUN_SCORES_CONSUMER": "false",
+    "CLM_NOTIFY_RUN_SENDER": "false",
+    "CLM_NOTIFY_RUN_CALENDAR": "false",
+}
+
+
+@pytest.fixture(scope="session")
+def chromium() -> None:
+    """Debian's chromium and chromedriver; installed with apt-get when missing and root."""
+    if CHROMIUM.exists() and CHROMEDRIVER.exists():
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        pytest.fail(
+            f"{CHROMIUM} or {CHROMEDRIVER} is missing and cannot be installed here (needs root "
+            "and apt-get): run `apt-get install -y chromium chromium-driver`."
+        )
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    try:
+        for command in (
+            ["apt-get", "update"],
+            ["apt-get", "install", "-y", "--no-install-recommends", "chromium", "chromium-driver"],
+        ):
+            subprocess.run(command, check=True, env=env, timeout=900, capture_output=True)
+    except (OSError, subprocess.SubprocessError) as exc:
+        output = getattr(exc, "stderr", b"") or b""
+        pytest.fail(
+            f"installing chromium and chromium-driver with apt-get failed: {exc}\n"
+            f"{output.decode(errors='replace')[-2000:]}"
+        )
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        pytest.fail(f"apt-get installed chromium but {CHROMIUM} or {CHROMEDRIVER} is missing")
+
+
+@pytest.fixture
+def browser(chromium: None, tmp_path: Path) -> Iterator[webdriver.Chrome]:
+    options = Options()
+    options.binary_location = str(CHROMIUM)
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path / 'chromium-profile'}")  # new and empty
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    service = Service(executable_path=str(CHROMEDRIVER), log_output=str(tmp_path / "driver.log"))
+    driver = webdriver.Chrome(options=options, service=service)
+    driver.set_script_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture(scope="module")
+def stack(start_service: Callable[..., ServiceProcess]) -> dict[str, Any]:
+    """Scoring and notify, then two lifecycle instances reading them: one with notify, one
+    (HTTP API only) pointed at a port where nothing listens. Started two at a time."""
+
+    def try_notify() -> ServiceProcess | None:
+        try:
+            return start_service("notify", **NOTIFY_READ_ONLY)
+        except (RuntimeError, TimeoutError):  # notify is optional: its panel says so
+            return None
+
+    nobody = f"http://127.0.0.1:{free_port()}"
+    with ThreadPoolExecutor(2) as pool:
+        scoring_started = pool.submit(
+            start_service, "scoring", CLM_SCORING_REFIT_INTERVAL_HOURS="0"
+        )
+        notify_started = pool.submit(try_notify)
+        scoring, notify = scoring_started.result(), notify_started.result()
+        lifecycle_started = pool.submit(
+            start_service,
+            "lifecycle",
+            CLM_LIFECYCLE_SCORING_URL=scoring.url,
+            CLM_LIFECYCLE_NOTIFY_URL=notify.url if notify else nobody,
+        )
+        without_notify = pool.submit(
+            start_service,
+            "lifecycle",
+            CLM_LIFECYCLE_RUN_CONSUMER="false",
+            CLM_LIFECYCLE_RUN_SCHEDULER="false",
+            CLM_LIFECYCLE_SCORING_URL=scoring.url,
+            CLM_LIFECYCLE_NOTIFY_URL=nobody,
+        )
+        return {
+            "lifecycle": lifecycle_started.result(),
+            "lifecycle_without_notify": without_notify.result(),
+            "scoring": scoring,
+            "notify_url": notify.url if notify else None,
+        }
+
+
+@pytest.fixture
+async def clients(
+    stack: dict[str, Any], admin_key: str
+) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
+    headers = {"Authorization": f"Bearer {admin_key}"}
+    async with (
+        httpx.AsyncClient(base_url=stack["lifecycle"].url, headers=headers, timeout=60) as lc,
+        httpx.AsyncClient(base_url=stack["scoring"].url, headers=headers, timeout=60) as sc,
+    ):
+        yield lc, sc
+
+
+def _refresh_and_read(driver: webdriver.Chrome) -> dict[str, int]:
+    driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "window.clmDashboard.refresh().then(() => done(true), (e) => done(String(e)));"
+    )
+    return {s: int(driver.find_element(By.ID, f"stage-count-{s}").text) for s in STAGES}
+
+
+@pytest.mark.timeout(1200)  # a first-time apt-get install of chromium can take minutes
+async def test_dashboard_shows_what_the_apis_return(
+    stack: dict[str, Any],
+    clients: tuple[httpx.AsyncClient, httpx.AsyncClient],
+    ingest_client: httpx.AsyncClient,
+    admin_key: str,
+    browser: webdriver.Chrome,
+) -> None:
+    lifecycle_api, scoring_api = clients
+    now = datetime.now(UTC)
+    buyers = [new_customer("dash") for _ in range(3)]
+    events = [purchase(buyers[0], now - timedelta(days=2), amount="80.00")]
+    events += [purchase(buyers[1], now - timedelta(days=d), amount="120.00") for d in (40, 20, 3)]
+    events += [purchase(buyers[2], now - timedelta(days=9), amount="300.00")]
+    events += [complaint(buyers[2], now - timedelta(days=1), ticket_id=f"t-{i}") for i in range(3)]
+    posted = await ingest_client.post("/v1/events/batch", json={"events": events})
+    assert posted.status_code == 202, posted.text
+
+    async def everyone_known() -> bool:
+        for customer in buyers:
+            state = await lifecycle_api.get(f"/v1/customers/{customer}")
+            scores = await scoring_api.get(f"/v1/customers/{customer}/scores")
+            if state.status_code != 200 or scores.status_code != 200:
+                return False
+        return True
+
+    await eventually(everyone_known, timeout=30, what="lifecycle and scoring to see the buyers")
+
+    summary = await lifecycle_api.get("/v1/dashboard/summary")
+    assert summary.status_code == 200, summary.text
+    body = summary.json()
+    assert set(body) >= {"stages", "transitions", "at_risk", "clv", "model", "messages"}
+    assert body["clv"]["available"] and body["model"]["available"], body
+    assert body["messages"]["available"] is (stack["notify_url"] is not None), body["messages"]
+    anonymous = await lifecycle_api.get("/v1/dashboard/summary", headers={"Authorization": ""})
+    assert anonymous.status_code == 401
+
+    browser.get(f"{stack['lifecycle'].url}/dashboard#key={admin_key}")
+    WebDriverWait(browser, 30).until(
+        lambda d: d.find_element(By.ID, "status").get_attribute("data-state") in {"ready", "error"}
+    )
+    assert browser.find_element(By.ID, "status").get_attribute("data-state") == "ready"
+    assert "key=" not in browser.current_url  # the key left the address bar for sessionStorage
+
+    async def page_matches_api() -> dict[str, int] | None:
+        # Stages may move on their own (scheduler, other writers): compare within one window.
+        before = (await lifecycle_api.get("/v1/stats/stages")).json()
+        shown = _refresh_and_read(browser)
+        after = (await lifecycle_api.get("/v1/stats/stages")).json()
+        return shown if before == shown == after else None
+
+    shown = await eventually(page_matches_api, timeout=30, what="stage counts to equal the API")
+    assert sum(shown.values()) >= len(buyers)
+    total = int(browser.find_element(By.ID, "stage-count-total").text)
+    assert total == sum(shown.values())
+
+    for chart in ("funnel-chart", "transitions-chart"):  # plotly drew its SVG
+        assert browser.find_elements(By.CSS_SELECTOR, f"#{chart} .main-svg"), chart
+    messages_note = browser.find_element(By.ID, "messages-status").text
+    if stack["notify_url"] is None:
+        assert "notify unavailable" in messages_note
+    else:
+        assert browser.find_element(By.ID, "msg-sent").text.isdigit()
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    assert browser.save_screenshot(str(ARTIFACTS / "dashboard.png"))
+
+    severe = [e for e in browser.get_log("browser") if e.get("level") == "SEVERE"]
+    assert not severe, f"console errors: {severe}"
+
+
+async def test_summary_says_notify_unavailable_when_it_is_down(
+    stack: dict[str, Any], admin_key: str
+) -> None:
+    headers = {"Authorization": f"Bearer {admin_key}"}
+    base_url = stack["lifecycle_without_notify"].url
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60) as client:
+        summary = await client.get("/v1/dashboard/summary")
+        assert summary.status_code == 200, summary.text
+        messages = summary.json()["messages"]
+        assert messages["available"] is False
+        assert messages["detail"].startswith("notify unavailable")
+        assert summary.json()["clv"]["available"] is True
+        plotly = await client.get("/dashboard/plotly.min.js")
+        assert plotly.status_code == 200 and b"plotly" in plotly.content[:200]
