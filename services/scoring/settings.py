@@ -17,7 +17,7 @@ class ScoringSettings(ServiceSettings):
 
     service_name: str = "scoring"
     consumer_group: str = "clm-scoring"
-    consumer_max_records: int = 5000
+    consumer_max_records: int = 10_000
     # Scheduled population refit; 0 disables it. The first one runs one interval after start.
     refit_interval_hours: float = Field(default=24.0, ge=0)
     refit_time_unit: Literal["day", "week", "month"] = "week"
@@ -31,7 +31,8 @@ class ScoringSettings(ServiceSettings):
     margin: float = 1.0
     # How often an instance checks whether another one made a new model current.
     model_refresh_seconds: float = 5.0
-    rescore_chunk_size: int = 200_000
+    # Bulk rescore: customers prepared and copied per part (bounds the memory it takes).
+    rescore_chunk_size: int = Field(default=100_000, ge=1)
     relay_outbox: bool = True
 
     def parameters(self, time_unit: Literal["day", "week", "month"]) -> ScoringParameters:

@@ -4,6 +4,7 @@ The database and topics are shared with other tests, so every assertion is about
 test's own customers; fits use purchases in 2000, a year no other test writes to.
 """
 
+import hashlib
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -163,6 +164,16 @@ async def test_purchases_through_ingest_are_fitted_scored_and_published(
         body = orjson.loads(record.value)
         assert body["customer_id"] == record.key.decode()
         assert 0 <= body["churn_risk"] <= 1
+        # Online updates are encoded in Python, rescore updates by the database: one shape.
+        assert list(body) == [
+            "customer_id", "model_id", "p_alive", "churn_risk", "expected_purchases",
+            "expected_avg_spend", "clv", "segment", "health_score", "horizon", "time_unit",
+            "scored_at", "cause",
+        ]  # fmt: skip
+        identity = f"{body['customer_id']}\x1f{body['model_id']}\x1f{body['cause']}"
+        assert headers["ce_id"] == hashlib.sha256(identity.encode()).hexdigest().encode()
+        assert headers["ce_time"].decode() == body["scored_at"]
+    assert any(orjson.loads(r.value)["cause"].startswith("rescore:") for r in records)
 
     forecast = await client.get("/v1/forecast", params={"horizon": 52})
     assert forecast.status_code == 200

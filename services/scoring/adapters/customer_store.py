@@ -14,21 +14,6 @@ from services.scoring.service_layer.scorer import Scores
 
 T = TypeVar("T")
 
-_UPSERT_CUSTOMERS = sa.text("""
-    INSERT INTO scoring_customers AS c
-        (customer_id, first_seen_at, acquisition_cost, acquisition_cost_at)
-    SELECT * FROM unnest(CAST(:ids AS varchar[]), CAST(:seen AS timestamptz[]),
-                         CAST(:cost AS float8[]), CAST(:cost_at AS timestamptz[]))
-    ON CONFLICT (customer_id) DO UPDATE SET
-        first_seen_at = least(c.first_seen_at, excluded.first_seen_at),
-        acquisition_cost = CASE
-            WHEN excluded.acquisition_cost_at IS NOT NULL AND (c.acquisition_cost_at IS NULL
-                 OR excluded.acquisition_cost_at >= c.acquisition_cost_at)
-            THEN excluded.acquisition_cost ELSE c.acquisition_cost END,
-        acquisition_cost_at = greatest(c.acquisition_cost_at, excluded.acquisition_cost_at),
-        revision = c.revision + 1
-""")
-
 _UPSERT_OCCASIONS = sa.text("""
     INSERT INTO scoring_occasions AS o (customer_id, day, amount, orders, first_at, last_at)
     SELECT * FROM unnest(CAST(:ids AS varchar[]), CAST(:days AS date[]),
@@ -74,9 +59,8 @@ _INSERT_CONTACTS = sa.text("""
 
 
 async def record_facts(conn: AsyncConnection, facts: BatchFacts) -> None:
-    if not facts.first_seen:
-        return
-    await conn.execute(_UPSERT_CUSTOMERS, facts.columns("customers"))
+    """Occasions, purchases, complaints and contacts of a batch. The customers' own row
+    (first seen, acquisition cost) is written once, with the scores (``store_scores``)."""
     if facts.occasions:
         await conn.execute(_UPSERT_OCCASIONS, facts.columns("occasions"))
         await conn.execute(_INSERT_PURCHASES, facts.columns("purchases"))
@@ -86,11 +70,32 @@ async def record_facts(conn: AsyncConnection, facts: BatchFacts) -> None:
         await conn.execute(_INSERT_CONTACTS, facts.columns("contacts"))
 
 
+# Small reads (a batch, one customer) need neither parallel workers nor JIT compilation: both
+# cost more to start (tens of ms) than the indexed read itself.
+_SMALL_READ = sa.text(
+    "SELECT set_config('max_parallel_workers_per_gather', '0', true), "
+    "set_config('jit', 'off', true)"
+)
+# The whole-population reads hash a million customers: in memory, not in 4 MB spill batches.
+BULK_READ_SETTINGS = sa.text("SELECT set_config('work_mem', '256MB', true)")
+
+
 async def load_customers(
-    conn: AsyncConnection, customer_ids: list[str] | None, as_of: datetime, window_days: float
+    conn: AsyncConnection,
+    customer_ids: list[str] | None,
+    as_of: datetime,
+    window_days: float,
+    coverage: sql.Coverage | None = None,
 ) -> sql.CustomerRows:
-    """Statistics of the listed customers (or of all of them) as of ``as_of``."""
-    query = sql.as_columns_query(sql.customers_query(only_listed=customer_ids is not None))
+    """Statistics of the listed customers (or of all of them) as of ``as_of``; by default
+    only stored customers ("known"), "batch" gives a row for every listed id."""
+    if customer_ids is None:
+        coverage = "all"
+        await conn.execute(BULK_READ_SETTINGS)
+    else:
+        coverage = coverage or "known"
+        await conn.execute(_SMALL_READ)
+    query = sql.as_columns_query(sql.customers_query(coverage))
     params = sql.time_params(as_of, window_days)
     if customer_ids is not None:
         params["ids"] = customer_ids
@@ -134,37 +139,85 @@ SCORE_COLUMN_NAMES = [name for name, _, _ in _SCORE_COLUMNS]
 SCORE_COLUMN_TYPES = {name: kind for name, kind, _ in _SCORE_COLUMNS}
 
 
-def _update_sql(source: str, guard_revision: bool) -> str:
-    assignments = [f"{name} = {expr}" for name, _, expr in _SCORE_COLUMNS if expr]
-    assignments += [
-        "first_purchase_day = CASE WHEN u.occasions > 0 THEN DATE '1970-01-01' + u.first_day END",
-        "last_purchase_day = CASE WHEN u.occasions > 0 THEN DATE '1970-01-01' + u.last_day END",
-    ]
+def _rescored_values() -> dict[str, str]:
+    """What a bulk rescore writes, per column, from a staged row ``u`` over the stored ``c``."""
+    values = {name: expr for name, _, expr in _SCORE_COLUMNS if expr}
+    values["first_purchase_day"] = (
+        "CASE WHEN u.occasions > 0 THEN DATE '1970-01-01' + u.first_day END"
+    )
+    values["last_purchase_day"] = (
+        "CASE WHEN u.occasions > 0 THEN DATE '1970-01-01' + u.last_day END"
+    )
     for name in ("p_alive", "churn_risk", "clv"):
-        assignments.append(
-            f"published_{name} = CASE WHEN u.publish THEN NULLIF(u.{name}, 'NaN') "
-            f"ELSE c.published_{name} END"
+        values[f"published_{name}"] = (
+            f"CASE WHEN u.publish THEN NULLIF(u.{name}, 'NaN') ELSE c.published_{name} END"
         )
-    assignments.append(
-        "published_segment = CASE WHEN u.publish THEN NULLIF(u.segment, '') "
-        "ELSE c.published_segment END"
+    values["published_segment"] = (
+        "CASE WHEN u.publish THEN NULLIF(u.segment, '') ELSE c.published_segment END"
     )
-    guard = " AND c.revision = u.revision" if guard_revision else ""
-    return (
-        f"UPDATE scoring_customers AS c SET {', '.join(assignments)} FROM {source} "
-        f"WHERE c.customer_id = u.customer_id{guard} RETURNING c.customer_id"
-    )
+    return values
 
 
-_UNNEST_SOURCE = (
-    "(SELECT * FROM unnest("
-    + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind, _ in _SCORE_COLUMNS)
-    + ") AS t("
-    + ", ".join(SCORE_COLUMN_NAMES)
-    + ")) AS u"
+RESCORED_VALUES = _rescored_values()
+
+
+_PUBLISHED = ("p_alive", "churn_risk", "clv", "segment")
+# The customer's own facts, written with the scores by the online upsert.
+_FACT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("first_seen_at", "timestamptz"),
+    ("acquisition_cost", "float8"),
+    ("acquisition_cost_at", "timestamptz"),
 )
-_UPDATE_ONLINE = sa.text(_update_sql(_UNNEST_SOURCE, guard_revision=False))
-UPDATE_FROM_STAGING = _update_sql("scoring_rescore_staging AS u", guard_revision=True)
+
+
+def _online_upsert_sql() -> str:
+    """One write per customer and batch: new customers inserted, known ones updated with
+    their facts merged (earliest first_seen_at, latest acquisition cost) and the scores.
+    published_* take the new values where the batch publishes (the only rows where
+    published_churn_risk is given: a published customer always has a churn_risk)."""
+    columns = [(n, k) for n, k, _ in _SCORE_COLUMNS] + list(_FACT_COLUMNS)
+    source = (
+        "unnest("
+        + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in columns)
+        + ") AS u("
+        + ", ".join(name for name, _ in columns)
+        + ")"
+    )
+    values = {name: f"u.{name}" for name, _ in _FACT_COLUMNS}
+    values.update({name: expr for name, _, expr in _SCORE_COLUMNS if expr})
+    values["first_purchase_day"] = (
+        "CASE WHEN u.occasions > 0 THEN DATE '1970-01-01' + u.first_day END"
+    )
+    values["last_purchase_day"] = (
+        "CASE WHEN u.occasions > 0 THEN DATE '1970-01-01' + u.last_day END"
+    )
+    for name in _PUBLISHED:
+        empty = "''" if name == "segment" else "'NaN'"
+        values[f"published_{name}"] = f"CASE WHEN u.publish THEN NULLIF(u.{name}, {empty}) END"
+    updates = {name: f"excluded.{name}" for name in values}
+    updates["first_seen_at"] = "least(c.first_seen_at, excluded.first_seen_at)"
+    updates["acquisition_cost"] = (
+        "CASE WHEN excluded.acquisition_cost_at IS NOT NULL AND (c.acquisition_cost_at IS NULL"
+        " OR excluded.acquisition_cost_at >= c.acquisition_cost_at)"
+        " THEN excluded.acquisition_cost ELSE c.acquisition_cost END"
+    )
+    updates["acquisition_cost_at"] = "greatest(c.acquisition_cost_at, excluded.acquisition_cost_at)"
+    for name in _PUBLISHED:
+        updates[f"published_{name}"] = (
+            f"CASE WHEN excluded.published_churn_risk IS NOT NULL "
+            f"THEN excluded.published_{name} ELSE c.published_{name} END"
+        )
+    updates["revision"] = "c.revision + 1"
+    return (
+        f"INSERT INTO scoring_customers AS c (customer_id, {', '.join(values)}) "
+        f"SELECT u.customer_id, {', '.join(values.values())} FROM {source} "
+        "ORDER BY u.customer_id "  # one lock order for every writer
+        f"ON CONFLICT (customer_id) DO UPDATE SET "
+        + ", ".join(f"{name} = {expr}" for name, expr in updates.items())
+    )
+
+
+_UPSERT_ONLINE = sa.text(_online_upsert_sql())
 CREATE_STAGING = (
     "CREATE TEMP TABLE scoring_rescore_staging ("
     + ", ".join(f"{name} {kind}" for name, kind, _ in _SCORE_COLUMNS)
@@ -239,6 +292,22 @@ def _sliced(obj: T, part: slice) -> T:
     return replace(obj, **changes)  # type: ignore[type-var]
 
 
+def staging_records(columns: dict[str, list[Any]]) -> list[tuple[Any, ...]]:
+    """``score_columns`` as rows for COPY into the staging table."""
+    return list(zip(*(columns[name] for name in SCORE_COLUMN_NAMES), strict=True))
+
+
+def fact_columns(facts: BatchFacts, customer_ids: list[str]) -> dict[str, list[Any]]:
+    """The batch's own facts about each customer, in ``customer_ids`` order."""
+    costs = [facts.acquisition_costs.get(c) for c in customer_ids]
+    return {
+        "first_seen_at": [facts.first_seen[c] for c in customer_ids],
+        "acquisition_cost": [c[1] if c else None for c in costs],
+        "acquisition_cost_at": [c[0] if c else None for c in costs],
+    }
+
+
 async def store_scores(conn: AsyncConnection, columns: dict[str, list[Any]]) -> None:
+    """Online: each customer's row inserted or updated once, facts and scores together."""
     if columns["customer_id"]:
-        await conn.execute(_UPDATE_ONLINE, columns)
+        await conn.execute(_UPSERT_ONLINE, columns)

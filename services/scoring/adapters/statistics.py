@@ -6,7 +6,7 @@ picks the amount of the first occasion in the same pass as the other aggregates.
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -16,17 +16,34 @@ from services.scoring.service_layer.scorer import Statistics
 EPOCH = date(1970, 1, 1)
 
 # Purchases up to :as_of exactly: whole days before its day, and on its day the occasions
-# whose orders all came before it; a day split by :as_of is re-summed from its orders.
+# whose orders all came before it; a day split by :as_of (orders before and after it) is
+# re-summed from its orders. Two formulations of the same rows:
+# - every customer (fit, bulk rescore): scan the occasions, and separately the day's orders;
 OCCASIONS_UP_TO = """
     SELECT customer_id, day, amount FROM scoring_occasions
-    WHERE day < :day OR (day = :day AND last_at <= :as_of) {filter}
+    WHERE day < :day OR (day = :day AND last_at <= :as_of)
     UNION ALL
     SELECT p.customer_id, :day, sum(p.amount)
     FROM scoring_occasions o
     JOIN scoring_purchases p ON p.customer_id = o.customer_id
         AND p.occurred_at >= :day_start AND p.occurred_at <= :as_of
-    WHERE o.day = :day AND o.first_at <= :as_of AND o.last_at > :as_of {o_filter}
+    WHERE o.day = :day AND o.first_at <= :as_of AND o.last_at > :as_of
     GROUP BY p.customer_id
+"""
+# - listed customers (a batch, one customer): one index pass over their occasions, the split
+#   day re-summed in a subquery that only such rare rows run. {filter} limits all of it (an
+#   earlier "A OR B AND listed" limited only B, so a batch read aggregated every customer).
+OCCASIONS_UP_TO_LISTED = """
+    SELECT * FROM (
+        SELECT o.customer_id, o.day,
+               CASE WHEN o.day = :day AND o.last_at > :as_of THEN
+                   (SELECT sum(p.amount) FROM scoring_purchases p
+                    WHERE p.customer_id = o.customer_id
+                      AND p.occurred_at >= :day_start AND p.occurred_at <= :as_of)
+               ELSE o.amount END AS amount
+        FROM scoring_occasions o
+        WHERE (o.day < :day OR (o.day = :day AND o.first_at <= :as_of)) {filter}
+    ) AS up_to WHERE amount IS NOT NULL
 """
 
 PER_CUSTOMER = """
@@ -138,18 +155,38 @@ ROW_COLUMNS = (
 )
 
 
-def customers_query(*, only_listed: bool) -> str:
-    """Every stored customer, or those in :ids, with statistics as of :as_of."""
-    listed = "AND customer_id = ANY(CAST(:ids AS varchar[]))" if only_listed else ""
-    o_listed = "AND o.customer_id = ANY(CAST(:ids AS varchar[]))" if only_listed else ""
-    where = "WHERE customer_id = ANY(CAST(:ids AS varchar[]))" if only_listed else ""
-    chosen = "WHERE c.customer_id = ANY(CAST(:ids AS varchar[]))" if only_listed else ""
+# Which customers a statistics query covers: every stored one ("all"), the stored ones among
+# :ids ("known"; unknown ids give no row), or every id in :ids ("batch"; online scoring, where
+# the batch's new customers are not stored yet and get a row of defaults).
+Coverage = Literal["all", "known", "batch"]
+
+
+def customers_query(coverage: Coverage) -> str:
+    """Statistics as of :as_of of the customers ``coverage`` names."""
+    listed = coverage != "all"
+    ids = "ANY(CAST(:ids AS varchar[]))"
+    and_listed = f"AND customer_id = {ids}" if listed else ""
+    occasions = (
+        OCCASIONS_UP_TO_LISTED.format(filter=f"AND o.customer_id = {ids}")
+        if listed
+        else OCCASIONS_UP_TO
+    )
+    where = f"WHERE customer_id = {ids}" if listed else ""
+    if coverage == "batch":
+        source = (
+            "unnest(CAST(:ids AS varchar[])) AS b(customer_id) "
+            "LEFT JOIN scoring_customers c ON c.customer_id = b.customer_id"
+        )
+        key, chosen = "b.customer_id", ""
+    else:
+        source = "scoring_customers c"
+        key, chosen = "c.customer_id", (f"WHERE c.customer_id = {ids}" if listed else "")
     return f"""
-    WITH occ AS ({OCCASIONS_UP_TO.format(filter=listed, o_filter=o_listed)}),
+    WITH occ AS ({occasions}),
          per AS ({PER_CUSTOMER}),
          com AS ({COMPLAINTS.format(where=where)}),
-         con AS ({CONTACTS.format(filter=listed)})
-    SELECT c.customer_id, c.revision,
+         con AS ({CONTACTS.format(filter=and_listed)})
+    SELECT {key} AS customer_id, coalesce(c.revision, 0) AS revision,
            coalesce(per.n, 0) AS n, coalesce(per.first_day, 0) AS first_day,
            coalesce(per.last_day, 0) AS last_day, coalesce(per.total, 0) AS total,
            coalesce(per.first_amount, 0) AS first_amount,
@@ -157,10 +194,10 @@ def customers_query(*, only_listed: bool) -> str:
            com.satisfaction::float8 AS satisfaction,
            c.published_p_alive, c.published_churn_risk, c.published_clv, c.published_segment,
            c.acquisition_cost
-    FROM scoring_customers c
-    LEFT JOIN per ON per.customer_id = c.customer_id
-    LEFT JOIN com ON com.customer_id = c.customer_id
-    LEFT JOIN con ON con.customer_id = c.customer_id
+    FROM {source}
+    LEFT JOIN per ON per.customer_id = {key}
+    LEFT JOIN com ON com.customer_id = {key}
+    LEFT JOIN con ON con.customer_id = {key}
     {chosen}
     """
 
@@ -174,7 +211,7 @@ def as_columns_query(query: str) -> str:
 def population_query() -> str:
     """Only the numbers the population fit needs, as arrays."""
     return f"""
-    WITH occ AS ({OCCASIONS_UP_TO.format(filter="", o_filter="")}), per AS ({PER_CUSTOMER})
+    WITH occ AS ({OCCASIONS_UP_TO}), per AS ({PER_CUSTOMER})
     SELECT array_agg(n) AS n, array_agg(first_day) AS first_day,
            array_agg(last_day) AS last_day, array_agg(total) AS total,
            array_agg(first_amount) AS first_amount

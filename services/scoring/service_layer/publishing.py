@@ -1,16 +1,16 @@
 """Score updates on clm.customer-scores.v1: only material changes, deterministic ids."""
 
 import hashlib
-import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 
-from shared.cloudevents import CloudEvent, KafkaRecord, to_kafka
-from shared.topics import CUSTOMER_SCORES
+from shared.cloudevents import JSON, SPEC_VERSION
 
 SCORES_UPDATED = "clm.scoring.scores_updated"
 SOURCE = "/clm/scoring"
@@ -60,48 +60,83 @@ def event_id(customer_id: str, model_id: str, cause: str) -> str:
     return hashlib.sha256(f"{customer_id}\x1f{model_id}\x1f{cause}".encode()).hexdigest()
 
 
-def _number(value: float) -> float | None:
-    return None if math.isnan(value) else round(float(value), 10)
+_HEADER_SPEC = ("ce_specversion", SPEC_VERSION)
+_HEADER_SOURCE = ("ce_source", SOURCE)
+_HEADER_TYPE = ("ce_type", SCORES_UPDATED)
+_HEADER_CONTENT = ("content-type", JSON)
+_HEADER_SCHEMA = ("ce_dataschema", SCHEMA)
+
+# A score update as the outbox keeps it: key, value, headers as JSON [[name, value], ...].
+Message = tuple[bytes, bytes, str]
 
 
-def score_record(
+def _numbers(values: Any) -> list[float]:
+    """Rounded to 10 decimals; NaN stays NaN, which orjson writes as null."""
+    return list(np.round(np.asarray(values, dtype=np.float64), 10).tolist())
+
+
+def score_messages(
     *,
-    customer_id: str,
+    customer_ids: Sequence[str],
     model_id: str,
-    cause: str,
+    causes: Sequence[str],
     time: datetime,
-    p_alive: float,
-    churn_risk: float,
-    expected_purchases: float,
-    expected_avg_spend: float,
-    clv: float,
-    segment: str,
-    health_score: float,
+    p_alive: Any,
+    churn_risk: Any,
+    expected_purchases: Any,
+    expected_avg_spend: Any,
+    clv: Any,
+    segment: Any,
+    health_score: Any,
     horizon: float | None,
     time_unit: str,
-) -> KafkaRecord:
-    data = {
-        "customer_id": customer_id,
-        "model_id": model_id,
-        "p_alive": _number(p_alive),
-        "churn_risk": _number(churn_risk),
-        "expected_purchases": _number(expected_purchases),
-        "expected_avg_spend": _number(expected_avg_spend),
-        "clv": _number(clv),
-        "segment": segment or None,
-        "health_score": _number(health_score),
-        "horizon": horizon,
-        "time_unit": time_unit,
-        "scored_at": time.isoformat(),
-        "cause": cause,
-    }
-    event = CloudEvent(
-        id=event_id(customer_id, model_id, cause),
-        source=SOURCE,
-        type=SCORES_UPDATED,
-        subject=customer_id,
-        time=time,
-        data=data,
-        dataschema=SCHEMA,
+) -> list[Message]:
+    """CloudEvents (Kafka binary mode, as shared.cloudevents.to_kafka writes them) of score
+    updates, many customers at once: the per-batch parts
+    (time, constant headers) computed once, the numbers converted column-wise. The arrays
+    hold only the customers to publish; ``causes`` name what triggered each update."""
+    stamp = time.isoformat()
+    header_time = ("ce_time", stamp)
+    segments = [str(s) or None for s in np.asarray(segment).tolist()]
+    columns = zip(
+        customer_ids,
+        causes,
+        _numbers(p_alive),
+        _numbers(churn_risk),
+        _numbers(expected_purchases),
+        _numbers(expected_avg_spend),
+        _numbers(clv),
+        segments,
+        _numbers(health_score),
+        strict=True,
     )
-    return to_kafka(CUSTOMER_SCORES, event)
+    messages: list[Message] = []
+    dumps, sha256 = orjson.dumps, hashlib.sha256
+    for customer, cause, alive, risk, expected, spend, value, seg, health in columns:
+        data = {
+            "customer_id": customer,
+            "model_id": model_id,
+            "p_alive": alive,
+            "churn_risk": risk,
+            "expected_purchases": expected,
+            "expected_avg_spend": spend,
+            "clv": value,
+            "segment": seg,
+            "health_score": health,
+            "horizon": horizon,
+            "time_unit": time_unit,
+            "scored_at": stamp,
+            "cause": cause,
+        }
+        headers = (
+            _HEADER_SPEC,
+            ("ce_id", sha256(f"{customer}\x1f{model_id}\x1f{cause}".encode()).hexdigest()),
+            _HEADER_SOURCE,
+            _HEADER_TYPE,
+            ("ce_subject", customer),
+            header_time,
+            _HEADER_CONTENT,
+            _HEADER_SCHEMA,
+        )
+        messages.append((customer.encode(), dumps(data), dumps(headers).decode()))
+    return messages

@@ -18,13 +18,13 @@ from services.scoring.domain.summary import TimeUnit
 from services.scoring.service_layer import facts as batch_facts
 from services.scoring.service_layer.fitting import fit_population
 from services.scoring.service_layer.model import ScoringModel
-from services.scoring.service_layer.publishing import material_changes, score_record
+from services.scoring.service_layer.publishing import Message, material_changes, score_messages
 from services.scoring.service_layer.scorer import Scores, score
 from services.scoring.settings import ScoringSettings
-from shared.cloudevents import KafkaRecord
 from shared.dedup import claim_new
 from shared.events import CustomerEvent
 from shared.logging import get_logger
+from shared.topics import CUSTOMER_SCORES
 
 log = get_logger(__name__)
 SERVICE = "scoring"
@@ -71,17 +71,23 @@ class ScoringService:
                 return 0
             await customer_store.record_facts(conn, facts)
             rows = await customer_store.load_customers(
-                conn, sorted(facts.first_seen), now, self.settings.signal_window_days
+                conn,
+                sorted(facts.first_seen),
+                now,
+                self.settings.signal_window_days,
+                coverage="batch",
             )
             scores = score(rows.stats, model, self.parameters(model))
             publish = self._material(rows, scores, model)
             columns = customer_store.score_columns(
                 rows, scores, _id(model), _unit(model), now, publish
             )
+            columns.update(customer_store.fact_columns(facts, rows.customer_ids))
             await customer_store.store_scores(conn, columns)
             causes = [facts.causes[c] for c in rows.customer_ids]
-            await population.enqueue_copy(
-                conn, SERVICE, _records(rows, scores, model, now, publish, causes)
+            messages = _messages(rows, scores, model, now, publish, causes)
+            await population.copy_outbox(
+                conn, population.outbox_rows(SERVICE, CUSTOMER_SCORES, messages)
             )
         return len(new)
 
@@ -140,38 +146,58 @@ class ScoringService:
                 await model_store.mark_rescore(conn, model, "failed")
 
     async def rescore_all(self, model: ScoringModel) -> int:
-        """Every customer scored with ``model`` as of now; material changes to the outbox."""
+        """Every customer scored with ``model`` as of now; material changes to the outbox.
+
+        One read of every customer, the maths over all of them at once, then one transaction:
+        the new scores copied into a staging table in parts of ``rescore_chunk_size`` (a
+        worker thread prepares the next part while one is copied), then swapped in with the
+        score updates written to the outbox by the database (``population.swap_in_rescore``).
+        """
         started = perf_counter()
         now = datetime.now(UTC)
         async with self.engine.connect() as conn:
             rows = await customer_store.load_customers(
                 conn, None, now, self.settings.signal_window_days
             )
+        read = perf_counter() - started
         parameters = self.parameters(model)
         scores = await asyncio.to_thread(score, rows.stats, model, parameters)
         publish = self._material(rows, scores, model)
+        scored = perf_counter() - started - read
         chunk = self.settings.rescore_chunk_size
-        written = 0
-        for lo in range(0, len(rows), chunk):
-            part = slice(lo, lo + chunk)
+
+        def prepare(lo: int) -> list[tuple[Any, ...]]:
             columns = customer_store.score_columns(
-                rows, scores, model.model_id, model.time_unit, now, publish, part
+                rows, scores, model.model_id, model.time_unit, now, publish, slice(lo, lo + chunk)
             )
-            async with self.engine.begin() as conn:
-                updated = await population.write_scores(conn, columns)
-                indices = [
-                    i for i in np.flatnonzero(publish[part]) + lo if rows.customer_ids[i] in updated
-                ]
-                cause = f"rescore:{model.model_id}"
-                records = [_record(rows, scores, model, now, int(i), cause) for i in indices]
-                await population.enqueue_copy(conn, SERVICE, records)
-            written += len(updated)
+            return customer_store.staging_records(columns)
+
+        starts = list(range(0, len(rows), chunk)) or [0]
+        async with self.engine.begin() as conn:
+            await population.begin_rescore(conn)
+            upcoming = asyncio.ensure_future(asyncio.to_thread(prepare, starts[0]))
+            for k in range(len(starts)):
+                staged = await upcoming
+                if k + 1 < len(starts):  # prepared while this part is copied
+                    upcoming = asyncio.ensure_future(asyncio.to_thread(prepare, starts[k + 1]))
+                await population.stage_rescore(conn, staged)
+            written = await population.swap_in_rescore(
+                conn, service=SERVICE, cause=f"rescore:{model.model_id}", scored_at=now
+            )
         seconds = perf_counter() - started
         async with self.engine.begin() as conn:
             await model_store.mark_rescore(conn, model, "done", written, seconds)
         if self._model is not None and self._model.model_id == model.model_id:
             self._model_checked = -1e9
-        log.info("rescored", model_id=model.model_id, customers=written, seconds=round(seconds, 2))
+        log.info(
+            "rescored",
+            model_id=model.model_id,
+            customers=written,
+            seconds=round(seconds, 2),
+            read_seconds=round(read, 2),
+            score_seconds=round(scored, 2),
+            write_seconds=round(seconds - read - scored, 2),
+        )
         return written
 
     async def refit_periodically(self, stopping: asyncio.Event) -> None:
@@ -239,38 +265,45 @@ def _unit(model: ScoringModel | None) -> str | None:
     return model.time_unit if model else None
 
 
-def _record(
-    rows: CustomerRows, scores: Scores, model: ScoringModel, now: datetime, i: int, cause: str
-) -> KafkaRecord:
+def _messages_at(
+    rows: CustomerRows,
+    scores: Scores,
+    model: ScoringModel,
+    now: datetime,
+    indices: Any,
+    causes: list[str],
+) -> list[Message]:
+    """Score updates of the customers at ``indices`` (positions in ``rows``)."""
     assert scores.segment is not None
-    return score_record(
-        customer_id=rows.customer_ids[i],
+    return score_messages(
+        customer_ids=[rows.customer_ids[i] for i in indices],
         model_id=model.model_id,
-        cause=cause,
+        causes=causes,
         time=now,
-        p_alive=float(scores.p_alive[i]),
-        churn_risk=float(scores.churn_risk[i]),
-        expected_purchases=float(scores.expected_purchases[i]),
-        expected_avg_spend=float(scores.expected_avg_spend[i]),
-        clv=float(scores.clv[i]),
-        segment=str(scores.segment[i]),
-        health_score=float(scores.health_score[i]),
+        p_alive=scores.p_alive[indices],
+        churn_risk=scores.churn_risk[indices],
+        expected_purchases=scores.expected_purchases[indices],
+        expected_avg_spend=scores.expected_avg_spend[indices],
+        clv=scores.clv[indices],
+        segment=scores.segment[indices],
+        health_score=scores.health_score[indices],
         horizon=scores.horizon,
         time_unit=model.time_unit,
     )
 
 
-def _records(
+def _messages(
     rows: CustomerRows,
     scores: Scores,
     model: ScoringModel | None,
     now: datetime,
     publish: Any,
     causes: list[str],
-) -> list[KafkaRecord]:
+) -> list[Message]:
     if model is None:
         return []
-    return [_record(rows, scores, model, now, int(i), causes[i]) for i in np.flatnonzero(publish)]
+    indices = np.flatnonzero(publish)
+    return _messages_at(rows, scores, model, now, indices, [causes[i] for i in indices])
 
 
 def _maybe(value: Any) -> float | None:
