@@ -1,0 +1,190 @@
+"""The AsyncAPI 3.0 description of every topic, generated from the code so it cannot drift.
+
+Regenerate: .venv/bin/python -m deploy.asyncapi > docs/asyncapi.yaml
+A unit test fails when the committed file differs, or when a producer's payload gains a field
+that the models below do not document.
+"""
+
+import sys
+from datetime import datetime
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict
+
+from shared.events import customer_event_adapter
+from shared.topics import (
+    CUSTOMER_EVENTS,
+    CUSTOMER_SCORES,
+    CUSTOMER_STATE,
+    LIFECYCLE_CHANGES,
+    NOTIFICATIONS,
+    dlq_of,
+    platform_topics,
+)
+
+Stage = Literal["acquisition", "development", "maintenance", "churn"]
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LifecycleChangeData(_Payload):
+    """`clm.lifecycle.stage_changed` / `flag_changed` / `tier_changed`."""
+
+    customer_id: str
+    from_stage: Stage
+    to_stage: Stage
+    flag: str | None
+    occurred_at: datetime
+    reason: str
+    cause_event_id: str
+    transition_id: str
+    kind: Literal["stage", "flag", "tier"]
+    flag_value: bool | None
+    from_tier: str | None
+    to_tier: str | None
+    retracts: str | None
+
+
+class ScoreUpdateData(_Payload):
+    """`clm.scoring.scores_updated`: published when a score moved materially."""
+
+    customer_id: str
+    model_id: str | None
+    p_alive: float | None
+    churn_risk: float | None
+    expected_purchases: float | None
+    expected_avg_spend: float | None
+    clv: float | None
+    segment: str | None
+    health_score: float | None
+    horizon: float | None
+    time_unit: str | None
+    scored_at: datetime
+    cause: str
+
+
+class NotificationData(_Payload):
+    """`clm.notify.message_<status>`: every decision about a message."""
+
+    message_id: str
+    customer_id: str
+    playbook: str
+    step: str | int
+    channel: str
+    status: Literal[
+        "scheduled", "deferred", "retrying", "sent", "failed", "suppressed", "cancelled"
+    ]
+    reason: str
+    occurrence_id: str
+    trigger_kind: str
+    due_at: datetime | str
+    attempts: int
+    coupon: str | None
+    decided_at: datetime
+
+
+CE_HEADERS: dict[str, Any] = {
+    "type": "object",
+    "description": "CloudEvents 1.0, Kafka binary content mode; the key is the customer id.",
+    "properties": {
+        name: {"type": "string"}
+        for name in (
+            "ce_specversion",
+            "ce_id",
+            "ce_source",
+            "ce_type",
+            "ce_subject",
+            "ce_time",
+            "ce_dataschema",
+            "content-type",
+        )
+    },
+    "required": ["ce_specversion", "ce_id", "ce_source", "ce_type", "content-type"],
+}
+DLQ_HEADERS: dict[str, Any] = {
+    "type": "object",
+    "description": "The original record's headers plus the reason it could not be processed.",
+    "properties": {
+        **CE_HEADERS["properties"],
+        "dlq_error": {"type": "string"},
+        "dlq_group": {"type": "string"},
+        "dlq_origin": {"type": "string", "description": "topic/partition/offset"},
+    },
+    "required": ["dlq_error", "dlq_group", "dlq_origin"],
+}
+
+REF = "#/components/schemas/{model}"
+_PAYLOADS: dict[str, tuple[str, dict[str, Any]]] = {
+    CUSTOMER_EVENTS: (
+        "Accepted customer events (clm.customer.<type>), all types in one topic.",
+        customer_event_adapter.json_schema(ref_template=REF),
+    ),
+    LIFECYCLE_CHANGES: (
+        "Stage, flag and tier changes.",
+        LifecycleChangeData.model_json_schema(ref_template=REF),
+    ),
+    CUSTOMER_SCORES: ("Score updates.", ScoreUpdateData.model_json_schema(ref_template=REF)),
+    NOTIFICATIONS: ("Message decisions.", NotificationData.model_json_schema(ref_template=REF)),
+    CUSTOMER_STATE: (
+        "Compacted per-customer state; a tombstone (null value) marks an erased customer.",
+        {"type": ["object", "null"]},
+    ),
+}
+
+
+def _name(topic: str) -> str:
+    return topic.replace(".", "_").replace("-", "_")
+
+
+def build() -> dict[str, Any]:
+    channels: dict[str, Any] = {}
+    messages: dict[str, Any] = {}
+    schemas: dict[str, Any] = {}
+    operations: dict[str, Any] = {}
+    for spec in platform_topics():
+        base = spec.name.removesuffix(".dlq")
+        description, payload = _PAYLOADS[base]
+        payload = dict(payload)
+        schemas.update(payload.pop("$defs", {}))
+        is_dlq = spec.name == dlq_of(base)
+        name = _name(spec.name)
+        messages[name] = {
+            "name": name,
+            "contentType": "application/json",
+            "headers": DLQ_HEADERS if is_dlq else CE_HEADERS,
+            "payload": payload,
+            "bindings": {"kafka": {"key": {"type": "string", "description": "customer_id"}}},
+        }
+        channels[name] = {
+            "address": spec.name,
+            "description": f"Dead letters of {base}." if is_dlq else description,
+            "messages": {name: {"$ref": f"#/components/messages/{name}"}},
+            "bindings": {"kafka": {"topicConfiguration": dict(spec.config) or None}},
+        }
+        operations[f"publish_{name}"] = {
+            "action": "send",
+            "channel": {"$ref": f"#/channels/{name}"},
+        }
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "CLM platform topics",
+            "version": "1.0.0",
+            "description": "Every Kafka topic of the customer lifecycle platform (CONTRACT.md).",
+        },
+        "defaultContentType": "application/json",
+        "channels": channels,
+        "operations": operations,
+        "components": {"messages": messages, "schemas": schemas},
+    }
+
+
+def render() -> str:
+    return yaml.safe_dump(build(), sort_keys=True, allow_unicode=True, width=100)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render())
