@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, ParamSpec, TypeVar
+from urllib.parse import quote
 
 import httpx
 import orjson
@@ -399,6 +400,44 @@ def customer_show(customer_id: Annotated[str, typer.Argument(help="The customer 
     replies = asyncio.run(customer_view.gather(settings, customer_id))
     customer_view.check_known(replies, customer_id, settings)
     console.print(customer_view.render(customer_id, replies))
+
+
+@app.command("erase")
+@expected_failures
+def erase_command(
+    customer_id: Annotated[str, typer.Argument(help="The customer id to erase.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Erase a customer's personal data in every service (GDPR); this cannot be undone."""
+    settings = _settings()
+    if not yes and not typer.confirm(
+        f"Erase every personal datum of customer '{customer_id}' in all services, for good?"
+    ):
+        raise CliError("Erasure cancelled; nothing was changed.")
+
+    async def call() -> httpx.Response:
+        try:
+            async with client(settings, "lifecycle") as http:
+                return await http.delete(f"/v1/customers/{quote(customer_id, safe='')}")
+        except httpx.TransportError as exc:
+            raise unreachable("lifecycle", settings, exc) from exc
+
+    with console.status(f"Erasing customer {customer_id}..."):
+        resp = asyncio.run(call())
+    if resp.status_code == 404:
+        raise CliError(f"No service holds data of customer '{customer_id}'; nothing was erased.")
+    if resp.status_code == 503:
+        raise CliError(
+            f"Customer '{customer_id}' is erased, but its tombstone is not yet on Kafka; "
+            "run the same command again."
+        )
+    if resp.status_code not in (200, 204):
+        raise refused("lifecycle", resp)
+    console.print(
+        f"[green]Erased customer {customer_id}[/] in every service; a tombstone is on "
+        "clm.customer-state.v1 and later events for this id are ignored.",
+        soft_wrap=True,
+    )
 
 
 # ------------------------------------------------------------------ replay

@@ -117,6 +117,26 @@ class KafkaPublisher:
         for (topic, ce_type), n in produced.items():
             EVENTS_PRODUCED.labels(topic, ce_type).inc(n)
 
+    async def publish_tombstone(self, topic: str, key: bytes) -> None:
+        """A record with a null value (a tombstone: compaction removes the key), acknowledged
+        by the broker, or PublishError. KafkaRecord values stay bytes for every other caller."""
+        try:
+            if self._transactional_id:
+                async with self._txn_lock:
+                    producer = await self._ensure()
+                    async with producer.transaction():
+                        await asyncio.wait_for(
+                            await producer.send(topic, None, key=key), self._timeout_s
+                        )
+            else:
+                producer = await self._ensure()
+                await asyncio.wait_for(await producer.send(topic, None, key=key), self._timeout_s)
+        except (TimeoutError, KafkaError, OSError) as exc:
+            log.warning("publish_failed", error=repr(exc), records=1)
+            await self._reset()
+            raise PublishError(str(exc) or type(exc).__name__) from exc
+        EVENTS_PRODUCED.labels(topic, "tombstone").inc()
+
     async def _publish_plain(self, records: Sequence[KafkaRecord]) -> None:
         producer = await self._ensure()
         if len(records) == 1:

@@ -21,3 +21,8 @@ CONSUMER_LAG = Gauge(
     "clm_consumer_lag", "Records behind the log end", ["group", "topic", "partition"]
 )
 OUTBOX_BACKLOG = Gauge("clm_outbox_backlog", "Outbox rows not yet published", ["service"])
+ERASED_EVENTS_SKIPPED = Counter(
+    "clm_erased_events_skipped_total",
+    "Consumed records dropped because their customer was erased (GDPR)",
+    ["service"],
+)

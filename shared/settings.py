@@ -3,6 +3,10 @@
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# The keyed hash of erased customer ids (shared/erasure.py) must use the same secret in every
+# service; this development default is refused outside the local and test environments.
+LOCAL_ERASURE_SECRET = "clm-local-erasure-secret"
+
 
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CLM_", extra="ignore")
@@ -19,9 +23,19 @@ class ServiceSettings(BaseSettings):
     db_pool_size: int = 10
     api_key_cache_seconds: float = 30.0
     readiness_timeout_seconds: float = 2.0
+    erasure_secret: str = Field(
+        default=LOCAL_ERASURE_SECRET, validation_alias="CLM_ERASURE_SECRET", min_length=16
+    )
 
     @model_validator(mode="after")
     def _refuse_local_defaults_in_production(self) -> "ServiceSettings":
         if self.environment == "production" and "clm:clm@" in self.database_url:
             raise ValueError("DATABASE_URL uses the local development password in production")
+        if (
+            self.environment not in ("local", "test")
+            and self.erasure_secret == LOCAL_ERASURE_SECRET
+        ):
+            raise ValueError(
+                f"CLM_ERASURE_SECRET must be set in the {self.environment} environment"
+            )
         return self

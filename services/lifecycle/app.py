@@ -47,7 +47,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     tune_garbage_collector()
     engine = make_engine(settings.database_url, settings.db_pool_size)
     publisher = KafkaPublisher(settings.kafka_bootstrap_servers, "clm-lifecycle")
-    processor = LifecycleProcessor(engine, rules, settings.clock, consumer=settings.consumer_group)
+    processor = LifecycleProcessor(
+        engine,
+        rules,
+        settings.clock,
+        consumer=settings.consumer_group,
+        erasure_secret=settings.erasure_secret,
+    )
     consumer = BatchConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         topic=settings.events_topic,

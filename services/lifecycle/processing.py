@@ -23,6 +23,7 @@ from services.lifecycle.domain import (
 from shared.cloudevents import from_kafka
 from shared.customer_event_codec import from_cloudevent
 from shared.dedup import claim_new
+from shared.erasure import default_secret, drop_erased
 from shared.kafka_consumer import Decoded, Poison
 from shared.topics import LIFECYCLE_CHANGES
 
@@ -56,8 +57,10 @@ class LifecycleProcessor:
         wall_clock: Clock = lambda: datetime.now(UTC),
         consumer: str = "clm-lifecycle",
         outbox_service: str = SERVICE,
+        erasure_secret: str | None = None,
     ) -> None:
         self._engine = engine
+        self._erasure_secret = erasure_secret or default_secret()
         self._rules = rules
         self._clock_mode = clock_mode
         self._wall_clock = wall_clock
@@ -71,6 +74,9 @@ class LifecycleProcessor:
 
     async def handle(self, batch: list[Decoded[DomainEvent]]) -> list[Poison]:
         async with self._engine.begin() as conn:
+            batch = await drop_erased(  # events of erased customers never restore their data
+                conn, batch, lambda d: d.message.customer_id, self._erasure_secret, SERVICE
+            )
             fresh_ids = await claim_new(conn, self._consumer, [d.message.event_id for d in batch])
             by_customer: dict[str, list[Decoded[DomainEvent]]] = defaultdict(list)
             for d in batch:

@@ -5,14 +5,20 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel
 
 from services.lifecycle.domain import Flag, LifecycleRules, Stage, Tier
 from shared.auth import Scope, require
+from shared.kafka_producer import PublishError
+from shared.logging import get_logger
 from shared.problems import Problem
+from shared.topics import CUSTOMER_STATE
 
+from .erasure import erase
 from .tables import customers, transitions
+
+log = get_logger(__name__)
 
 router = APIRouter(prefix="/v1", tags=["lifecycle"])
 CustomersReader = Annotated[frozenset[str], Depends(require(Scope.CUSTOMERS_READ))]
@@ -167,3 +173,53 @@ async def transition_counts(
 @router.get("/rules", response_model=LifecycleRules, summary="The rules in force (read-only)")
 async def get_rules(request: Request, _: CustomersReader) -> Any:
     return request.app.state.rules
+
+
+@router.delete(
+    "/customers/{customer_id}",
+    status_code=204,
+    summary="Erase a customer's personal data in every service (GDPR)",
+    responses={
+        404: {"description": "No service knows the customer, and it was never erased"},
+        503: {"description": "Erased, but the tombstone is not yet on Kafka: repeat the call"},
+    },
+)
+async def erase_customer(
+    customer_id: Annotated[str, Path(min_length=1, max_length=128)],
+    request: Request,
+    _: Annotated[frozenset[str], Depends(require(Scope.ADMIN))],
+) -> Response:
+    """Deletes the customer's rows in the lifecycle, scoring and notify tables in one
+    transaction (or, with CLM_LIFECYCLE_ERASURE_KEEP_AGGREGATES, keeps anonymous aggregates
+    under a pseudonymous id), records a keyed hash of the id so that later events and replays
+    are dropped, then publishes a tombstone (key = id, null value) on clm.customer-state.v1.
+    Repeating the call for an erased id is harmless and publishes the tombstone again."""
+    settings = request.app.state.settings
+    async with _engine(request).begin() as conn:
+        done = await erase(
+            conn,
+            customer_id,
+            settings.erasure_secret,
+            keep_aggregates=settings.erasure_keep_aggregates,
+        )
+    if not done.known:
+        raise Problem(
+            404, "Customer not found", f"No service holds data of customer '{customer_id}'."
+        )
+    log.info("customer_erased", rows=done.rows, repeat=done.already_erased)
+    # The outbox cannot carry a tombstone (its value column is NOT NULL), so the tombstone is
+    # published here, after the commit. At least once: if the broker does not acknowledge it,
+    # the caller gets 503 and repeats the call; the repeat finds the id erased, changes
+    # nothing in the database and publishes the tombstone again. Duplicate tombstones are
+    # harmless on a compacted topic.
+    try:
+        await request.app.state.publisher.publish_tombstone(CUSTOMER_STATE, customer_id.encode())
+    except PublishError as exc:
+        raise Problem(
+            503,
+            "Tombstone not published",
+            "The customer's data is erased, but the tombstone could not be published to "
+            "clm.customer-state.v1; repeat the request.",
+            headers={"Retry-After": "5"},
+        ) from exc
+    return Response(status_code=204)

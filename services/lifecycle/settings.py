@@ -31,6 +31,9 @@ class LifecycleSettings(ServiceSettings):
     outbox_batch_size: int = 5000
     run_consumer: bool = True
     run_scheduler: bool = True
+    # GDPR erasure: keep anonymous aggregates under a pseudonymous id instead of deleting
+    # every row (services/lifecycle/erasure.py lists exactly what is kept).
+    erasure_keep_aggregates: bool = False
 
 
 @lru_cache

@@ -66,7 +66,12 @@ def build_channels(settings: NotifySettings) -> dict[Channel, ChannelAdapter]:
 
 def build_intake(engine: AsyncEngine, config: Configuration, settings: NotifySettings) -> Intake:
     return Intake(
-        engine, config.book, settings.now, settings.coupon_secret, consumer=settings.consumer_group
+        engine,
+        config.book,
+        settings.now,
+        settings.coupon_secret,
+        consumer=settings.consumer_group,
+        erasure_secret=settings.erasure_secret,
     )
 
 

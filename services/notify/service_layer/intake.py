@@ -17,6 +17,7 @@ from services.notify.domain.customers import merge_profile
 from services.notify.domain.keys import coupon_code, message_id
 from services.notify.domain.triggers import score_triggers
 from shared.dedup import claim_new
+from shared.erasure import default_secret, drop_erased
 from shared.events import CustomerEvent
 from shared.kafka_consumer import Decoded, Poison
 from shared.outbox import enqueue
@@ -69,8 +70,10 @@ class Intake:
         coupon_secret: str,
         consumer: str = "clm-notify",
         outbox_service: str = SERVICE,
+        erasure_secret: str | None = None,
     ) -> None:
         self._engine = engine
+        self._erasure_secret = erasure_secret or default_secret()
         self._book = book
         self._clock = clock
         self._coupon_secret = coupon_secret
@@ -94,6 +97,9 @@ class Intake:
     async def observe(self, observations: Sequence[Observation], consumer: str) -> int:
         """Applies the observations; returns how many messages were newly decided."""
         async with self._engine.begin() as conn:
+            observations = await drop_erased(  # nothing about erased customers comes back
+                conn, observations, lambda o: o.customer_id, self._erasure_secret, SERVICE
+            )
             fresh = await claim_new(conn, consumer, [o.event_id for o in observations])
             todo = []
             for o in observations:

@@ -22,6 +22,7 @@ from services.scoring.service_layer.publishing import Message, material_changes,
 from services.scoring.service_layer.scorer import Scores, score
 from services.scoring.settings import ScoringSettings
 from shared.dedup import claim_new
+from shared.erasure import drop_erased
 from shared.events import CustomerEvent
 from shared.logging import get_logger
 from shared.topics import CUSTOMER_SCORES
@@ -62,6 +63,9 @@ class ScoringService:
         model = await self.current_model()
         now = datetime.now(UTC)
         async with self.engine.begin() as conn:
+            unique = await drop_erased(  # events of erased customers never restore their data
+                conn, unique, lambda e: e.customer_id, self.settings.erasure_secret, SERVICE
+            )
             fresh = await claim_new(
                 conn, self.settings.consumer_group, [e.event_id for e in unique]
             )
