@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.db import database_ready
 from shared.logging import correlation_id
 from shared.metrics import HTTP_LATENCY
 from shared.problems import install_problem_handlers
@@ -57,12 +58,20 @@ class CorrelateAndMeasure:
             )
 
 
+def kafka_and_database(app: FastAPI) -> Mapping[str, ReadinessCheck]:
+    """The usual readiness: the service's publisher reaches Kafka and its engine the database."""
+    return {
+        "kafka": app.state.publisher.ready,
+        "database": lambda: database_ready(app.state.engine),
+    }
+
+
 def create_service_app(
     *,
     title: str,
     description: str,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
-    readiness: Callable[[FastAPI], Mapping[str, ReadinessCheck]],
+    readiness: Callable[[FastAPI], Mapping[str, ReadinessCheck]] | None = None,
     version: str = "1.0.0",
 ) -> FastAPI:
     app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
@@ -76,7 +85,8 @@ def create_service_app(
 
     @app.get("/readyz", tags=["ops"], summary="Kafka and the database are reachable")
     async def readyz() -> JSONResponse:
-        results = {name: await check() for name, check in readiness(app).items()}
+        checks = (readiness or kafka_and_database)(app)
+        results = {name: await check() for name, check in checks.items()}
         ok = all(results.values())
         return JSONResponse(
             {"status": "ready" if ok else "not ready", "checks": results},

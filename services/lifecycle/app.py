@@ -2,19 +2,19 @@
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from services.lifecycle.domain import load_rules
 from shared.auth import KeyStore
-from shared.db import database_ready, make_engine
+from shared.db import make_engine
 from shared.kafka_consumer import BatchConsumer
 from shared.kafka_producer import KafkaPublisher
 from shared.logging import configure_logging, get_logger
 from shared.outbox import OutboxRelay
-from shared.service_app import ReadinessCheck, create_service_app
+from shared.service_app import create_service_app
 
 from .dashboard import router as dashboard_router
 from .processing import SERVICE, LifecycleProcessor, decode
@@ -84,20 +84,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await engine.dispose()
 
 
-def _readiness(app: FastAPI) -> Mapping[str, ReadinessCheck]:
-    return {
-        "kafka": app.state.publisher.ready,
-        "database": lambda: database_ready(app.state.engine),
-    }
-
-
 app = create_service_app(
     title="CLM lifecycle",
     description="Per-customer lifecycle stage (acquisition, development, maintenance, churn), "
     "flags and tier, with the history of every change; changes are published to "
     "clm.lifecycle-changes.v1.",
     lifespan=lifespan,
-    readiness=_readiness,
 )
 app.include_router(router)
 app.include_router(dashboard_router)

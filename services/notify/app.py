@@ -2,19 +2,19 @@
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 
 from shared.auth import KeyStore
-from shared.db import database_ready, make_engine
+from shared.db import make_engine
 from shared.kafka_consumer import BatchConsumer
 from shared.kafka_producer import KafkaPublisher
 from shared.logging import configure_logging, get_logger
 from shared.outbox import OutboxRelay
-from shared.service_app import ReadinessCheck, create_service_app
+from shared.service_app import create_service_app
 
 from .bootstrap import (
     build_calendar,
@@ -132,13 +132,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await engine.dispose()
 
 
-def _readiness(app: FastAPI) -> Mapping[str, ReadinessCheck]:
-    return {
-        "kafka": app.state.publisher.ready,
-        "database": lambda: database_ready(app.state.engine),
-    }
-
-
 app = create_service_app(
     title="CLM notify",
     description="Care and win-back playbooks: lifecycle changes and customer events become "
@@ -146,6 +139,5 @@ app = create_service_app(
     "with consent, quiet hours, frequency caps and at-most-once delivery per trigger "
     "occurrence. Every decision is stored and published to clm.notifications.v1.",
     lifespan=lifespan,
-    readiness=_readiness,
 )
 app.include_router(router)

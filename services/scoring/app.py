@@ -1,7 +1,7 @@
 """Scoring service: keeps CLV, churn risk and RFM current per customer (composition root)."""
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -11,11 +11,11 @@ from services.scoring.entrypoints.routes import router
 from services.scoring.service_layer.service import SERVICE, ScoringService
 from services.scoring.settings import get_settings
 from shared.auth import KeyStore
-from shared.db import database_ready, make_engine
+from shared.db import make_engine
 from shared.kafka_producer import KafkaPublisher
 from shared.logging import configure_logging
 from shared.outbox import OutboxRelay
-from shared.service_app import ReadinessCheck, create_service_app
+from shared.service_app import create_service_app
 
 
 @asynccontextmanager
@@ -51,19 +51,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await engine.dispose()
 
 
-def _readiness(app: FastAPI) -> Mapping[str, ReadinessCheck]:
-    return {
-        "kafka": app.state.publisher.ready,
-        "database": lambda: database_ready(app.state.engine),
-    }
-
-
 app = create_service_app(
     title="CLM scoring",
     description="Customer lifetime value, churn risk, RFM and health scores kept current from "
     "clm.customer-events.v1 (BG/NBD + Gamma-Gamma, fitted on demand and on a schedule); score "
     "updates on clm.customer-scores.v1; sBG retention for contractual series.",
     lifespan=lifespan,
-    readiness=_readiness,
 )
 app.include_router(router)
