@@ -58,14 +58,14 @@ async def _start_group_at_end(bootstrap: str, group: str, topics: list[str]) -> 
 @pytest.fixture(scope="module")
 async def services(
     infra: Infrastructure, start_service: Callable[..., ServiceProcess]
-) -> dict[str, ServiceProcess]:
+) -> AsyncIterator[dict[str, ServiceProcess]]:
     bootstrap = infra.kafka_bootstrap
     await _start_group_at_end(bootstrap, f"{GROUP}-lifecycle", [CUSTOMER_EVENTS])
     await _start_group_at_end(bootstrap, f"{GROUP}-scoring", [CUSTOMER_EVENTS])
     await _start_group_at_end(bootstrap, f"{GROUP}-notify-lifecycle", [LIFECYCLE_CHANGES])
     await _start_group_at_end(bootstrap, f"{GROUP}-notify-events", [CUSTOMER_EVENTS])
     await _start_group_at_end(bootstrap, f"{GROUP}-notify-scores", [CUSTOMER_SCORES])
-    return {
+    procs = {
         "lifecycle": start_service("lifecycle", CLM_LIFECYCLE_CONSUMER_GROUP=f"{GROUP}-lifecycle"),
         "scoring": start_service(
             "scoring",
@@ -83,6 +83,11 @@ async def services(
             CLM_LIFECYCLE_RUN_SCHEDULER="false",
         ),
     }
+    yield procs
+    # Their consumer groups are this module's own: left running, they would apply the other
+    # modules' events a second time into the same tables.
+    for proc in procs.values():
+        proc.stop()
 
 
 @pytest.fixture
