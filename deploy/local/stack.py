@@ -445,7 +445,9 @@ def cmd_up() -> None:
     start_services(env)
     say("all services ready")
     say(f"development API key (every scope): {key}")
-    say(f"try: curl -s -H 'Authorization: Bearer {key}' http://127.0.0.1:8002/v1/stats/stages")
+    say(
+        f"try: curl -s -H 'Authorization: Bearer {key}' http://127.0.0.1:{SERVICES[1].port}/v1/stats/stages"
+    )
     say("stop everything with: make stop")
 
 
