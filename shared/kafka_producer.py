@@ -84,15 +84,31 @@ class KafkaPublisher:
         except (TimeoutError, KafkaError, OSError) as exc:
             log.warning("producer_close_failed", error=repr(exc))
 
-    def _discard(self, producer: AIOKafkaProducer) -> None:
-        """Closes a failed producer without making the caller wait for it.
+    @staticmethod
+    async def _abandon(producer: AIOKafkaProducer) -> None:
+        """Drops a failed producer's unsent records and closes it without flushing.
 
-        With the broker down, stop() waits out its own timeout (seconds) before giving up; the
-        request that saw the failure should get its 503 now, not after that. A transactional
-        successor with the same transactional id fences this one when it starts, so its
-        unfinished transaction can never be committed.
+        Its callers were already told the records were not accepted (503); stop() would keep
+        retrying them and could deliver them once the broker is back, unasked. aiokafka has no
+        public abort, hence the private accumulator and sender.
         """
-        task = asyncio.create_task(self._close_quietly(producer))
+        producer._message_accumulator.fail_all(PublishError("producer abandoned after a failure"))
+        producer._closed = True
+        try:
+            if producer._sender is not None:
+                await producer._sender.close()
+            await asyncio.wait_for(producer.client.close(), 5)
+        except (TimeoutError, KafkaError, OSError) as exc:
+            log.warning("producer_close_failed", error=repr(exc))
+
+    def _discard(self, producer: AIOKafkaProducer) -> None:
+        """Abandons a failed producer without making the caller wait for it.
+
+        The request that saw the failure gets its 503 now. A transactional successor with the
+        same transactional id fences this one when it starts, so its unfinished transaction
+        can never be committed.
+        """
+        task = asyncio.create_task(self._abandon(producer))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 

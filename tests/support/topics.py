@@ -8,10 +8,12 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 
 class TopicTail:
-    """Remembers the end of every partition at creation; reads only what comes after."""
+    """Remembers the end of every partition at creation; reads only what comes after
+    (or everything, with from_beginning)."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, bootstrap: str, topic: str, *, from_beginning: bool = False) -> None:
         self.topic = topic
+        self._from_beginning = from_beginning
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed"
         )
@@ -23,7 +25,10 @@ class TopicTail:
         partitions = cluster.partitions_for_topic(self.topic) or set()
         tps = [TopicPartition(self.topic, p) for p in partitions]
         self._consumer.assign(tps)
-        await self._consumer.seek_to_end(*tps)
+        if self._from_beginning:
+            await self._consumer.seek_to_beginning(*tps)
+        else:
+            await self._consumer.seek_to_end(*tps)
         for tp in tps:
             await self._consumer.position(tp)  # resolve the lazy seek now, before anything is sent
         return self
