@@ -152,7 +152,7 @@ async def main() -> None:
     engine = make_engine(DATABASE_URL, 5)
     group = f"bench-lifecycle-{run}"
     processor = LifecycleProcessor(
-        engine, load_rules(DEFAULT_RULES), ClockMode.EVENT_TIME, consumer=group,
+        engine, load_rules(DEFAULT_RULES), ClockMode.EVENT_TIME, dedup_owner=group,
         outbox_service=f"bench-{run}",
     )  # fmt: skip
     publisher = KafkaPublisher(BOOTSTRAP, "bench-lifecycle")

@@ -20,6 +20,7 @@ from clm_cli.errors import CliError
 from clm_cli.kafka_ops import consumer, partitions_of
 from clm_cli.settings import CliSettings
 from services.lifecycle.domain import CustomerFacts, derive, load_rules
+from services.lifecycle.processing import SERVICE as LIFECYCLE_DEDUP_OWNER
 from services.lifecycle.settings import ClockMode, LifecycleSettings
 from services.lifecycle.tables import customers, watermark
 from shared.db import make_engine
@@ -112,7 +113,7 @@ async def replay(settings: CliSettings) -> tuple[int, int]:
             await conn.execute(sa.text(f"TRUNCATE {', '.join(TABLES)}"))
             await conn.execute(
                 sa.delete(processed_events).where(
-                    processed_events.c.consumer == life.consumer_group
+                    processed_events.c.consumer == LIFECYCLE_DEDUP_OWNER
                 )
             )
             rewound = await rewind_group(

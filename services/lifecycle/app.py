@@ -51,7 +51,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine,
         rules,
         settings.clock,
-        consumer=settings.consumer_group,
         erasure_secret=settings.erasure_secret,
     )
     consumer = BatchConsumer(

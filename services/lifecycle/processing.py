@@ -55,7 +55,7 @@ class LifecycleProcessor:
         rules: LifecycleRules,
         clock_mode: ClockMode,
         wall_clock: Clock = lambda: datetime.now(UTC),
-        consumer: str = "clm-lifecycle",
+        dedup_owner: str = SERVICE,  # the state owner, not the group: every group shares it
         outbox_service: str = SERVICE,
         erasure_secret: str | None = None,
     ) -> None:
@@ -64,7 +64,7 @@ class LifecycleProcessor:
         self._rules = rules
         self._clock_mode = clock_mode
         self._wall_clock = wall_clock
-        self._consumer = consumer
+        self._dedup_owner = dedup_owner
         self._outbox_service = outbox_service
 
     async def _now(self, conn: AsyncConnection, latest_seen: datetime | None) -> datetime | None:
@@ -77,7 +77,9 @@ class LifecycleProcessor:
             batch = await drop_erased(  # events of erased customers never restore their data
                 conn, batch, lambda d: d.message.customer_id, self._erasure_secret, SERVICE
             )
-            fresh_ids = await claim_new(conn, self._consumer, [d.message.event_id for d in batch])
+            fresh_ids = await claim_new(
+                conn, self._dedup_owner, [d.message.event_id for d in batch]
+            )
             by_customer: dict[str, list[Decoded[DomainEvent]]] = defaultdict(list)
             for d in batch:
                 if d.message.event_id in fresh_ids:

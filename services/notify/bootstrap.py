@@ -70,7 +70,6 @@ def build_intake(engine: AsyncEngine, config: Configuration, settings: NotifySet
         config.book,
         settings.now,
         settings.coupon_secret,
-        consumer=settings.consumer_group,
         erasure_secret=settings.erasure_secret,
     )
 

@@ -50,7 +50,7 @@ async def engine(infra: Infrastructure) -> AsyncIterator[Any]:
 
 
 def _intake(engine: Any, consumer: str) -> Intake:
-    return Intake(engine, BOOK, _clock, "s", consumer=consumer, outbox_service=OUTBOX)
+    return Intake(engine, BOOK, _clock, "s", dedup_owner=consumer, outbox_service=OUTBOX)
 
 
 def _entered(customer: str, occurrence: str, stage: str = "development") -> Observation:

@@ -68,7 +68,7 @@ class Intake:
         book: PlaybookBook,
         clock: Clock,
         coupon_secret: str,
-        consumer: str = "clm-notify",
+        dedup_owner: str = SERVICE,  # the state owner, not the group: every group shares it
         outbox_service: str = SERVICE,
         erasure_secret: str | None = None,
     ) -> None:
@@ -77,21 +77,21 @@ class Intake:
         self._book = book
         self._clock = clock
         self._coupon_secret = coupon_secret
-        self._consumer = consumer
+        self._dedup_owner = dedup_owner
         self._outbox_service = outbox_service
 
     async def handle_changes(self, batch: list[Decoded[Observation]]) -> list[Poison]:
-        await self.observe([d.message for d in batch], f"{self._consumer}:lifecycle")
+        await self.observe([d.message for d in batch], f"{self._dedup_owner}:lifecycle")
         return []
 
     async def handle_events(self, batch: list[Decoded[CustomerEvent]]) -> list[Poison]:
         await self.observe(
-            [observe_customer_event(d.message) for d in batch], f"{self._consumer}:events"
+            [observe_customer_event(d.message) for d in batch], f"{self._dedup_owner}:events"
         )
         return []
 
     async def handle_scores(self, batch: list[Decoded[Observation]]) -> list[Poison]:
-        await self.observe([d.message for d in batch], f"{self._consumer}:scores")
+        await self.observe([d.message for d in batch], f"{self._dedup_owner}:scores")
         return []
 
     async def observe(self, observations: Sequence[Observation], consumer: str) -> int:

@@ -66,9 +66,8 @@ class ScoringService:
             unique = await drop_erased(  # events of erased customers never restore their data
                 conn, unique, lambda e: e.customer_id, self.settings.erasure_secret, SERVICE
             )
-            fresh = await claim_new(
-                conn, self.settings.consumer_group, [e.event_id for e in unique]
-            )
+            # Keyed by the state owner, not the group: a second group must not apply it again.
+            fresh = await claim_new(conn, SERVICE, [e.event_id for e in unique])
             new = [e for e in unique if e.event_id in fresh]
             facts = batch_facts.collect(new)
             if not facts.first_seen:
