@@ -195,7 +195,7 @@ async def main() -> None:
     engine = make_engine(DATABASE_URL, 20)
     run = secrets.token_hex(4)
     clock = lambda: datetime.now(UTC)  # noqa: E731
-    intake = Intake(engine, book, clock, "bench-secret", consumer="bench", outbox_service=OUTBOX)
+    intake = Intake(engine, book, clock, "bench-secret", dedup_owner="bench", outbox_service=OUTBOX)
 
     handler = SmtpServer()
     handler.start()

@@ -371,11 +371,11 @@ async def test_the_frequency_cap_suppresses_the_fourth_email_in_a_day(
     customer, email = await _new_contact(ingest_client, client)
     for n in range(4):  # one after the other, so the order of the tickets is known
         await ingest_client.post("/v1/events", json=complaint(customer, ticket_id=f"T-{n}"))
-        await eventually(
-            lambda n=n: _async(len(_inbox(mailbox).to(email)) >= n + 1 or n == 3),
-            timeout=60,
-            what=f"acknowledgement {n}",
-        )
+
+        async def delivered(n: int = n) -> bool:
+            return len(_inbox(mailbox).to(email)) >= n + 1 or n == 3
+
+        await eventually(delivered, timeout=60, what=f"acknowledgement {n}")
 
     async def four_decided() -> list[dict[str, Any]] | None:
         items = (await client.get(f"/v1/customers/{customer}/messages")).json()["items"]
@@ -426,7 +426,9 @@ async def test_churn_win_back_carries_a_coupon_and_a_purchase_cancels_the_follow
     coupon = by_step["win_back_offer"]["coupon"]
     assert coupon and coupon.startswith("WB-")
     [mail] = _inbox(mailbox).to(email)
-    assert coupon in mail.get_payload(decode=True).decode()
+    body = mail.get_payload(decode=True)
+    assert isinstance(body, bytes)
+    assert coupon in body.decode()
     assert mail["Content-Language"] == "zh-CN"
     assert by_step["win_back_follow_up"]["status"] == "scheduled"
     await ingest_client.post("/v1/events", json=purchase(customer))

@@ -3,21 +3,21 @@
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
 
 async def eventually(
-    probe: Callable[[], Awaitable[T]],
+    probe: Callable[[], Awaitable[T | None]],
     *,
     timeout: float = 30.0,
     interval: float = 0.1,
     what: str = "",
 ) -> T:
     """Returns the first truthy result of `probe`, or fails with the last result seen."""
+    last: Any = None
     deadline = time.monotonic() + timeout
-    last: T | None = None
     while time.monotonic() < deadline:
         last = await probe()
         if last:

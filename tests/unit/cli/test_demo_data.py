@@ -1,6 +1,6 @@
 """The demo generator: deterministic, contract-valid, and as varied as real customers."""
 
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -46,7 +46,7 @@ def test_purchase_counts_are_spread_and_some_never_buy_again(events: list[dict[s
 
 
 def test_spend_varies_between_customers(events: list[dict[str, Any]]) -> None:
-    totals: Counter[str] = Counter()
+    totals: dict[str, float] = defaultdict(float)
     for e in events:
         if e["type"] == "purchase":
             totals[e["customer_id"]] += float(e["data"]["amount"])
