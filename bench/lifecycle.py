@@ -47,7 +47,7 @@ def make_events(
 ) -> list[dict[str, object]]:
     rng = random.Random(7)
     start = datetime(2025, 1, 1, tzinfo=UTC)
-    out = []
+    out: list[dict[str, object]] = []
     for i in range(n):
         customer = f"bench-{run}-{rng.randrange(customers)}"
         at = start + timedelta(minutes=rng.randrange(365 * 24 * 60))

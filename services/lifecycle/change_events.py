@@ -5,6 +5,7 @@ from collections.abc import Sequence
 import orjson
 
 from services.lifecycle.domain import Change
+from services.lifecycle.domain.moments import iso
 from shared.cloudevents import JSON, SPEC_VERSION, CloudEvent, KafkaRecord, to_kafka
 from shared.topics import LIFECYCLE_CHANGES
 
@@ -47,7 +48,7 @@ def to_outbox_rows(changes: Sequence[Change]) -> list[tuple[bytes, bytes, str]]:
                     ["ce_source", SOURCE],
                     ["ce_type", c.event_type],
                     ["ce_subject", c.customer_id],
-                    ["ce_time", c.occurred_at.isoformat()],
+                    ["ce_time", iso(c.occurred_at)],
                     ["content-type", JSON],
                     ["ce_dataschema", SCHEMA],
                 ]

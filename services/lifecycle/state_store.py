@@ -22,20 +22,19 @@ from services.lifecycle.domain import (
     CustomerFacts,
     LifecycleState,
     Resume,
-    Transition,
 )
+from services.lifecycle.domain.transitions import StoredHistory, ids_of
 
 from .tables import watermark
 
 
 @dataclass(frozen=True, slots=True)
 class Stored:
-    """A customer's row as loaded: facts, checkpoint, and the history parsed and as stored."""
+    """A customer's row as loaded: facts, checkpoint, and the history (parsed as it is read)."""
 
     facts: CustomerFacts
     checkpoint: Checkpoint | None
-    history: tuple[Transition, ...]
-    history_json: tuple[dict[str, Any], ...]
+    history: StoredHistory
 
     def resume(self) -> Resume | None:
         return (
@@ -86,12 +85,8 @@ _CHECKPOINT_KEY = "checkpoint"
 def _stored(facts: str, history: str) -> Stored:
     facts_json = orjson.loads(facts)
     checkpoint = Checkpoint.from_json(facts_json.pop(_CHECKPOINT_KEY, None))
-    history_json = tuple(orjson.loads(history))
     return Stored(
-        CustomerFacts.from_json(facts_json),
-        checkpoint,
-        tuple(Transition.from_json(t) for t in history_json),
-        history_json,
+        CustomerFacts.from_json(facts_json), checkpoint, StoredHistory(orjson.loads(history))
     )
 
 
@@ -163,10 +158,15 @@ def _history_json(
     """The history as stored: the loaded JSON when nothing changed, else reusing unchanged items."""
     if stored is None:
         return [t.to_json() for t in state.history]
-    if state.history == stored.history:
-        return stored.history_json
-    known = {t.id: raw for t, raw in zip(stored.history, stored.history_json, strict=True)}
+    if _same_history(state, stored):
+        return stored.history.items
+    known = dict(zip(stored.history.ids, stored.history.items, strict=True))
     return [known.get(t.id) or t.to_json() for t in state.history]
+
+
+def _same_history(state: LifecycleState, stored: Stored) -> bool:
+    # A transition's id names all of its fields, so equal ids are equal transitions.
+    return ids_of(state.history) == stored.history.ids
 
 
 def _columns(results: Iterable[Derived], keep_unchanged: bool) -> list[list[Any]]:
@@ -176,7 +176,7 @@ def _columns(results: Iterable[Derived], keep_unchanged: bool) -> list[list[Any]
         facts_kept = history_kept = False
         if keep_unchanged and loaded is not None:
             facts_kept = derived.facts is loaded.facts and derived.checkpoint is loaded.checkpoint
-            history_kept = state.history == loaded.history
+            history_kept = _same_history(state, loaded)
         row = (
             state.customer_id,
             state.stage.value,

@@ -7,16 +7,15 @@ other change (a late fact, different rules, an unknown format) means a full repl
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from services.lifecycle.domain.facts import CustomerFacts
 from services.lifecycle.domain.rules import LifecycleRules
 from services.lifecycle.domain.transitions import Transition
 
-CHECKPOINT_FORMAT_VERSION = 1
+CHECKPOINT_FORMAT_VERSION = 2  # 2: flag reasons as bits
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +48,20 @@ class Resume:
     """An earlier derivation of a customer: the facts it saw, its history and its checkpoint."""
 
     facts: CustomerFacts
-    history: tuple[Transition, ...]
+    history: Sequence[Transition]
     checkpoint: Checkpoint
 
 
-@lru_cache(maxsize=16)
+_KEYS: dict[int, tuple[LifecycleRules, str]] = {}
+
+
 def rules_key(rules: LifecycleRules) -> str:
-    return hashlib.sha1(rules.model_dump_json().encode()).hexdigest()[:16]
+    # Keyed by identity: hashing a pydantic model walks every field, on every derive.
+    entry = _KEYS.get(id(rules))
+    if entry is not None and entry[0] is rules:
+        return entry[1]
+    key = hashlib.sha1(rules.model_dump_json().encode()).hexdigest()[:16]
+    if len(_KEYS) >= 64:
+        _KEYS.clear()
+    _KEYS[id(rules)] = (rules, key)
+    return key

@@ -7,13 +7,14 @@ events in any order, with any duplicates, gives equal facts.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
+
+from services.lifecycle.domain.moments import iso, parse_utc
 
 FACTS_FORMAT_VERSION = 1
 
@@ -224,32 +225,33 @@ def apply(facts: CustomerFacts, event: DomainEvent) -> CustomerFacts:
             f"event {event.event_id} is for customer {event.customer_id}, not {facts.customer_id}"
         )
     stamp = Stamp(event.occurred_at, event.event_id)
-    changes: dict[str, Any] = {}
-    if event.type is not EventType.SCORE and (
-        facts.first_seen is None or stamp.key() < facts.first_seen.key()
-    ):
-        changes["first_seen"] = stamp
+    first_seen = facts.first_seen
+    if event.type is not EventType.SCORE and (first_seen is None or stamp.key() < first_seen.key()):
+        first_seen = stamp
+    purchases, contacts, complaints = facts.purchases, facts.contacts, facts.complaints
+    profile, scores = facts.profile, facts.scores
     match event.type:
         case EventType.PURCHASE:
-            purchase = _purchase_of(event)
-            changes["purchases"] = _with_max(facts.purchases, event.event_id, purchase)
+            purchases = _with_max(purchases, event.event_id, _purchase_of(event))
         case EventType.CONTACT:
             contact = Contact(
                 event.occurred_at, event.data.get("channel"), event.data.get("direction")
             )
-            changes["contacts"] = _with_max(facts.contacts, event.event_id, contact)
+            contacts = _with_max(contacts, event.event_id, contact)
         case EventType.COMPLAINT:
-            changes["complaints"] = _with_ticket(facts.complaints, event, stamp)
+            complaints = _with_ticket(complaints, event, stamp)
         case EventType.PROFILE:
-            changes["profile"] = _with_profile(facts.profile, event.data, stamp)
+            profile = _with_profile(profile, event.data, stamp)
         case EventType.SCORE:
             reading = ChurnRiskReading(event.occurred_at, _churn_risk_of(event))
-            scores = dict(facts.scores)
+            scores = dict(scores)
             existing = scores.get(event.event_id)
             if existing is None or reading.churn_risk > existing.churn_risk:
                 scores[event.event_id] = reading
-            changes["scores"] = scores
-    return dataclasses.replace(facts, **changes)
+    # The constructor, not dataclasses.replace: this runs for every event.
+    return CustomerFacts(
+        facts.customer_id, first_seen, purchases, contacts, complaints, profile, scores
+    )
 
 
 def apply_all(facts: CustomerFacts, events: Iterable[DomainEvent]) -> CustomerFacts:
@@ -317,15 +319,8 @@ def _with_profile(
     return merged
 
 
-def _ts(moment: datetime) -> str:
-    return moment.isoformat()
-
-
-def _parse_ts(raw: str) -> datetime:
-    moment = datetime.fromisoformat(raw)
-    if moment.tzinfo is None:
-        raise ValueError(f"timestamp without offset in stored facts: {raw!r}")
-    return moment.astimezone(UTC)
+_ts = iso
+_parse_ts = parse_utc
 
 
 def _stamp_json(stamp: Stamp | None) -> list[str] | None:

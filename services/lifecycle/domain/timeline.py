@@ -8,23 +8,20 @@ itself, which `changes_between` turns into corrections.
 
 from __future__ import annotations
 
-import dataclasses
 from bisect import bisect_left, insort
 from collections import deque
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import IntEnum
-from functools import lru_cache
 from typing import Any
 
 from services.lifecycle.domain.checkpoint import Checkpoint, Resume, rules_key
 from services.lifecycle.domain.facts import CustomerFacts
-from services.lifecycle.domain.rules import LifecycleRules
+from services.lifecycle.domain.moments import iso, parse_utc
+from services.lifecycle.domain.rules import LifecycleRules, TierRules
 from services.lifecycle.domain.spend import QuarterlySpend, TrailingSpend, quarter_of, quarter_start
 from services.lifecycle.domain.stages import (
-    ACTIVE_STAGES,
     PATTERN_BY_CHURNED_FROM,
     Flag,
     LifecyclePattern,
@@ -71,8 +68,7 @@ def derive(facts: CustomerFacts, rules: LifecycleRules, now: datetime) -> Lifecy
         return _unseen(facts, now, None if first_seen is None else first_seen.at)
     replay = _Replay(facts, rules, first_seen.at)
     replay.run_until(now)
-    state = replay.state(now)
-    return dataclasses.replace(state, next_due_at=replay.next_change_after(now))
+    return replay.state(now)
 
 
 def derive_resuming(
@@ -92,9 +88,7 @@ def derive_resuming(
     if earlier is not None and replay.can_resume(earlier, now):
         replay.resume(earlier)
     replay.run_until(now)
-    state = replay.state(now)
-    checkpoint = replay.checkpoint
-    return dataclasses.replace(state, next_due_at=replay.next_change_after(now)), checkpoint
+    return replay.state(now), replay.checkpoint
 
 
 def next_due(
@@ -128,20 +122,132 @@ class _Clock(IntEnum):
     LONG_LASTING = 7
 
 
-_AT_RISK_CLEARED_BY = {
-    Reason.INACTIVE_BEYOND_USUAL_GAP: Reason.ACTIVITY_RESUMED,
-    Reason.COMPLAINTS: Reason.COMPLAINTS_SUBSIDED,
-    Reason.CHURN_RISK_SCORE: Reason.CHURN_RISK_LOWERED,
-}
-_UPGRADE_CLEARED_BY = {
-    Reason.SPEND_GROWTH: Reason.UPGRADE_SIGNAL_EXPIRED,
-    Reason.NEW_CATEGORY: Reason.UPGRADE_SIGNAL_EXPIRED,
-}
+# The replay keeps each flag's reasons as bits (cheaper than sets in the hot loop); the bit
+# order is the priority order: the lowest bit names the reason for setting the flag, and
+# the cleared reason of the lowest old bit names the reason for clearing it.
+_AT_RISK_REASONS = (Reason.INACTIVE_BEYOND_USUAL_GAP, Reason.COMPLAINTS, Reason.CHURN_RISK_SCORE)
+_AT_RISK_CLEARED_BY = (
+    Reason.ACTIVITY_RESUMED,
+    Reason.COMPLAINTS_SUBSIDED,
+    Reason.CHURN_RISK_LOWERED,
+)
+_UPGRADE_REASONS = (Reason.SPEND_GROWTH, Reason.NEW_CATEGORY)
+_UPGRADE_CLEARED_BY = (Reason.UPGRADE_SIGNAL_EXPIRED, Reason.UPGRADE_SIGNAL_EXPIRED)
+_GAP_BIT, _COMPLAINTS_BIT, _SCORE_BIT = 1, 2, 4
+_GROWTH_BIT, _CATEGORY_BIT = 1, 2
+_LOWEST_BIT = {bits: (bits & -bits).bit_length() - 1 for bits in range(1, 8)}
+_TIER_RANK = {Tier.A: 3, Tier.B: 2, Tier.C: 1}
+
+_ACQUISITION, _DEVELOPMENT = Stage.ACQUISITION, Stage.DEVELOPMENT
+_MAINTENANCE, _CHURN = Stage.MAINTENANCE, Stage.CHURN
+_STAGE_KIND, _FLAG_KIND, _TIER_KIND = TransitionKind.STAGE, TransitionKind.FLAG, TransitionKind.TIER
+_PURCHASE_POINT, _COMPLAINT_POINT = _Point.PURCHASE, _Point.COMPLAINT
 
 _PointRow = tuple[datetime, _Point, str, str, Decimal, str | None, float]
 
 
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    """The rules as the replay reads them, computed once per rules object."""
+
+    key: str
+    tiers: TierRules
+    a_min_spend: Decimal
+    b_min_spend: Decimal
+    maintenance: timedelta
+    maintenance_min_occasions: int
+    churn: timedelta
+    early_abort: timedelta
+    complaints: timedelta
+    complaint_count: int
+    churn_risk_threshold: float
+    floor_days: float
+    usual_gap_multiplier: float
+    min_occasions_for_usual_gap: int
+    new_category: timedelta
+    long_lasting: timedelta
+    tier_window: timedelta
+    growth_ratio: float
+    growth_quarters: int
+
+
+_COMPILED: dict[int, tuple[LifecycleRules, _Compiled]] = {}
+
+
+def _compiled(rules: LifecycleRules) -> _Compiled:
+    # Keyed by identity: hashing a pydantic model walks every field, on every derive.
+    entry = _COMPILED.get(id(rules))
+    if entry is not None and entry[0] is rules:
+        return entry[1]
+    compiled = _Compiled(
+        key=rules_key(rules),
+        tiers=rules.tiers,
+        a_min_spend=rules.tiers.a_min_spend,
+        b_min_spend=rules.tiers.b_min_spend,
+        maintenance=timedelta(days=rules.stages.maintenance_window_days),
+        maintenance_min_occasions=rules.stages.maintenance_min_occasions,
+        churn=timedelta(days=rules.stages.churn_inactivity_days),
+        early_abort=timedelta(days=rules.stages.early_abort_days),
+        complaints=timedelta(days=rules.at_risk.complaint_window_days),
+        complaint_count=rules.at_risk.complaint_count,
+        churn_risk_threshold=rules.at_risk.churn_risk_threshold,
+        floor_days=rules.at_risk.floor_days,
+        usual_gap_multiplier=rules.at_risk.usual_gap_multiplier,
+        min_occasions_for_usual_gap=rules.at_risk.min_occasions_for_usual_gap,
+        new_category=timedelta(days=rules.upgrade.new_category_days),
+        long_lasting=timedelta(days=rules.patterns.long_lasting_days),
+        tier_window=timedelta(days=rules.tiers.window_days),
+        growth_ratio=rules.upgrade.growth_ratio,
+        growth_quarters=rules.upgrade.growth_quarters,
+    )
+    if len(_COMPILED) >= 64:
+        _COMPILED.clear()
+    _COMPILED[id(rules)] = (rules, compiled)
+    return compiled
+
+
 class _Replay:
+    __slots__ = (
+        "_at_risk",
+        "_c",
+        "_categories_before_today",
+        "_categories_today",
+        "_churn_risk",
+        "_churned_from",
+        "_complaints",
+        "_customer_id",
+        "_facts",
+        "_first_purchase_at",
+        "_first_seen_at",
+        "_gaps",
+        "_grew",
+        "_grew_key",
+        "_history",
+        "_ids",
+        "_keep_checkpoint",
+        "_last_purchase_at",
+        "_long_lasting",
+        "_new_category_at",
+        "_next_point",
+        "_occasion_days",
+        "_points",
+        "_quarter_due",
+        "_quarterly",
+        "_reactivations",
+        "_rules",
+        "_stage",
+        "_stage_since",
+        "_t",
+        "_tier",
+        "_tier_change_at",
+        "_tier_change_known",
+        "_total_spend",
+        "_trailing",
+        "_upgrade",
+        "_usual_gap",
+        "checkpoint",
+    )
+
     def __init__(
         self,
         facts: CustomerFacts,
@@ -149,10 +255,13 @@ class _Replay:
         first_seen_at: datetime,
         keep_checkpoint: bool = False,
     ):
+        compiled = _compiled(rules)
         self._facts = facts
         self._rules = rules
-        self._windows = _Windows.of(rules)
+        self._c = compiled
         self._quarter_due: tuple[tuple[int, bool, int], datetime | None] | None = None
+        self._grew_key: tuple[int, int] | None = None
+        self._grew = False
         self._customer_id = facts.customer_id
         self._points = _points_of(facts)
         self._next_point = 0
@@ -171,15 +280,15 @@ class _Replay:
         self._gaps: list[int] = []
         self._usual_gap: timedelta | None = None
         self._total_spend = Decimal(0)
-        self._trailing = TrailingSpend(timedelta(days=rules.tiers.window_days))
-        self._quarterly = QuarterlySpend(rules.upgrade.growth_ratio, rules.upgrade.growth_quarters)
+        self._trailing = TrailingSpend(compiled.tier_window)
+        self._quarterly = QuarterlySpend(compiled.growth_ratio, compiled.growth_quarters)
         self._categories_before_today: set[str] = set()
         self._categories_today: set[str] = set()
         self._new_category_at: datetime | None = None
         self._complaints: deque[datetime] = deque()
         self._churn_risk: float | None = None
-        self._at_risk: frozenset[Reason] = frozenset()
-        self._upgrade: frozenset[Reason] = frozenset()
+        self._at_risk = 0
+        self._upgrade = 0
         self._tier = Tier.C
         self._tier_change_at: datetime | None = None
         self._tier_change_known = False
@@ -191,7 +300,7 @@ class _Replay:
     def can_resume(self, earlier: Resume, now: datetime) -> bool:
         checkpoint, consumed = earlier.checkpoint, earlier.checkpoint.points_consumed
         if (
-            checkpoint.rules_key != rules_key(self._rules)
+            checkpoint.rules_key != self._c.key
             or earlier.facts.first_seen != self._facts.first_seen
             or consumed > len(self._points)
             or (consumed and self._points[consumed - 1][0] > now)
@@ -230,17 +339,17 @@ class _Replay:
         self._new_category_at = _optional_moment(raw["new_category_at"])
         self._complaints = deque(_moment(at) for at in raw["complaints"])
         self._churn_risk = raw["churn_risk"]
-        self._at_risk = frozenset(Reason(reason) for reason in raw["at_risk"])
-        self._upgrade = frozenset(Reason(reason) for reason in raw["upgrade"])
+        self._at_risk = raw["at_risk"]
+        self._upgrade = raw["upgrade"]
         self._tier = Tier(raw["tier"])
         self.checkpoint = checkpoint
 
     def _snapshot(self) -> Checkpoint:
         """The variables that carry the replay forward (caches are left to be recomputed)."""
         replay: dict[str, Any] = {
-            "t": self._t.isoformat(),
+            "t": iso(self._t),
             "stage": self._stage.value,
-            "stage_since": self._stage_since.isoformat(),
+            "stage_since": iso(self._stage_since),
             "reactivations": self._reactivations,
             "churned_from": self._churned_from.value if self._churned_from else None,
             "long_lasting": self._long_lasting,
@@ -249,9 +358,7 @@ class _Replay:
             "occasion_days": [day.isoformat() for day in self._occasion_days],
             "gaps": list(self._gaps),
             "total_spend": str(self._total_spend),
-            "trailing": [
-                [at.isoformat(), str(amount)] for at, amount in self._trailing.purchases()
-            ],
+            "trailing": [[iso(at), str(amount)] for at, amount in self._trailing.purchases()],
             "trailing_total": str(self._trailing.total),
             "quarterly": [
                 [q, str(amount)] for q, amount in sorted(self._quarterly.by_quarter().items())
@@ -259,28 +366,30 @@ class _Replay:
             "categories_before_today": sorted(self._categories_before_today),
             "categories_today": sorted(self._categories_today),
             "new_category_at": _iso(self._new_category_at),
-            "complaints": [at.isoformat() for at in self._complaints],
+            "complaints": [iso(at) for at in self._complaints],
             "churn_risk": self._churn_risk,
-            "at_risk": sorted(reason.value for reason in self._at_risk),
-            "upgrade": sorted(reason.value for reason in self._upgrade),
+            "at_risk": self._at_risk,
+            "upgrade": self._upgrade,
             "tier": self._tier.value,
         }
-        return Checkpoint(rules_key(self._rules), self._next_point, len(self._history), replay)
+        return Checkpoint(self._c.key, self._next_point, len(self._history), replay)
 
     # --- driving the replay -------------------------------------------------------------
 
     def run_until(self, now: datetime) -> None:
-        if self._keep_checkpoint and not self._point_due_by(now) and self.checkpoint is None:
+        points, count = self._points, len(self._points)
+        keep = self._keep_checkpoint
+        if keep and self.checkpoint is None and not self._point_due_by(now):
             self.checkpoint = self._snapshot()  # no fact to replay: the start is the checkpoint
         while True:
-            point_at = self._points[self._next_point][0] if self._has_point() else None
+            point_at = points[self._next_point][0] if self._next_point < count else None
             clock = self._next_clock()
             if clock is not None and clock[0] <= now and (point_at is None or clock[0] < point_at):
                 self._fire(*clock)
             elif point_at is not None and point_at <= now:
-                self._apply_point(self._points[self._next_point])
+                self._apply_point(points[self._next_point])
                 self._next_point += 1
-                if self._keep_checkpoint and not self._point_due_by(now):
+                if keep and not self._point_due_by(now):
                     self.checkpoint = self._snapshot()  # after the last fact, before its clocks
             else:
                 break
@@ -289,8 +398,9 @@ class _Replay:
     def next_change_after(self, now: datetime) -> datetime | None:
         """Keep the clock running past `now` (without new facts) until something shows."""
         before = self._observable()
+        points, count = self._points, len(self._points)
         while True:
-            point_at = self._points[self._next_point][0] if self._has_point() else None
+            point_at = points[self._next_point][0] if self._next_point < count else None
             clock = self._next_clock()
             if clock is not None and (point_at is None or clock[0] < point_at):
                 self._fire(*clock)
@@ -300,36 +410,48 @@ class _Replay:
                 return point_at
 
     def state(self, now: datetime) -> LifecycleState:
-        flags = set()
+        """The state at `now` (where `run_until(now)` left the replay); runs the clock past it."""
+        flags: frozenset[Flag]
         if self._at_risk:
-            flags.add(Flag.AT_RISK)
-        if self._upgrade:
-            flags.add(Flag.UPGRADE_CANDIDATE)
+            flags = _BOTH_FLAGS if self._upgrade else _AT_RISK_ONLY
+        else:
+            flags = _UPGRADE_ONLY if self._upgrade else _NO_FLAGS
+        customer_id, stage, stage_since, tier = (
+            self._customer_id,
+            self._stage,
+            self._stage_since,
+            self._tier,
+        )
+        pattern, reactivations = self._pattern(), self._reactivations
+        first_purchase_at, last_purchase_at = self._first_purchase_at, self._last_purchase_at
+        occasions, total, trailing = (
+            len(self._occasion_days),
+            self._total_spend,
+            self._trailing.total,
+        )
+        churn_risk, history = self._churn_risk, tuple(self._history)
         return LifecycleState(
-            customer_id=self._customer_id,
+            customer_id=customer_id,
             as_of=now,
-            stage=self._stage,
-            stage_since=self._stage_since,
-            flags=frozenset(flags),
-            tier=self._tier,
-            lifecycle_pattern=self._pattern(),
-            reactivations=self._reactivations,
+            stage=stage,
+            stage_since=stage_since,
+            flags=flags,
+            tier=tier,
+            lifecycle_pattern=pattern,
+            reactivations=reactivations,
             first_seen_at=self._first_seen_at,
-            first_purchase_at=self._first_purchase_at,
-            last_purchase_at=self._last_purchase_at,
-            purchase_occasions=len(self._occasion_days),
-            total_spend=self._total_spend,
-            trailing_spend=self._trailing.total,
-            churn_risk=self._churn_risk,
-            history=tuple(self._history),
-            next_due_at=None,
+            first_purchase_at=first_purchase_at,
+            last_purchase_at=last_purchase_at,
+            purchase_occasions=occasions,
+            total_spend=total,
+            trailing_spend=trailing,
+            churn_risk=churn_risk,
+            history=history,
+            next_due_at=self.next_change_after(now),  # last: it moves the replay on
         )
 
-    def _has_point(self) -> bool:
-        return self._next_point < len(self._points)
-
     def _point_due_by(self, now: datetime) -> bool:
-        return self._has_point() and self._points[self._next_point][0] <= now
+        return self._next_point < len(self._points) and self._points[self._next_point][0] <= now
 
     def _observable(self) -> tuple[object, ...]:
         return (
@@ -342,7 +464,7 @@ class _Replay:
         )
 
     def _pattern(self) -> LifecyclePattern | None:
-        if self._stage is Stage.CHURN and self._churned_from is not None:
+        if self._stage is _CHURN and self._churned_from is not None:
             return PATTERN_BY_CHURNED_FROM[self._churned_from]
         return LifecyclePattern.LONG_LASTING if self._long_lasting else None
 
@@ -351,18 +473,20 @@ class _Replay:
             return
         self._t = to
         self._trailing.expire(to)
-        window = self._windows.complaints
-        while self._complaints and to - self._complaints[0] >= window:
-            self._complaints.popleft()
+        complaints = self._complaints
+        if complaints:
+            window = self._c.complaints
+            while complaints and to - complaints[0] >= window:
+                complaints.popleft()
 
     # --- facts ----------------------------------------------------------------------------
 
     def _apply_point(self, row: _PointRow) -> None:
         at, kind, event_id, _, amount, category, churn_risk = row
         self._advance(at)
-        if kind is _Point.PURCHASE:
+        if kind is _PURCHASE_POINT:
             self._purchase(at, event_id, amount, category)
-        elif kind is _Point.COMPLAINT:
+        elif kind is _COMPLAINT_POINT:
             self._complaints.append(at)
         else:
             self._churn_risk = churn_risk
@@ -374,13 +498,14 @@ class _Replay:
         self._quarterly.add(at, amount)
         self._tier_change_known = False
         day = at.date()
-        if not self._occasion_days or self._occasion_days[-1] != day:
-            if self._occasion_days:
-                insort(self._gaps, (day - self._occasion_days[-1]).days)
+        occasion_days = self._occasion_days
+        if not occasion_days or occasion_days[-1] != day:
+            if occasion_days:
+                insort(self._gaps, (day - occasion_days[-1]).days)
                 self._usual_gap = None
                 self._categories_before_today |= self._categories_today
                 self._categories_today = set()
-            self._occasion_days.append(day)
+            occasion_days.append(day)
         if self._first_purchase_at is None:
             self._first_purchase_at = at
         self._last_purchase_at = at
@@ -388,55 +513,71 @@ class _Replay:
             if self._categories_before_today and category not in self._categories_before_today:
                 self._new_category_at = at
             self._categories_today.add(category)
-        if self._stage is Stage.ACQUISITION:
-            self._change_stage(Stage.DEVELOPMENT, Reason.FIRST_PURCHASE, event_id)
-        elif self._stage is Stage.CHURN:
+        stage = self._stage
+        if stage is _ACQUISITION:
+            self._change_stage(_DEVELOPMENT, Reason.FIRST_PURCHASE, event_id)
+        elif stage is _CHURN:
             self._reactivations += 1
-            self._change_stage(Stage.DEVELOPMENT, Reason.REACTIVATED, event_id)
-        if self._stage is Stage.DEVELOPMENT and self._recent_occasions(day) >= (
-            self._rules.stages.maintenance_min_occasions
+            self._change_stage(_DEVELOPMENT, Reason.REACTIVATED, event_id)
+        if self._stage is _DEVELOPMENT and self._recent_occasions(day) >= (
+            self._c.maintenance_min_occasions
         ):
-            self._change_stage(Stage.MAINTENANCE, Reason.REPEAT_PURCHASES, event_id)
+            self._change_stage(_MAINTENANCE, Reason.REPEAT_PURCHASES, event_id)
 
     def _recent_occasions(self, day: date) -> int:
-        since = day - self._windows.maintenance
+        since = day - self._c.maintenance
         return len(self._occasion_days) - bisect_left(self._occasion_days, since)
 
     # --- the clock -------------------------------------------------------------------------
 
     def _next_clock(self) -> tuple[datetime, _Clock] | None:
-        rules, windows = self._rules, self._windows
-        due: list[tuple[datetime, _Clock]] = []
-        active = self._stage in ACTIVE_STAGES
-        if self._stage is Stage.ACQUISITION and self._first_purchase_at is None:
-            due.append((self._first_seen_at + windows.early_abort, _Clock.EARLY_ABORT))
-        if active and self._last_purchase_at is not None:
-            due.append((self._last_purchase_at + windows.churn, _Clock.INACTIVITY))
-            if Reason.INACTIVE_BEYOND_USUAL_GAP not in self._at_risk:
-                usual_gap = self._last_purchase_at + self._at_risk_gap()
-                due.append((usual_gap, _Clock.USUAL_GAP_EXCEEDED))
-        if Reason.COMPLAINTS in self._at_risk:
+        # Candidates in clock order, replaced only by a strictly earlier one: ties keep the
+        # clock that fires first at one instant.
+        c = self._c
+        stage = self._stage
+        active = stage is _DEVELOPMENT or stage is _MAINTENANCE
+        last = self._last_purchase_at
+        best: datetime | None = None
+        clock = _Clock.EARLY_ABORT
+        if stage is _ACQUISITION and self._first_purchase_at is None:
+            best = self._first_seen_at + c.early_abort
+        if active and last is not None:
+            at = last + c.churn
+            if best is None or at < best:
+                best, clock = at, _Clock.INACTIVITY
+        if self._at_risk & _COMPLAINTS_BIT:
             # The complaint that, when it leaves the window, takes the count below the bar.
-            oldest_needed = self._complaints[len(self._complaints) - rules.at_risk.complaint_count]
-            due.append((oldest_needed + windows.complaints, _Clock.COMPLAINTS_EXPIRE))
-        if Reason.NEW_CATEGORY in self._upgrade and self._new_category_at is not None:
-            due.append((self._new_category_at + windows.new_category, _Clock.NEW_CATEGORY_EXPIRES))
+            complaints = self._complaints
+            at = complaints[len(complaints) - c.complaint_count] + c.complaints
+            if best is None or at < best:
+                best, clock = at, _Clock.COMPLAINTS_EXPIRE
+        if active and last is not None and not self._at_risk & _GAP_BIT:
+            at = last + self._at_risk_gap()
+            if best is None or at < best:
+                best, clock = at, _Clock.USUAL_GAP_EXCEEDED
+        if self._upgrade & _CATEGORY_BIT and self._new_category_at is not None:
+            at = self._new_category_at + c.new_category
+            if best is None or at < best:
+                best, clock = at, _Clock.NEW_CATEGORY_EXPIRES
         if active:
             quarter_due = self._next_growth_change()
-            if quarter_due is not None:
-                due.append((quarter_due, _Clock.QUARTER_STARTS))
+            if quarter_due is not None and (best is None or quarter_due < best):
+                best, clock = quarter_due, _Clock.QUARTER_STARTS
         if not self._tier_change_known:
-            self._tier_change_at = self._trailing.next_tier_change(self._tier, rules.tiers.tier_for)
+            self._tier_change_at = self._trailing.next_tier_change(self._tier, c.tiers.tier_for)
             self._tier_change_known = True
-        if self._tier_change_at is not None:
-            due.append((self._tier_change_at, _Clock.TIER_WINDOW))
-        if self._stage is Stage.MAINTENANCE and not self._long_lasting:
-            due.append((self._stage_since + windows.long_lasting, _Clock.LONG_LASTING))
-        return min(due) if due else None
+        tier_due = self._tier_change_at
+        if tier_due is not None and (best is None or tier_due < best):
+            best, clock = tier_due, _Clock.TIER_WINDOW
+        if stage is _MAINTENANCE and not self._long_lasting:
+            at = self._stage_since + c.long_lasting
+            if best is None or at < best:
+                best, clock = at, _Clock.LONG_LASTING
+        return None if best is None else (best, clock)
 
     def _next_growth_change(self) -> datetime | None:
         """The next quarter start at which the spend-growth signal flips."""
-        growing = Reason.SPEND_GROWTH in self._upgrade
+        growing = bool(self._upgrade & _GROWTH_BIT)
         current = quarter_of(self._t)
         key = (current, growing, self._quarterly.version)
         if self._quarter_due is not None and self._quarter_due[0] == key:
@@ -454,21 +595,28 @@ class _Replay:
     def _fire(self, at: datetime, clock: _Clock) -> None:
         self._advance(at)
         if clock is _Clock.EARLY_ABORT:
-            self._change_stage(Stage.CHURN, Reason.NO_PURCHASE_AFTER_FIRST_CONTACT, CLOCK)
+            self._change_stage(_CHURN, Reason.NO_PURCHASE_AFTER_FIRST_CONTACT, CLOCK)
         elif clock is _Clock.INACTIVITY:
-            self._change_stage(Stage.CHURN, Reason.INACTIVITY, CLOCK)
+            self._change_stage(_CHURN, Reason.INACTIVITY, CLOCK)
         elif clock is _Clock.LONG_LASTING:
             self._long_lasting = True
         self._refresh(CLOCK)
 
     def _at_risk_gap(self) -> timedelta:
         if self._usual_gap is None:
-            rules = self._rules.at_risk
-            days = rules.floor_days
-            if len(self._occasion_days) >= rules.min_occasions_for_usual_gap and self._gaps:
-                days = max(days, rules.usual_gap_multiplier * _median(self._gaps))
+            c = self._c
+            days = c.floor_days
+            if len(self._occasion_days) >= c.min_occasions_for_usual_gap and self._gaps:
+                days = max(days, c.usual_gap_multiplier * _median(self._gaps))
             self._usual_gap = timedelta(days=days)
         return self._usual_gap
+
+    def _grew_now(self) -> bool:
+        key = (quarter_of(self._t), self._quarterly.version)
+        if key != self._grew_key:
+            self._grew_key = key
+            self._grew = self._quarterly.grew_before(key[0])
+        return self._grew
 
     # --- transitions -----------------------------------------------------------------------
 
@@ -477,61 +625,58 @@ class _Replay:
         self._stage = to
         self._stage_since = self._t
         self._long_lasting = False
-        if to is Stage.CHURN:
+        if to is _CHURN:
             self._churned_from = came_from
-        self._record(TransitionKind.STAGE, came_from, reason, cause)
+        self._record(_STAGE_KIND, came_from, reason, cause)
 
     def _refresh(self, cause: str) -> None:
-        rules = self._rules.at_risk
-        active = self._stage in ACTIVE_STAGES
-        at_risk: set[Reason] = set()
-        upgrade: set[Reason] = set()
+        c = self._c
+        stage = self._stage
+        active = stage is _DEVELOPMENT or stage is _MAINTENANCE
+        at_risk = upgrade = 0
         if active:
+            t = self._t
             last = self._last_purchase_at
-            if last is not None and self._t >= last + self._at_risk_gap():
-                at_risk.add(Reason.INACTIVE_BEYOND_USUAL_GAP)
-            if len(self._complaints) >= rules.complaint_count:
-                at_risk.add(Reason.COMPLAINTS)
-            if self._churn_risk is not None and self._churn_risk > rules.churn_risk_threshold:
-                at_risk.add(Reason.CHURN_RISK_SCORE)
-            if self._quarterly.grew_before(quarter_of(self._t)):
-                upgrade.add(Reason.SPEND_GROWTH)
-            new_category_until = self._new_category_at and (
-                self._new_category_at + self._windows.new_category
-            )
-            if new_category_until and self._t < new_category_until:
-                upgrade.add(Reason.NEW_CATEGORY)
-        self._at_risk = self._update_flag(
-            Flag.AT_RISK, self._at_risk, frozenset(at_risk), _AT_RISK_CLEARED_BY, cause
-        )
-        self._upgrade = self._update_flag(
-            Flag.UPGRADE_CANDIDATE, self._upgrade, frozenset(upgrade), _UPGRADE_CLEARED_BY, cause
-        )
-        tier = self._rules.tiers.tier_for(self._trailing.total)
-        if tier is not self._tier:
-            rose = tier.rank > self._tier.rank
-            reason = Reason.TRAILING_SPEND_INCREASED if rose else Reason.TRAILING_SPEND_DECREASED
-            self._record(TransitionKind.TIER, self._stage, reason, cause, tiers=(self._tier, tier))
-            self._tier = tier
-            self._tier_change_known = False
-
-    def _update_flag(
-        self,
-        flag: Flag,
-        old: frozenset[Reason],
-        new: frozenset[Reason],
-        cleared_by: Mapping[Reason, Reason],
-        cause: str,
-    ) -> frozenset[Reason]:
-        if bool(old) != bool(new):
-            if new:
-                reason = _first_of(cleared_by, new)
-            elif self._stage not in ACTIVE_STAGES:
+            if last is not None and t >= last + self._at_risk_gap():
+                at_risk = _GAP_BIT
+            if len(self._complaints) >= c.complaint_count:
+                at_risk |= _COMPLAINTS_BIT
+            if self._churn_risk is not None and self._churn_risk > c.churn_risk_threshold:
+                at_risk |= _SCORE_BIT
+            if self._grew_now():
+                upgrade = _GROWTH_BIT
+            new_category_at = self._new_category_at
+            if new_category_at is not None and t < new_category_at + c.new_category:
+                upgrade |= _CATEGORY_BIT
+        old = self._at_risk
+        if bool(old) != bool(at_risk):
+            if at_risk:
+                reason = _AT_RISK_REASONS[_LOWEST_BIT[at_risk]]
+            elif not active:
                 reason = Reason.CHURNED
             else:
-                reason = cleared_by[_first_of(cleared_by, old)]
-            self._record(TransitionKind.FLAG, self._stage, reason, cause, flag=(flag, bool(new)))
-        return new
+                reason = _AT_RISK_CLEARED_BY[_LOWEST_BIT[old]]
+            self._record(_FLAG_KIND, stage, reason, cause, flag=(Flag.AT_RISK, bool(at_risk)))
+        self._at_risk = at_risk
+        old = self._upgrade
+        if bool(old) != bool(upgrade):
+            if upgrade:
+                reason = _UPGRADE_REASONS[_LOWEST_BIT[upgrade]]
+            elif not active:
+                reason = Reason.CHURNED
+            else:
+                reason = _UPGRADE_CLEARED_BY[_LOWEST_BIT[old]]
+            flag = (Flag.UPGRADE_CANDIDATE, bool(upgrade))
+            self._record(_FLAG_KIND, stage, reason, cause, flag=flag)
+        self._upgrade = upgrade
+        total = self._trailing.total
+        tier = Tier.A if total >= c.a_min_spend else Tier.B if total >= c.b_min_spend else Tier.C
+        if tier is not self._tier:
+            rose = _TIER_RANK[tier] > _TIER_RANK[self._tier]
+            reason = Reason.TRAILING_SPEND_INCREASED if rose else Reason.TRAILING_SPEND_DECREASED
+            self._record(_TIER_KIND, stage, reason, cause, tiers=(self._tier, tier))
+            self._tier = tier
+            self._tier_change_known = False
 
     def _record(
         self,
@@ -562,69 +707,50 @@ class _Replay:
         self._history.append(Transition(unique_id, *fields, reason, cause))
 
 
-@dataclass(frozen=True, slots=True)
-class _Windows:
-    maintenance: timedelta
-    churn: timedelta
-    early_abort: timedelta
-    complaints: timedelta
-    new_category: timedelta
-    long_lasting: timedelta
-
-    @classmethod
-    @lru_cache(maxsize=16)
-    def of(cls, rules: LifecycleRules) -> _Windows:
-        return cls(
-            maintenance=timedelta(days=rules.stages.maintenance_window_days),
-            churn=timedelta(days=rules.stages.churn_inactivity_days),
-            early_abort=timedelta(days=rules.stages.early_abort_days),
-            complaints=timedelta(days=rules.at_risk.complaint_window_days),
-            new_category=timedelta(days=rules.upgrade.new_category_days),
-            long_lasting=timedelta(days=rules.patterns.long_lasting_days),
-        )
+_NO_FLAGS: frozenset[Flag] = frozenset()
+_AT_RISK_ONLY = frozenset({Flag.AT_RISK})
+_UPGRADE_ONLY = frozenset({Flag.UPGRADE_CANDIDATE})
+_BOTH_FLAGS = frozenset({Flag.AT_RISK, Flag.UPGRADE_CANDIDATE})
 
 
 def _points_of(facts: CustomerFacts) -> list[_PointRow]:
-    rows: list[_PointRow] = []
-    for event_id, purchase in facts.purchases.items():
-        rows.append(
-            (
-                purchase.occurred_at,
-                _Point.PURCHASE,
-                event_id,
-                "",
-                purchase.amount,
-                purchase.category,
-                0.0,
-            )
+    rows: list[_PointRow] = [
+        (
+            purchase.occurred_at,
+            _PURCHASE_POINT,
+            event_id,
+            "",
+            purchase.amount,
+            purchase.category,
+            0.0,
         )
+        for event_id, purchase in facts.purchases.items()
+    ]
     for ticket_id, ticket in facts.complaints.items():
         opened = ticket.opened
-        rows.append(
-            (opened.at, _Point.COMPLAINT, opened.event_id, ticket_id, Decimal(0), None, 0.0)
-        )
+        rows.append((opened.at, _COMPLAINT_POINT, opened.event_id, ticket_id, _ZERO, None, 0.0))
     for event_id, reading in facts.scores.items():
-        rows.append(
-            (reading.as_of, _Point.SCORE, event_id, "", Decimal(0), None, reading.churn_risk)
-        )
-    rows.sort(key=lambda row: row[:4])
+        rows.append((reading.as_of, _Point.SCORE, event_id, "", _ZERO, None, reading.churn_risk))
+    rows.sort(key=_point_order)
     return rows
 
 
+_ZERO = Decimal(0)
+
+
+def _point_order(row: _PointRow) -> tuple[datetime, _Point, str, str]:
+    return row[0], row[1], row[2], row[3]
+
+
 def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat()
+    return None if moment is None else iso(moment)
 
 
-def _moment(raw: str) -> datetime:
-    return datetime.fromisoformat(raw)
+_moment = parse_utc
 
 
 def _optional_moment(raw: str | None) -> datetime | None:
-    return None if raw is None else datetime.fromisoformat(raw)
-
-
-def _first_of(priority: Mapping[Reason, Reason], reasons: frozenset[Reason]) -> Reason:
-    return next(reason for reason in priority if reason in reasons)
+    return None if raw is None else parse_utc(raw)
 
 
 def _median(sorted_values: list[int]) -> float:
