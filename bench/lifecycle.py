@@ -27,12 +27,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from services.lifecycle.domain import load_rules
 from services.lifecycle.processing import LifecycleProcessor, decode
-from services.lifecycle.runtime import tune_garbage_collector
 from services.lifecycle.settings import DEFAULT_RULES, ClockMode, LifecycleSettings
 from shared.cloudevents import to_kafka
 from shared.customer_event_codec import to_cloudevent
 from shared.db import make_engine
 from shared.events import customer_event_adapter
+from shared.gc_tuning import tune_garbage_collector
 from shared.kafka_admin import ensure_topics
 from shared.kafka_consumer import BatchConsumer
 from shared.kafka_producer import KafkaPublisher

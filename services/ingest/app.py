@@ -1,6 +1,5 @@
 """Ingest service: validates customer events and makes them durable on Kafka."""
 
-import gc
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
@@ -8,6 +7,7 @@ from fastapi import FastAPI
 
 from shared.auth import KeyStore
 from shared.db import database_ready, make_engine
+from shared.gc_tuning import tune_garbage_collector
 from shared.logging import configure_logging
 from shared.service_app import ReadinessCheck, create_service_app
 
@@ -25,26 +25,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.engine = engine
     app.state.key_store = KeyStore(engine, settings.api_key_cache_seconds)
     app.state.publishing = EventPublishing(settings)
-    _tune_garbage_collector()
+    tune_garbage_collector()
     try:
         yield
     finally:
         await app.state.publishing.stop()
         await engine.dispose()
-
-
-def _tune_garbage_collector() -> None:
-    """Keeps the cyclic GC from eating the hot path (it took ~half the CPU of batch ingest).
-
-    Every batch allocates thousands of short-lived tracked objects (parsed dicts, models), and
-    requests in flight while Kafka acknowledges get promoted, so the default thresholds ran
-    full collections over the whole heap, fastapi/pydantic/sqlalchemy modules included, again
-    and again. Freezing what exists after start-up takes those out of every collection, and a
-    larger young generation lets a request's garbage die before it is traced more than once.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
 
 
 def _readiness(app: FastAPI) -> Mapping[str, ReadinessCheck]:

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from services.lifecycle.domain import load_rules
 from shared.auth import KeyStore
 from shared.db import make_engine
+from shared.gc_tuning import tune_garbage_collector
 from shared.kafka_consumer import BatchConsumer
 from shared.kafka_producer import KafkaPublisher
 from shared.logging import configure_logging, get_logger
@@ -19,7 +20,6 @@ from shared.service_app import create_service_app
 from .dashboard import router as dashboard_router
 from .processing import SERVICE, LifecycleProcessor, decode
 from .routes import router
-from .runtime import tune_garbage_collector
 from .settings import LifecycleSettings, get_settings
 
 log = get_logger(__name__)

@@ -12,6 +12,7 @@ from services.scoring.service_layer.service import SERVICE, ScoringService
 from services.scoring.settings import get_settings
 from shared.auth import KeyStore
 from shared.db import make_engine
+from shared.gc_tuning import tune_garbage_collector
 from shared.kafka_producer import KafkaPublisher
 from shared.logging import configure_logging
 from shared.outbox import OutboxRelay
@@ -31,6 +32,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.publisher = publisher
     app.state.scoring = service
     consumer = events_consumer(service, publisher)
+    tune_garbage_collector()  # last, so that start-up objects are frozen out of collections
     relay = OutboxRelay(engine, publisher, SERVICE)
     stopping = asyncio.Event()
     tasks = [

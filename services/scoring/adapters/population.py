@@ -13,11 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.scoring.adapters import customer_store
 from services.scoring.adapters import statistics as sql
 from services.scoring.service_layer.fitting import population_statistics
-from services.scoring.service_layer.publishing import SCHEMA, SCORES_UPDATED, SOURCE, Message
+from services.scoring.service_layer.publishing import Message
 from services.scoring.service_layer.scorer import Statistics
-from shared.cloudevents import JSON, SPEC_VERSION
 from shared.logging import get_logger
-from shared.topics import CUSTOMER_SCORES
 
 log = get_logger(__name__)
 
@@ -60,50 +58,9 @@ async def stage_rescore(conn: AsyncConnection, staged: list[tuple[Any, ...]]) ->
     await raw.copy_records_to_table("scoring_rescore_staging", records=staged, columns=names)
 
 
-def _rounded(column: str) -> str:
-    """publishing._numbers in SQL: 10 decimals; NaN and infinities as null."""
-    return (
-        f"CASE WHEN u.{column} IN ('NaN', 'Infinity', '-Infinity') THEN NULL "
-        f"ELSE round(u.{column}::numeric, 10)::float8 END"
-    )
-
-
-# publishing.score_messages built by the database for the staged customers to publish: the
-# same keys, data fields (in the same order) and headers, so a rescore of a million customers
-# does not encode a million JSON documents in Python and copy them over. The JSON text is
-# PostgreSQL's (spaces after separators), the same document.
-_RESCORE_OUTBOX = f"""
-    INSERT INTO outbox (service, topic, key, value, headers)
-    SELECT $1, $2, convert_to(u.customer_id, 'UTF8'),
-           convert_to(json_build_object(
-               'customer_id', u.customer_id, 'model_id', u.model_id,
-               'p_alive', {_rounded("p_alive")}, 'churn_risk', {_rounded("churn_risk")},
-               'expected_purchases', {_rounded("expected_purchases")},
-               'expected_avg_spend', {_rounded("expected_avg_spend")},
-               'clv', {_rounded("clv")}, 'segment', NULLIF(u.segment, ''),
-               'health_score', {_rounded("health_score")}, 'horizon', u.horizon,
-               'time_unit', u.time_unit, 'scored_at', $3::text, 'cause', $4::text
-           )::text, 'UTF8'),
-           jsonb_build_array(
-               jsonb_build_array('ce_specversion', $5::text),
-               jsonb_build_array('ce_id', encode(sha256(convert_to(
-                   u.customer_id || chr(31) || u.model_id || chr(31) || $4::text, 'UTF8')), 'hex')),
-               jsonb_build_array('ce_source', $6::text),
-               jsonb_build_array('ce_type', $7::text),
-               jsonb_build_array('ce_subject', u.customer_id),
-               jsonb_build_array('ce_time', $3::text),
-               jsonb_build_array('content-type', $8::text),
-               jsonb_build_array('ce_dataschema', $9::text))
-    FROM scoring_rescore_staging u
-    WHERE u.publish AND u.customer_id <> ALL($10::varchar[])
-"""
-
-
-async def swap_in_rescore(
-    conn: AsyncConnection, *, service: str, cause: str, scored_at: datetime
-) -> int:
-    """Makes the staged scores current and puts the score updates of the staged customers
-    to publish in the outbox; returns how many customers got the new scores.
+async def swap_in_rescore(conn: AsyncConnection) -> set[str]:
+    """Makes the staged scores current; returns the staged customers that kept their stored
+    row (changed online since the read), whose score updates must not be published.
 
     Rewriting (nearly) every row in place costs a new row version plus an entry in every
     index per customer, at random places in the indexes, with a full-page image in the WAL
@@ -113,7 +70,8 @@ async def swap_in_rescore(
     then swapped in for the old table, all in this transaction. Writers wait (SHARE ROW
     EXCLUSIVE lock) from the merge to the commit; readers are only blocked by the short
     swap itself. A customer changed online since the read (revision moved on) keeps its
-    stored row and gets no score update from the rescore.
+    stored row and gets no score update from the rescore. The lock is held until the commit,
+    so the returned set stays right while the caller writes the score updates.
     """
     raw = (await conn.get_raw_connection()).driver_connection
     assert raw is not None
@@ -141,7 +99,6 @@ async def swap_in_rescore(
             "WHERE c.revision IS DISTINCT FROM u.revision"
         )
     ]
-    staged = await raw.fetchval("SELECT count(*) FROM scoring_rescore_staging")
     values = customer_store.RESCORED_VALUES
     select = ", ".join(
         f"CASE WHEN u.customer_id IS NULL THEN c.{name} ELSE {values[name]} END"
@@ -177,28 +134,13 @@ async def swap_in_rescore(
     for statement in renames:
         await raw.execute(statement)
     await raw.execute("ANALYZE scoring_customers")
-    swapped = perf_counter()
-    await raw.execute(
-        _RESCORE_OUTBOX,
-        service,
-        CUSTOMER_SCORES,
-        scored_at.isoformat(),
-        cause,
-        SPEC_VERSION,
-        SOURCE,
-        SCORES_UPDATED,
-        JSON,
-        SCHEMA,
-        stale,
-    )
     log.info(
         "rescore_swapped",
         lock_wait_seconds=round(locked - started, 2),
         merge_seconds=round(merged - locked, 2),
-        index_and_swap_seconds=round(swapped - merged, 2),
-        outbox_seconds=round(perf_counter() - swapped, 2),
+        index_and_swap_seconds=round(perf_counter() - merged, 2),
     )
-    return int(staged) - len(stale)
+    return set(stale)
 
 
 def outbox_rows(service: str, topic: str, messages: Sequence[Message]) -> list[tuple[Any, ...]]:

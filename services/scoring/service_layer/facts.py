@@ -7,7 +7,7 @@ purchase occasion (amounts summed); the caller has already dropped repeated even
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 
 from shared.events import (
     ComplaintEvent,
@@ -106,17 +106,20 @@ def collect(events: Sequence[CustomerEvent]) -> BatchFacts:
         at = event.occurred_at.astimezone(UTC)
         facts.first_seen[customer] = _earliest(facts.first_seen.get(customer), at)
         facts.causes[customer] = event.event_id
-        if isinstance(event, PurchaseEvent):
-            _purchase(facts, event, at)
-        elif isinstance(event, ComplaintEvent):
-            _complaint(facts, event, at)
-        elif isinstance(event, ContactEvent):
-            inbound = event.data.direction == "inbound"
+        # Dispatch on the discriminator: isinstance on pydantic models goes through ABCMeta.
+        kind = event.type
+        if kind == "purchase":
+            _purchase(facts, cast(PurchaseEvent, event), at)
+        elif kind == "complaint":
+            _complaint(facts, cast(ComplaintEvent, event), at)
+        elif kind == "contact":
+            inbound = cast(ContactEvent, event).data.direction == "inbound"
             facts.contacts.append((customer, event.event_id, at, inbound))
-        elif isinstance(event, ProfileEvent) and event.data.acquisition_cost is not None:
+        elif kind == "profile":
+            cost = cast(ProfileEvent, event).data.acquisition_cost
             known = facts.acquisition_costs.get(customer)
-            if known is None or at >= known[0]:
-                facts.acquisition_costs[customer] = (at, float(event.data.acquisition_cost))
+            if cost is not None and (known is None or at >= known[0]):
+                facts.acquisition_costs[customer] = (at, float(cost))
     return facts
 
 

@@ -3,6 +3,7 @@ and the read models behind the HTTP API."""
 
 import asyncio
 import secrets
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from time import monotonic, perf_counter
 from typing import Any
@@ -63,13 +64,17 @@ class ScoringService:
         model = await self.current_model()
         now = datetime.now(UTC)
         async with self.engine.begin() as conn:
-            unique = await drop_erased(  # events of erased customers never restore their data
+            # Worked out in a thread while the database checks erasures and repeats.
+            speculative = asyncio.ensure_future(asyncio.to_thread(batch_facts.collect, unique))
+            kept = await drop_erased(  # events of erased customers never restore their data
                 conn, unique, lambda e: e.customer_id, self.settings.erasure_secret, SERVICE
             )
             # Keyed by the state owner, not the group: a second group must not apply it again.
-            fresh = await claim_new(conn, SERVICE, [e.event_id for e in unique])
-            new = [e for e in unique if e.event_id in fresh]
-            facts = batch_facts.collect(new)
+            fresh = await claim_new(conn, SERVICE, [e.event_id for e in kept])
+            new = [e for e in kept if e.event_id in fresh]
+            facts = await speculative
+            if len(new) < len(unique):  # only the new events of customers not erased count
+                facts = batch_facts.collect(new)
             if not facts.first_seen:
                 return 0
             await customer_store.record_facts(conn, facts)
@@ -86,11 +91,14 @@ class ScoringService:
                 rows, scores, _id(model), _unit(model), now, publish
             )
             columns.update(customer_store.fact_columns(facts, rows.customer_ids))
-            await customer_store.store_scores(conn, columns)
             causes = [facts.causes[c] for c in rows.customer_ids]
-            messages = _messages(rows, scores, model, now, publish, causes)
+            # Encoded in a thread while the database writes the scores.
+            messages = asyncio.ensure_future(
+                asyncio.to_thread(_messages, rows, scores, model, now, publish, causes)
+            )
+            await customer_store.store_scores(conn, columns)
             await population.copy_outbox(
-                conn, population.outbox_rows(SERVICE, CUSTOMER_SCORES, messages)
+                conn, population.outbox_rows(SERVICE, CUSTOMER_SCORES, await messages)
             )
         return len(new)
 
@@ -152,9 +160,10 @@ class ScoringService:
         """Every customer scored with ``model`` as of now; material changes to the outbox.
 
         One read of every customer, the maths over all of them at once, then one transaction:
-        the new scores copied into a staging table in parts of ``rescore_chunk_size`` (a
-        worker thread prepares the next part while one is copied), then swapped in with the
-        score updates written to the outbox by the database (``population.swap_in_rescore``).
+        the new scores copied into a staging table in parts of ``rescore_chunk_size``, swapped
+        in (``population.swap_in_rescore``), then the score updates copied into the outbox in
+        parts too. A worker thread prepares each next part while one is copied, so the
+        encoding in Python overlaps the database's writes.
         """
         started = perf_counter()
         now = datetime.now(UTC)
@@ -168,25 +177,36 @@ class ScoringService:
         publish = self._material(rows, scores, model)
         scored = perf_counter() - started - read
         chunk = self.settings.rescore_chunk_size
+        starts = list(range(0, len(rows), chunk)) or [0]
+        cause = f"rescore:{model.model_id}"
 
-        def prepare(lo: int) -> list[tuple[Any, ...]]:
+        def staging(lo: int) -> list[tuple[Any, ...]]:
             columns = customer_store.score_columns(
                 rows, scores, model.model_id, model.time_unit, now, publish, slice(lo, lo + chunk)
             )
             return customer_store.staging_records(columns)
 
-        starts = list(range(0, len(rows), chunk)) or [0]
+        def updates(lo: int, stale: set[str]) -> list[tuple[Any, ...]]:
+            indices = lo + np.flatnonzero(publish[lo : lo + chunk])
+            if stale:
+                indices = np.array([i for i in indices if rows.customer_ids[i] not in stale])
+            indices = indices.astype(np.int64)
+            messages = _messages_at(rows, scores, model, now, indices, [cause] * len(indices))
+            return population.outbox_rows(SERVICE, CUSTOMER_SCORES, messages)
+
         async with self.engine.begin() as conn:
             await population.begin_rescore(conn)
-            upcoming = asyncio.ensure_future(asyncio.to_thread(prepare, starts[0]))
-            for k in range(len(starts)):
-                staged = await upcoming
-                if k + 1 < len(starts):  # prepared while this part is copied
-                    upcoming = asyncio.ensure_future(asyncio.to_thread(prepare, starts[k + 1]))
-                await population.stage_rescore(conn, staged)
-            written = await population.swap_in_rescore(
-                conn, service=SERVICE, cause=f"rescore:{model.model_id}", scored_at=now
+            await _pipelined(starts, staging, lambda part: population.stage_rescore(conn, part))
+            swapped = perf_counter()
+            stale = await population.swap_in_rescore(conn)
+            outbox = perf_counter()
+            await _pipelined(
+                starts,
+                lambda lo: updates(lo, stale),
+                lambda part: population.copy_outbox(conn, part),
             )
+            outbox = perf_counter() - outbox
+        written = len(rows) - len(stale)
         seconds = perf_counter() - started
         async with self.engine.begin() as conn:
             await model_store.mark_rescore(conn, model, "done", written, seconds)
@@ -199,7 +219,8 @@ class ScoringService:
             seconds=round(seconds, 2),
             read_seconds=round(read, 2),
             score_seconds=round(scored, 2),
-            write_seconds=round(seconds - read - scored, 2),
+            stage_seconds=round(swapped - started - read - scored, 2),
+            outbox_seconds=round(outbox, 2),
         )
         return written
 
@@ -258,6 +279,21 @@ class ScoringService:
             "n_customers": int(summary.weights.sum()),
             "expected_repeat_purchases": float(summary.weights @ expected),
         }
+
+
+async def _pipelined(
+    starts: list[int],
+    prepare: Callable[[int], list[tuple[Any, ...]]],
+    write: Callable[[list[tuple[Any, ...]]], Awaitable[None]],
+) -> None:
+    """``write(prepare(lo))`` for every ``lo``, part k + 1 prepared in a worker thread while
+    part k is written."""
+    upcoming = asyncio.ensure_future(asyncio.to_thread(prepare, starts[0]))
+    for k in range(len(starts)):
+        part = await upcoming
+        if k + 1 < len(starts):
+            upcoming = asyncio.ensure_future(asyncio.to_thread(prepare, starts[k + 1]))
+        await write(part)
 
 
 def _id(model: ScoringModel | None) -> str | None:

@@ -66,7 +66,7 @@ class Story:
 
 def summary(state: LifecycleState) -> list[tuple[str, ...]]:
     """History as (kind, what, reason, cause) rows, easy to compare in asserts."""
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for t in state.history:
         if t.kind == "stage":
             what = f"{t.from_stage}->{t.to_stage}"

@@ -15,6 +15,7 @@ from services.lifecycle.domain import (
     timeline,
 )
 from services.lifecycle.domain.facts import apply_all
+from services.lifecycle.domain.transitions import Transition
 from tests.unit.lifecycle.story import DEFAULT_RULES, T0, Story
 from tests.unit.lifecycle.test_replay_properties import CUSTOMER, RULES, deliveries, histories
 
@@ -36,7 +37,8 @@ def test_resuming_step_by_step_equals_a_full_replay(data, rules, in_event_time_o
     if in_event_time_order:  # the common case: every batch is later than what came before
         delivered = sorted(delivered, key=lambda e: (e.occurred_at, e.event_id))
     cuts = sorted(data.draw(st.lists(st.integers(0, len(delivered)), min_size=len(steps))))
-    facts, history, checkpoint = CustomerFacts(CUSTOMER), (), None
+    facts, checkpoint = CustomerFacts(CUSTOMER), None
+    history: tuple[Transition, ...] = ()
     now, start = T0, 0
     for advance, cut in zip(steps, cuts, strict=False):
         earlier = facts
@@ -52,13 +54,17 @@ def test_resuming_step_by_step_equals_a_full_replay(data, rules, in_event_time_o
 
 
 def test_purchases_in_event_time_order_resume_instead_of_replaying(monkeypatch):
-    resumed = []
+    resumed: list[int] = []
     original = timeline._Replay.resume
-    monkeypatch.setattr(
-        timeline._Replay, "resume", lambda self, e: resumed.append(1) or original(self, e)
-    )
+
+    def counting(self: timeline._Replay, earlier: Resume) -> None:
+        resumed.append(1)
+        original(self, earlier)
+
+    monkeypatch.setattr(timeline._Replay, "resume", counting)
     story = Story()
-    facts, history, checkpoint = CustomerFacts(story.customer_id), (), None
+    facts, checkpoint = CustomerFacts(story.customer_id), None
+    history: tuple[Transition, ...] = ()
     for n in range(6):
         earlier = facts
         facts = apply_all(facts, [story.purchase(n * 40, amount="120")])
