@@ -101,6 +101,13 @@ CE_HEADERS: dict[str, Any] = {
             "ce_dataschema",
             "content-type",
         )
+    }
+    | {
+        "ce_traceparent": {
+            "type": "string",
+            "description": "CloudEvents distributed-tracing extension: the W3C traceparent of "
+            "the request that produced the event (ingest sets it; optional).",
+        }
     },
     "required": ["ce_specversion", "ce_id", "ce_source", "ce_type", "content-type"],
 }

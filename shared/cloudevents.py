@@ -4,8 +4,10 @@ Binary mode keeps the value a plain JSON document (easy for any consumer) and le
 tools route on headers without parsing bodies. The key is the customer id (partitioning).
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -98,3 +100,16 @@ def from_kafka(
         dataschema=attrs.get("ce_dataschema"),
         extensions={k[3:]: v for k, v in attrs.items() if k.startswith("ce_") and k not in _CORE},
     )
+
+
+def ce_type_of(headers: Sequence[tuple[str, bytes]] | None) -> str:
+    """The ce_type header of a Kafka record (binary mode), for metrics; "unknown" if absent."""
+    for k, v in headers or ():
+        if k == "ce_type":
+            return _decoded(v)
+    return "unknown"
+
+
+@lru_cache(maxsize=64)
+def _decoded(value: bytes) -> str:
+    return value.decode(errors="replace")

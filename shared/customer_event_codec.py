@@ -6,12 +6,14 @@ from pydantic import ValidationError
 
 from shared.cloudevents import JSON, SPEC_VERSION, CloudEvent, CloudEventError, KafkaRecord
 from shared.events import CustomerEvent, customer_event_adapter
+from shared.logging import TRACEPARENT_HEADER
 
 SCHEMA_V1 = "urn:clm:schema:customer-event:v1"
 TYPE_PREFIX = "clm.customer."
 
 
-def to_cloudevent(event: CustomerEvent) -> CloudEvent:
+def to_cloudevent(event: CustomerEvent, traceparent: str | None = None) -> CloudEvent:
+    """`traceparent` (W3C) becomes the CloudEvents distributed-tracing extension attribute."""
     data: dict[str, Any] = event.model_dump(mode="json", exclude_none=True)
     return CloudEvent(
         id=event.event_id,
@@ -21,6 +23,7 @@ def to_cloudevent(event: CustomerEvent) -> CloudEvent:
         time=event.occurred_at,
         data=data,
         dataschema=SCHEMA_V1,
+        extensions={"traceparent": traceparent} if traceparent else {},
     )
 
 
@@ -29,8 +32,10 @@ _SCHEMA_V1 = SCHEMA_V1.encode()
 _CONTENT_TYPE = JSON.encode()
 
 
-def to_kafka_record(topic: str, event: CustomerEvent) -> KafkaRecord:
-    """`to_kafka(topic, to_cloudevent(event))` in one step, for the ingest hot path.
+def to_kafka_record(
+    topic: str, event: CustomerEvent, traceparent: bytes | None = None
+) -> KafkaRecord:
+    """`to_kafka(topic, to_cloudevent(event, traceparent))` in one step, for the ingest hot path.
 
     Gives the same key, headers and value bytes, without the intermediate dict and CloudEvent:
     pydantic serialises the event straight to JSON (same output as model_dump + orjson).
@@ -46,6 +51,8 @@ def to_kafka_record(topic: str, event: CustomerEvent) -> KafkaRecord:
         ("content-type", _CONTENT_TYPE),
         ("ce_dataschema", _SCHEMA_V1),
     ]
+    if traceparent:  # encoded once per request by the caller
+        headers.append((TRACEPARENT_HEADER, traceparent))
     value = event.__pydantic_serializer__.to_json(event, exclude_none=True)
     return KafkaRecord(topic, subject, value, headers)
 

@@ -7,6 +7,7 @@ broker down: back off and retry the same batch, never skip it), and stop (return
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -14,14 +15,15 @@ from typing import Generic, TypeVar
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
-from shared.cloudevents import KafkaRecord
+from shared.cloudevents import KafkaRecord, ce_type_of
 from shared.kafka_producer import KafkaPublisher, PublishError
-from shared.logging import get_logger
+from shared.logging import get_logger, record_fields
 from shared.metrics import BATCH_LATENCY, CONSUMER_LAG, DLQ_RECORDS, EVENTS_CONSUMED
 from shared.topics import dlq_of
 
 log = get_logger(__name__)
 T = TypeVar("T")
+SLOW_BATCH_SECONDS = 5.0  # a batch slower than this gets a summary line
 
 
 class _Stopped(Exception):
@@ -43,6 +45,21 @@ class Decoded(Generic[T]):
 Decoder = Callable[[ConsumerRecord], T]  # type: ignore[type-arg]
 # Processes decoded messages; returns those it found poison (they go to the DLQ).
 BatchHandler = Callable[[list[Decoded[T]]], Awaitable[list[Poison]]]
+
+
+def _summary(records: Sequence[ConsumerRecord]) -> dict[str, object]:  # type: ignore[type-arg]
+    """A batch in a log line: its size, offsets per partition, and its first event."""
+    spans: dict[int, tuple[int, int]] = {}
+    for r in records:
+        low, high = spans.get(r.partition, (r.offset, r.offset))
+        spans[r.partition] = (min(low, r.offset), max(high, r.offset))
+    first = record_fields(records[0].key, records[0].headers) if records else {}
+    return {
+        "topic": records[0].topic if records else None,
+        "records": len(records),
+        "offsets": ",".join(f"{p}:{lo}-{hi}" for p, (lo, hi) in sorted(spans.items())),
+        **{f"first_{k}": v for k, v in first.items()},
+    }
 
 
 def dead_letter(poison: Poison, group_id: str) -> KafkaRecord:
@@ -144,22 +161,42 @@ class BatchConsumer(Generic[T]):
                     await self._dlq.publish([dead_letter(p, self.group_id) for p in poison])
                     for p in poison:
                         DLQ_RECORDS.labels(p.record.topic).inc()
-                        log.warning("dead_lettered", offset=p.record.offset, error=p.error)
+                        log.warning(
+                            "dead_lettered",
+                            **record_fields(p.record.key, p.record.headers),
+                            topic=p.record.topic,
+                            partition=p.record.partition,
+                            offset=p.record.offset,
+                            group=self.group_id,
+                            error=p.error,
+                        )
                 break
             except (PublishError, OSError, ConnectionError) as exc:
-                log.warning("batch_retry", error=repr(exc), retry_in=delay)
+                log.warning("batch_retry", **_summary(records), error=repr(exc), retry_in=delay)
             except Exception as exc:  # dependency failures (database) retry the same batch
-                log.exception("batch_failed", error=repr(exc), retry_in=delay)
+                log.exception("batch_failed", **_summary(records), error=repr(exc), retry_in=delay)
             if self._stopping.is_set():
                 raise _Stopped
             await self._pause(delay)
             delay = min(delay * 2, 10.0)
-        BATCH_LATENCY.labels(self.group_id).observe(time.perf_counter() - started)
-        EVENTS_CONSUMED.labels(self.topic, self.group_id).inc(len(records))
+        seconds = time.perf_counter() - started
+        BATCH_LATENCY.labels(self.group_id).observe(seconds)
+        if seconds > SLOW_BATCH_SECONDS:  # a summary line, never one per event (10k+/s)
+            log.info(
+                "slow_batch", group=self.group_id, **_summary(records), poison=len(poison),
+                seconds=round(seconds, 3),
+            )  # fmt: skip
+        for ce_type, n in Counter(ce_type_of(r.headers) for r in records).items():
+            EVENTS_CONSUMED.labels(self.topic, self.group_id, ce_type).inc(n)
         self.batches_processed += 1
 
     async def _commit(self, batch: dict[TopicPartition, Sequence[ConsumerRecord]]) -> None:  # type: ignore[type-arg]
-        offsets = {tp: recs[-1].offset + 1 for tp, recs in batch.items() if recs}
+        # Partitions taken away during the batch (a rebalance) are re-read by their new owner
+        # from its last commit; committing them here would raise and stop nothing useful.
+        assigned = self._consumer.assignment()
+        offsets = {tp: recs[-1].offset + 1 for tp, recs in batch.items() if recs and tp in assigned}
+        if not offsets:
+            return
         try:
             await self._consumer.commit(offsets)
         except (CommitFailedError, KafkaError) as exc:
@@ -167,7 +204,10 @@ class BatchConsumer(Generic[T]):
             log.warning("commit_failed", error=repr(exc))
 
     def _record_lag(self, batch: dict[TopicPartition, Sequence[ConsumerRecord]]) -> None:  # type: ignore[type-arg]
+        assigned = self._consumer.assignment()
         for tp, recs in batch.items():
+            if tp not in assigned:  # highwater() raises for a partition moved away meanwhile
+                continue
             highwater = self._consumer.highwater(tp)
             if highwater is not None and recs:
                 CONSUMER_LAG.labels(self.group_id, tp.topic, tp.partition).set(

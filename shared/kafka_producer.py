@@ -3,13 +3,12 @@
 import asyncio
 from collections import Counter
 from collections.abc import Sequence
-from functools import lru_cache
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
-from shared.cloudevents import KafkaRecord
+from shared.cloudevents import KafkaRecord, ce_type_of
 from shared.logging import get_logger
 from shared.metrics import EVENTS_PRODUCED
 
@@ -129,7 +128,7 @@ class KafkaPublisher:
             log.warning("publish_failed", error=repr(exc), records=len(records))
             await self._reset()
             raise PublishError(str(exc) or type(exc).__name__) from exc
-        produced = Counter((r.topic, _ce_type(r)) for r in records)
+        produced = Counter((r.topic, ce_type_of(r.headers)) for r in records)
         for (topic, ce_type), n in produced.items():
             EVENTS_PRODUCED.labels(topic, ce_type).inc(n)
 
@@ -235,15 +234,3 @@ async def _send_batches(
         batch.close()
         futures.append(await producer.send_batch(batch, topic, partition=partition))
     return futures
-
-
-def _ce_type(record: KafkaRecord) -> str:
-    for k, v in record.headers:
-        if k == "ce_type":
-            return _decoded(v)
-    return "unknown"
-
-
-@lru_cache(maxsize=64)
-def _decoded(value: bytes) -> str:
-    return value.decode()

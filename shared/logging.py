@@ -1,14 +1,85 @@
-"""structlog JSON logging with a correlation id bound per request or per consumed message."""
+"""structlog JSON logging with a correlation id and a W3C trace context bound per request, and
+the fields that say which event a line is about (customer_id, event_id, trace_id)."""
 
 import logging
+import os
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping, Sequence
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
 
 correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
+
+_HEX = frozenset("0123456789abcdef")
+TRACEPARENT_HEADER = "ce_traceparent"  # the CloudEvents distributed-tracing extension, binary mode
+
+
+@dataclass(frozen=True, slots=True)
+class TraceContext:
+    """W3C Trace Context: the trace a request belongs to and this service's span in it."""
+
+    trace_id: str  # 32 lowercase hex digits
+    span_id: str  # 16 lowercase hex digits
+    sampled: bool = True
+
+    @property
+    def traceparent(self) -> str:
+        return f"00-{self.trace_id}-{self.span_id}-{'01' if self.sampled else '00'}"
+
+    def child(self) -> "TraceContext":
+        """A new span of ours in the same trace (the caller's span becomes our parent)."""
+        return TraceContext(self.trace_id, os.urandom(8).hex(), self.sampled)
+
+
+trace_context: ContextVar[TraceContext | None] = ContextVar("trace_context", default=None)
+
+
+def _hex(value: str, length: int) -> bool:
+    return len(value) == length and set(value) <= _HEX and value != "0" * length
+
+
+def parse_traceparent(value: str | bytes | None) -> TraceContext | None:
+    """The trace context of a `traceparent` value, or None when it is absent or malformed
+    (the W3C rule: an invalid header is ignored and a new trace is started)."""
+    if not value:
+        return None
+    text = value.decode("latin-1") if isinstance(value, bytes) else value
+    parts = text.strip().split("-")
+    if len(parts) < 4 or len(parts[0]) != 2 or parts[0] == "ff" or not set(parts[0]) <= _HEX:
+        return None
+    if parts[0] == "00" and len(parts) != 4:
+        return None
+    version, trace_id, span_id, flags = parts[:4]
+    del version
+    if not (_hex(trace_id, 32) and _hex(span_id, 16) and len(flags) == 2 and set(flags) <= _HEX):
+        return None
+    return TraceContext(trace_id, span_id, bool(int(flags, 16) & 1))
+
+
+def new_trace() -> TraceContext:
+    return TraceContext(os.urandom(16).hex(), os.urandom(8).hex())
+
+
+def current_traceparent() -> str | None:
+    ctx = trace_context.get()
+    return ctx.traceparent if ctx is not None else None
+
+
+def record_fields(
+    key: bytes | None, headers: Sequence[tuple[str, bytes]] | None
+) -> dict[str, str | None]:
+    """customer_id, event_id and trace_id of a CloudEvents Kafka record, for a log line about it
+    (the key is the customer id; ce_id the event id; ce_traceparent the producer's trace)."""
+    found: Mapping[str, bytes] = dict(headers or ())
+    trace = parse_traceparent(found.get(TRACEPARENT_HEADER))
+    return {
+        "customer_id": key.decode("utf-8", "replace") if key else None,
+        "event_id": found["ce_id"].decode("utf-8", "replace") if "ce_id" in found else None,
+        "trace_id": trace.trace_id if trace else None,
+    }
 
 
 def _add_correlation_id(
@@ -17,20 +88,28 @@ def _add_correlation_id(
     cid = correlation_id.get()
     if cid is not None:
         event_dict.setdefault("correlation_id", cid)
+    trace = trace_context.get()
+    if trace is not None:  # a line about one event keeps that event's own trace id
+        event_dict.setdefault("trace_id", trace.trace_id)
+        event_dict.setdefault("span_id", trace.span_id)
     return event_dict
+
+
+def processors() -> list[Any]:
+    """The chain every service uses, before the JSON renderer (tests render it themselves)."""
+    return [
+        structlog.contextvars.merge_contextvars,
+        _add_correlation_id,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+    ]
 
 
 def configure_logging(service: str, level: str = "INFO") -> None:
     logging.basicConfig(format="%(message)s", stream=sys.stdout, level=level.upper())
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            _add_correlation_id,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(),
-        ],
+        processors=[*processors(), structlog.processors.JSONRenderer()],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.PrintLoggerFactory(),
         cache_logger_on_first_use=True,

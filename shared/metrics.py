@@ -9,7 +9,9 @@ HTTP_LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
 EVENTS_PRODUCED = Counter("clm_events_produced_total", "Records produced", ["topic", "type"])
-EVENTS_CONSUMED = Counter("clm_events_consumed_total", "Records consumed", ["topic", "group"])
+EVENTS_CONSUMED = Counter(
+    "clm_events_consumed_total", "Records consumed", ["topic", "group", "type"]
+)
 DLQ_RECORDS = Counter("clm_dlq_records_total", "Records sent to a dead-letter topic", ["topic"])
 BATCH_LATENCY = Histogram(
     "clm_consumer_batch_duration_seconds",

@@ -1,7 +1,7 @@
-"""The thin shell every service shares: problem handlers, correlation ids, metrics, health."""
+"""The thin shell every service shares: problem handlers, correlation and trace ids, metrics,
+health."""
 
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 
@@ -11,16 +11,21 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.db import database_ready
-from shared.logging import correlation_id
+from shared.logging import correlation_id, new_trace, parse_traceparent, trace_context
 from shared.metrics import HTTP_LATENCY
 from shared.problems import install_problem_handlers
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 _CID_HEADER = b"x-correlation-id"
+_TRACEPARENT = b"traceparent"
+_TRACERESPONSE = b"traceresponse"  # W3C Trace Context level 2: our span, for the caller
 
 
 class CorrelateAndMeasure:
-    """Binds a correlation id (from x-correlation-id or new), echoes it, and times the request.
+    """Binds a correlation id (from x-correlation-id, else the trace id), echoes it, and times
+    the request. The W3C trace context continues the caller's `traceparent` with a new span of
+    ours, or starts a trace; every log line of the request carries its trace_id and span_id, and
+    `traceresponse` tells the caller our span.
 
     A pure ASGI middleware: unlike @app.middleware("http") (BaseHTTPMiddleware) it adds no extra
     task, memory stream or Request/Response objects per request, which matters on the hot path.
@@ -33,25 +38,34 @@ class CorrelateAndMeasure:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        raw = next((v for k, v in scope["headers"] if k == _CID_HEADER), b"")
-        cid = raw.decode("latin-1") if raw else uuid.uuid4().hex
-        cid_header = (_CID_HEADER, cid.encode("latin-1"))
+        raw, parent = b"", None
+        for k, v in scope["headers"]:
+            if k == _CID_HEADER:
+                raw = v
+            elif k == _TRACEPARENT:
+                parent = parse_traceparent(v)
+        trace = parent.child() if parent is not None else new_trace()
+        cid = raw.decode("latin-1") if raw else trace.trace_id
+        added = [(_CID_HEADER, cid.encode("latin-1")), (_TRACERESPONSE, trace.traceparent.encode())]
+        ours = (_CID_HEADER, _TRACERESPONSE)
         status = 500
 
         async def send_with_cid(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = [h for h in message.get("headers", ()) if h[0].lower() != _CID_HEADER]
-                message = {**message, "headers": [*headers, cid_header]}
+                headers = [h for h in message.get("headers", ()) if h[0].lower() not in ours]
+                message = {**message, "headers": [*headers, *added]}
             await send(message)
 
         token = correlation_id.set(cid)
+        trace_token = trace_context.set(trace)
         started = time.perf_counter()
         try:
             await self.app(scope, receive, send_with_cid)
         finally:
             correlation_id.reset(token)
+            trace_context.reset(trace_token)
             path = getattr(scope.get("route"), "path", "unmatched")
             HTTP_LATENCY.labels(scope["method"], path, status).observe(
                 time.perf_counter() - started

@@ -71,10 +71,10 @@ def key_factory(infra: Infrastructure) -> Callable[[list[str]], str]:
 def start_service(service_env: dict[str, str]) -> Iterator[Callable[..., ServiceProcess]]:
     started: list[ServiceProcess] = []
 
-    def start(name: str, **extra_env: str) -> ServiceProcess:
-        proc = ServiceProcess(name, free_port(), {**service_env, **extra_env}).start()
-        started.append(proc)
-        return proc
+    def start(name: str, *, ready_within: float = 60.0, **extra_env: str) -> ServiceProcess:
+        proc = ServiceProcess(name, free_port(), {**service_env, **extra_env})
+        started.append(proc)  # before it is ready: a start that times out is still stopped
+        return proc.start(ready_within)
 
     yield start
     for proc in started:

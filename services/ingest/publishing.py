@@ -6,9 +6,16 @@ from collections.abc import Sequence
 from shared.customer_event_codec import to_kafka_record
 from shared.events import CustomerEvent
 from shared.kafka_producer import KafkaPublisher
+from shared.logging import current_traceparent
 
 from .recent_ids import RecentEventIds
 from .settings import IngestSettings
+
+
+def _traceparent() -> bytes | None:
+    """The request's trace context, carried by each record as the `traceparent` extension."""
+    value = current_traceparent()
+    return value.encode() if value else None
 
 
 class EventPublishing:
@@ -49,12 +56,14 @@ class EventPublishing:
         return out
 
     async def publish_one(self, event: CustomerEvent) -> None:
-        await self.single.publish([to_kafka_record(self._topic, event)])
+        record = to_kafka_record(self._topic, event, _traceparent())
+        await self.single.publish([record])
         self.recent.remember([event.event_id])
 
     async def publish_batch(self, events: Sequence[CustomerEvent]) -> None:
         topic = self._topic
-        records = [to_kafka_record(topic, e) for e in events]
+        trace = _traceparent()
+        records = [to_kafka_record(topic, e, trace) for e in events]
         publisher = await self._pool.get()
         try:
             await publisher.publish(records)

@@ -1,5 +1,6 @@
 """Lifecycle service against the real broker and database: events in, state and changes out."""
 
+import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -82,6 +83,13 @@ async def test_purchases_through_ingest_become_stage_changes_on_the_topic(
     assert headers["ce_subject"] == customer.encode()
     history = (await lifecycle_client.get(f"/v1/customers/{customer}/history")).json()
     assert [t["to_stage"] for t in history["transitions"]] == ["development", "maintenance"]
+    metrics = (await lifecycle_client.get("/metrics")).text
+    consumed = re.search(
+        r'^clm_events_consumed_total\{[^}]*type="clm.customer.purchase"[^}]*\} (\S+)$',
+        metrics,
+        re.M,
+    )
+    assert consumed and float(consumed.group(1)) >= 3  # counted by topic, group and event type
 
 
 async def test_redelivered_events_have_no_second_effect(

@@ -4,7 +4,7 @@ One transaction per batch: dedup rows, customer state, new messages, cancellatio
 outbox records commit together. The unique occurrence key makes a redelivered trigger a no-op.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,11 +20,13 @@ from shared.dedup import claim_new
 from shared.erasure import default_secret, drop_erased
 from shared.events import CustomerEvent
 from shared.kafka_consumer import Decoded, Poison
+from shared.logging import get_logger, record_fields
 from shared.outbox import enqueue
 
 from .observations import Observation, observe_customer_event
 
 SERVICE = "notify"
+log = get_logger(__name__)
 Clock = Callable[[], datetime]
 
 
@@ -81,21 +83,28 @@ class Intake:
         self._outbox_service = outbox_service
 
     async def handle_changes(self, batch: list[Decoded[Observation]]) -> list[Poison]:
-        await self.observe([d.message for d in batch], f"{self._dedup_owner}:lifecycle")
+        observations = [d.message for d in batch]
+        await self.observe(observations, f"{self._dedup_owner}:lifecycle", _traces(batch))
         return []
 
     async def handle_events(self, batch: list[Decoded[CustomerEvent]]) -> list[Poison]:
-        await self.observe(
-            [observe_customer_event(d.message) for d in batch], f"{self._dedup_owner}:events"
-        )
+        observations = [observe_customer_event(d.message) for d in batch]
+        await self.observe(observations, f"{self._dedup_owner}:events", _traces(batch))
         return []
 
     async def handle_scores(self, batch: list[Decoded[Observation]]) -> list[Poison]:
-        await self.observe([d.message for d in batch], f"{self._dedup_owner}:scores")
+        observations = [d.message for d in batch]
+        await self.observe(observations, f"{self._dedup_owner}:scores", _traces(batch))
         return []
 
-    async def observe(self, observations: Sequence[Observation], consumer: str) -> int:
-        """Applies the observations; returns how many messages were newly decided."""
+    async def observe(
+        self,
+        observations: Sequence[Observation],
+        consumer: str,
+        traces: Mapping[str, str | None] | None = None,
+    ) -> int:
+        """Applies the observations; returns how many messages were newly decided.
+        `traces` maps observation ids to the trace id their record carried (for the logs)."""
         async with self._engine.begin() as conn:
             observations = await drop_erased(  # nothing about erased customers comes back
                 conn, observations, lambda o: o.customer_id, self._erasure_secret, SERVICE
@@ -112,6 +121,7 @@ class Intake:
             loaded = await store.load_profiles(conn, (o.customer_id for o in todo), for_update=True)
             state = dict(loaded)
             rows: list[dict[str, Any]] = []
+            causes: dict[str, Observation] = {}  # message id -> the observation deciding it
             cancels: list[Observation] = []
             for o in todo:
                 profile, profile_at = state.get(
@@ -133,10 +143,9 @@ class Intake:
                     profile = _replace(profile, scores={**profile.scores, **o.scores})
                 state[o.customer_id] = (profile, profile_at)
                 for trigger in triggers:
-                    rows += [
-                        message_row(p, trigger, now, self._coupon_secret)
-                        for p in plan(trigger, self._book, profile, now)
-                    ]
+                    for p in plan(trigger, self._book, profile, now):
+                        rows.append(message_row(p, trigger, now, self._coupon_secret))
+                        causes[rows[-1]["id"]] = o
                 if o.retracts or o.cancel_event:
                     cancels.append(o)
             inserted = await store.insert_messages(conn, rows)
@@ -147,6 +156,7 @@ class Intake:
                         conn, o.customer_id, "trigger_retracted", now, occurrence_id=o.retracts
                     )
                     decided += [(m, "cancelled", "trigger_retracted") for m in gone]
+                    causes.update((m["id"], o) for m in gone)
                 if o.cancel_event:
                     reason = f"cancelled_by:{o.cancel_event}"
                     gone = await store.cancel_pending(
@@ -157,9 +167,44 @@ class Intake:
                         cancel_event=(o.cancel_event, o.occurred_at),
                     )
                     decided += [(m, "cancelled", reason) for m in gone]
+                    causes.update((m["id"], o) for m in gone)
             await store.save_profiles(conn, [store.profile_row(p, at) for p, at in state.values()])
             await enqueue(conn, self._outbox_service, decision_records(decided, now))
+        _log_decisions(decided, causes, traces or {})
         return len(decided)
+
+
+def _traces(batch: Sequence[Decoded[Any]]) -> dict[str, str | None]:
+    """The trace id each record carried (ce_traceparent), by event id."""
+    traces = {}
+    for d in batch:
+        fields = record_fields(d.record.key, d.record.headers)
+        if fields["event_id"] is not None:
+            traces[fields["event_id"]] = fields["trace_id"]
+    return traces
+
+
+def _log_decisions(
+    decided: Sequence[tuple[dict[str, Any], str, str]],
+    causes: Mapping[str, Observation],
+    traces: Mapping[str, str | None],
+) -> None:
+    """Suppressions and cancellations at info, scheduling at debug; each names the customer,
+    the event that decided it and that event's trace."""
+    for message, status, reason in decided:
+        cause = causes.get(message["id"])
+        event_id = cause.event_id if cause else None
+        (log.debug if status == "scheduled" else log.info)(
+            f"message_{status}",
+            customer_id=message["customer_id"],
+            event_id=event_id,
+            trace_id=traces.get(event_id) if event_id else None,
+            message_id=message["id"],
+            playbook=message["playbook"],
+            step=message["step"],
+            channel=message["channel"],
+            reason=reason,
+        )
 
 
 def _replace(profile: CustomerProfile, **changes: Any) -> CustomerProfile:

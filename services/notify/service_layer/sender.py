@@ -253,5 +253,16 @@ class Sender:
 
     @staticmethod
     def _count(decided: list[tuple[dict[str, Any], str, str]]) -> None:
-        for message, status, _ in decided:
+        """Counts the decisions and logs each (sent, suppressed, failed...) with its customer."""
+        for message, status, reason in decided:
             DECISIONS.labels(message["channel"], status).inc()
+            log.info(
+                f"message_{status}",
+                customer_id=message["customer_id"],
+                message_id=message["id"],
+                occurrence_id=message["occurrence_id"],  # the transition, ticket or event id
+                playbook=message["playbook"],
+                step=message["step"],
+                channel=message["channel"],
+                reason=reason,
+            )
