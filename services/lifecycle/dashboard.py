@@ -280,11 +280,14 @@ async def _model(client: httpx.AsyncClient) -> dict[str, Any]:
         return {"current": None, "forecast": [], "predicted_vs_actual": None}
     unit = str(current.get("time_unit", "week"))
     horizons = list(FORECAST_HORIZONS.get(unit, FORECAST_HORIZONS["week"]))
-    answers = await asyncio.gather(
-        *(
-            _get_json(client, "/v1/forecast", {"horizon": h}, absent_slug="no-model")
-            for h in horizons
-        )
+    answers, tracking = await asyncio.gather(
+        asyncio.gather(
+            *(
+                _get_json(client, "/v1/forecast", {"horizon": h}, absent_slug="no-model")
+                for h in horizons
+            )
+        ),
+        _tracking(client),
     )
     forecast = [
         {"horizon": h, "expected_repeat_purchases": a["expected_repeat_purchases"]}
@@ -295,10 +298,21 @@ async def _model(client: httpx.AsyncClient) -> dict[str, Any]:
         "current": current,
         "time_unit": unit,
         "forecast": forecast,
-        # Actual repeat purchases per period after the model's as_of are not exposed by any
-        # scoring endpoint yet, so only the model's side of that comparison is shown.
-        "predicted_vs_actual": None,
+        "predicted_vs_actual": tracking,
     }
+
+
+async def _tracking(client: httpx.AsyncClient) -> dict[str, Any] | None:
+    """Actual vs expected repeat purchases per period up to the model's as_of; a scoring
+    service too old for the endpoint only loses this chart, not the model panel."""
+    try:
+        found: dict[str, Any] | None = await _get_json(
+            client, "/v1/models/current/tracking", absent_slug="no-model"
+        )
+    except Unavailable as exc:
+        log.warning("dashboard_section_unavailable", section="tracking", detail=str(exc))
+        return {"available": False, "detail": f"tracking unavailable: {exc}"}
+    return None if found is None else {"available": True, "detail": None, **found}
 
 
 async def _scoring_sections(
@@ -394,7 +408,8 @@ async def dashboard_summary(
     days: Annotated[int, Query(ge=1, le=3660, description="transitions per day, last N days")] = 30,
 ) -> dict[str, Any]:
     """Stage counts, transitions per day, at-risk customers ranked by CLV, the CLV
-    distribution, the current model with its forecast, and message outcomes. Scoring and
+    distribution, the current model with its forecast and its predicted vs actual repeat
+    purchases per period (`model.predicted_vs_actual`), and message outcomes. Scoring and
     notify are read with the caller's key (scopes scores:read and notify:read); a section
     whose service cannot answer has `available: false` and a `detail`."""
     settings = get_dashboard_settings()

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from services.scoring.entrypoints.consumer import events_consumer
+from services.scoring.entrypoints.diagnostics import router as diagnostics_router
 from services.scoring.entrypoints.routes import router
 from services.scoring.service_layer.service import SERVICE, ScoringService
 from services.scoring.settings import get_settings
@@ -61,3 +62,4 @@ app = create_service_app(
     lifespan=lifespan,
 )
 app.include_router(router)
+app.include_router(diagnostics_router)

@@ -205,6 +205,8 @@ async def test_dashboard_shows_what_the_apis_return(
     total = int(browser.find_element(By.ID, "stage-count-total").text)
     assert total == sum(shown.values())
 
+    await _assert_tracking_panel(browser, scoring_api, body)
+
     for chart in ("funnel-chart", "transitions-chart"):  # plotly drew its SVG
         assert browser.find_elements(By.CSS_SELECTOR, f"#{chart} .main-svg"), chart
     messages_note = browser.find_element(By.ID, "messages-status").text
@@ -218,6 +220,59 @@ async def test_dashboard_shows_what_the_apis_return(
 
     severe = [e for e in browser.get_log("browser") if e.get("level") == "SEVERE"]
     assert not severe, f"console errors: {severe}"
+
+
+async def _assert_tracking_panel(
+    browser: webdriver.Chrome, scoring_api: httpx.AsyncClient, summary: dict[str, Any]
+) -> None:
+    """The predicted vs actual panel shows what GET /v1/models/current/tracking answers."""
+    assert "predicted_vs_actual" in summary["model"]
+
+    async def page_matches_api() -> dict[str, Any] | None:
+        # A fit or a late purchase may land between reads: compare within one window.
+        before = await scoring_api.get("/v1/models/current/tracking")
+        _refresh_and_read(browser)
+        shown = {
+            name: browser.find_element(By.ID, f"tracking-{name}").get_attribute("data-value")
+            for name in ("total-actual", "total-expected", "periods")
+        }
+        after = await scoring_api.get("/v1/models/current/tracking")
+        if before.status_code != after.status_code or before.json() != after.json():
+            return None
+        return {"status": before.status_code, "api": before.json(), "shown": shown}
+
+    seen = await eventually(page_matches_api, timeout=30, what="a stable tracking answer")
+    api, shown = seen["api"], seen["shown"]
+    if seen["status"] == 404:  # no model in this database yet: the panel says so
+        assert api["type"].endswith("no-model")
+        assert "No model" in browser.find_element(By.ID, "tracking-status").text
+        assert shown == {"total-actual": "", "total-expected": "", "periods": ""}
+        return
+    assert seen["status"] == 200, api
+    assert (
+        int(shown["total-actual"])
+        == api["total_actual"]
+        == sum(api["actual"]) + api["omitted_actual"]
+    )
+    assert float(shown["total-expected"]) == pytest.approx(api["total_expected"], rel=1e-12)
+    assert int(shown["periods"]) == api["n_periods"]
+    assert browser.find_element(By.ID, "tracking-total-actual").text.replace(",", "") == str(
+        api["total_actual"]
+    )
+    assert browser.find_elements(By.CSS_SELECTOR, "#tracking-chart .main-svg")
+    traces = browser.execute_script(
+        "return document.getElementById('tracking-chart').data.map((t) => t.y.length);"
+    )
+    assert traces == [len(api["actual"])] * 2  # actual and predicted, one point per period
+    toggle = browser.find_element(By.ID, "tracking-mode")
+    toggle.click()
+    assert toggle.get_attribute("data-mode") == "cumulative"
+    last = browser.execute_script(
+        "return document.getElementById('tracking-chart').data.map((t) => t.y[t.y.length - 1]);"
+    )
+    assert last[0] == api["total_actual"]
+    assert last[1] == pytest.approx(api["total_expected"], rel=1e-12)
+    toggle.click()
 
 
 async def test_summary_says_notify_unavailable_when_it_is_down(

@@ -196,6 +196,8 @@ async def test_purchases_through_ingest_are_fitted_scored_and_published(
     assert forecast.json()["expected_repeat_purchases"] > 0
     assert forecast.json()["model_id"] == model["model_id"]
 
+    await _assert_tracking(infra, client, model, people)
+
     first = (await client.get("/v1/customers/top", params={"by": "clv", "limit": 2})).json()
     assert len(first["items"]) == 2 and first["next_cursor"]
     second = (
@@ -215,6 +217,41 @@ async def test_purchases_through_ingest_are_fitted_scored_and_published(
     january = next(c for c in cohorts["cohorts"] if c["cohort"] == "2000-01")
     assert january["survivors"][0] >= 1
     assert january["survivors"] == sorted(january["survivors"], reverse=True)
+
+
+async def _assert_tracking(
+    infra: Infrastructure,
+    client: httpx.AsyncClient,
+    model: dict[str, Any],
+    people: dict[str, list[tuple[datetime, float]]],
+) -> None:
+    """GET /v1/models/current/tracking against the stored occasions up to AS_OF (the year-2000
+    population of every run of this test) and the closed-form E[X(t)] of the fitted model."""
+    got = await client.get("/v1/models/current/tracking")
+    assert got.status_code == 200, got.text
+    t = got.json()
+    assert (t["model_id"], t["time_unit"]) == (model["model_id"], "week")
+    assert t["n_customers"] == model["bgnbd"]["n_customers"]
+    conn = await asyncpg.connect(infra.database_url.replace("+asyncpg", ""))
+    try:
+        rows = await conn.fetch(
+            "SELECT min(day) AS first, count(*) - 1 AS repeats FROM scoring_occasions"
+            " WHERE day < $1::date GROUP BY customer_id",
+            datetime.fromisoformat(AS_OF).date(),
+        )
+    finally:
+        await conn.close()
+    as_of_day = datetime.fromisoformat(AS_OF).date()
+    ages_days = np.array([(as_of_day - r["first"]).days for r in rows], dtype=float)
+    own_repeats = sum(len({when.date() for when, _ in orders}) - 1 for orders in people.values())
+    assert t["total_actual"] == sum(r["repeats"] for r in rows) >= own_repeats > 0
+    bg = bgnbd.BgNbdParams(*(model["bgnbd"][k] for k in ("r", "alpha", "a", "b")))
+    expected = bgnbd.expected_purchases_unconditional(bg, ages_days / 7.0).sum()
+    assert t["total_expected"] == pytest.approx(float(expected), rel=1e-9)
+    assert t["n_periods"] == int(np.ceil(ages_days.max() / 7.0)) == len(t["actual"])
+    assert t["period_end"][-1] == as_of_day.isoformat()
+    assert t["cumulative_actual"] == np.cumsum(t["actual"]).tolist()
+    assert t["cumulative_expected"] == pytest.approx(np.cumsum(t["expected"]).tolist(), rel=1e-9)
 
 
 def _record(event: dict[str, Any]) -> KafkaRecord:
