@@ -20,10 +20,10 @@ from services.lifecycle.domain import (
     changes_between,
     derive_resuming,
 )
-from shared.cloudevents import from_kafka
-from shared.customer_event_codec import from_cloudevent
+from shared.customer_event_codec import ConsumedRecord, decode_record
 from shared.dedup import claim_new
 from shared.erasure import default_secret, drop_erased
+from shared.events import CustomerEvent, ProfileEvent
 from shared.kafka_consumer import Decoded, Poison
 from shared.topics import LIFECYCLE_CHANGES
 
@@ -37,15 +37,17 @@ YIELD_EVERY = 500
 Clock = Callable[[], datetime]
 
 
-def decode(record: object) -> DomainEvent:
-    event = from_cloudevent(from_kafka(record.value, record.headers))  # type: ignore[attr-defined]
-    return DomainEvent(
-        event_id=event.event_id,
-        type=event.type,  # type: ignore[arg-type]
-        customer_id=event.customer_id,
-        occurred_at=event.occurred_at,
-        data=event.data.model_dump(mode="json", exclude_none=True),
-    )
+def decode(record: ConsumedRecord) -> DomainEvent:
+    return domain_event(decode_record(record))
+
+
+def domain_event(event: CustomerEvent) -> DomainEvent:
+    """The validated event as the domain reads it: `data` as plain values, None fields left out."""
+    if isinstance(event, ProfileEvent):  # profile values are kept in the facts as JSON
+        data = event.data.model_dump(mode="json", exclude_none=True)
+    else:  # the validated fields themselves (Decimal amounts, str enums): no dump per event
+        data = {k: v for k, v in event.data.__dict__.items() if v is not None}
+    return DomainEvent(event.event_id, event.type, event.customer_id, event.occurred_at, data)  # type: ignore[arg-type]
 
 
 class LifecycleProcessor:
@@ -67,12 +69,21 @@ class LifecycleProcessor:
         self._dedup_owner = dedup_owner
         self._outbox_service = outbox_service
 
-    async def _now(self, conn: AsyncConnection, latest_seen: datetime | None) -> datetime | None:
+    async def _now(self, conn: AsyncConnection) -> datetime | None:
         if self._clock_mode is ClockMode.EVENT_TIME:
-            return await state_store.advance_watermark(conn, latest_seen)
+            return await state_store.advance_watermark(conn, None)  # reads it
+        return self._wall_clock()
+
+    async def _advance_clock(self, latest_seen: datetime | None) -> datetime | None:
+        if self._clock_mode is ClockMode.EVENT_TIME:
+            # Its own short transaction: held to the batch's commit, the watermark row's lock
+            # would make concurrent batches (other group members) wait for each other.
+            async with self._engine.begin() as conn:
+                return await state_store.advance_watermark(conn, latest_seen)
         return self._wall_clock()
 
     async def handle(self, batch: list[Decoded[DomainEvent]]) -> list[Poison]:
+        now = await self._advance_clock(max((d.message.occurred_at for d in batch), default=None))
         async with self._engine.begin() as conn:
             batch = await drop_erased(  # events of erased customers never restore their data
                 conn, batch, lambda d: d.message.customer_id, self._erasure_secret, SERVICE
@@ -85,8 +96,6 @@ class LifecycleProcessor:
                 if d.message.event_id in fresh_ids:
                     by_customer[d.message.customer_id].append(d)
                     fresh_ids.discard(d.message.event_id)  # a repeat inside the batch counts once
-            latest = max((d.message.occurred_at for d in batch), default=None)
-            now = await self._now(conn, latest)
             if not by_customer or now is None:
                 return []
             stored = await state_store.load_for_update(conn, sorted(by_customer))
@@ -116,7 +125,7 @@ class LifecycleProcessor:
     async def evaluate_due(self, limit: int) -> int:
         """Re-derives customers whose next_due_at has passed; returns how many it evaluated."""
         async with self._engine.begin() as conn:
-            now = await self._now(conn, None)
+            now = await self._now(conn)
             if now is None:
                 return 0
             due = await state_store.claim_due(conn, now, limit)

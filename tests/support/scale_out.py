@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaProducer
 
 from clm_cli.demo_data import demo_events
 from services.lifecycle.domain import CustomerFacts, DomainEvent, apply_all, derive, load_rules
+from services.lifecycle.processing import domain_event
 from services.lifecycle.settings import DEFAULT_RULES
 from services.notify.domain import CustomerProfile, PlaybookBook, load_playbooks, playbooks_for
 from services.notify.domain.keys import message_id
@@ -144,17 +145,6 @@ def publish_workload(
     )
 
 
-def _domain_event(event: CustomerEvent) -> DomainEvent:
-    """What lifecycle's decoder makes of the published record."""
-    return DomainEvent(
-        event_id=event.event_id,
-        type=event.type,  # type: ignore[arg-type]
-        customer_id=event.customer_id,
-        occurred_at=event.occurred_at,
-        data=event.data.model_dump(mode="json", exclude_none=True),
-    )
-
-
 def lifecycle_row(state: Any) -> LifecycleRow:
     return (
         state.stage.value,
@@ -181,7 +171,7 @@ def expected_state(as_of: Mapping[str, datetime]) -> Expected:
     occasions: dict[tuple[str, date], tuple[int, float]] = {}
     purchases = 0
     for event in _WORKLOAD:
-        by_customer[event.customer_id].append(_domain_event(event))
+        by_customer[event.customer_id].append(domain_event(event))
         if isinstance(event, PurchaseEvent):
             purchases += 1
             key = (event.customer_id, event.occurred_at.astimezone(UTC).date())

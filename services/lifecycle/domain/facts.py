@@ -38,10 +38,17 @@ class DomainEvent:
     data: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.occurred_at.tzinfo is None or self.occurred_at.utcoffset() is None:
+        at = self.occurred_at
+        if at.tzinfo is None or at.utcoffset() is None:
             raise ValueError("occurred_at must be timezone-aware")
-        object.__setattr__(self, "type", EventType(self.type))
-        object.__setattr__(self, "occurred_at", self.occurred_at.astimezone(UTC))
+        event_type = _EVENT_TYPES.get(self.type)  # a dict lookup: calling the enum costs more
+        if event_type is None:
+            raise ValueError(f"{self.type!r} is not a valid EventType")
+        object.__setattr__(self, "type", event_type)
+        object.__setattr__(self, "occurred_at", at.astimezone(UTC))
+
+
+_EVENT_TYPES: dict[object, EventType] = {t.value: t for t in EventType}
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,3 +82,30 @@ def test_the_fast_record_builder_writes_the_same_bytes_as_the_cloudevent_path() 
         assert to_kafka_record(CUSTOMER_EVENTS, event) == to_kafka(
             CUSTOMER_EVENTS, to_cloudevent(event)
         )
+
+
+def test_decode_record_reads_what_the_reference_path_reads_and_refuses_the_same() -> None:
+    from types import SimpleNamespace
+
+    from shared.customer_event_codec import decode_record
+    from tests.support.factories import complaint, contact, profile
+
+    for payload in (
+        purchase("c-1", "2024-03-01T10:15:00+08:00", amount="12.50"),
+        contact("c-2", "2024-03-01T10:15:00Z"),
+        complaint("c-3", "2024-03-01T10:15:00Z"),
+        profile("c-4", "2024-03-01T10:15:00Z", name="张三", locale="zh-CN"),
+    ):
+        record = to_kafka(
+            CUSTOMER_EVENTS, to_cloudevent(customer_event_adapter.validate_python(payload))
+        )
+        reference = from_cloudevent(from_kafka(record.value, record.headers))
+        assert decode_record(record) == reference
+    headers = [
+        (k, b"urn:clm:schema:customer-event:v9" if k == "ce_dataschema" else v)
+        for k, v in record.headers
+    ]
+    with pytest.raises(CloudEventError, match="unknown schema"):
+        decode_record(SimpleNamespace(value=record.value, headers=headers))
+    with pytest.raises(CloudEventError, match="invalid customer event"):
+        decode_record(SimpleNamespace(value=b'{"type": "purchase"}', headers=record.headers))
