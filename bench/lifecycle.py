@@ -207,11 +207,8 @@ async def main() -> None:
         due = await conn.fetchval(still_due, f"bench-{run}-%")
         t0 = time.perf_counter()
         evaluated = 0  # by this process: bench rows and any other due rows it claimed
-        while await conn.fetchval(still_due, f"bench-{run}-%"):
-            n = await processor.evaluate_due(settings.scheduler_batch_size)
-            if n == 0:
-                break  # the rest is locked by another scheduler
-            evaluated += n
+        while n := await processor.evaluate_due(settings.scheduler_batch_size):
+            evaluated += n  # until nothing is due (or the rest is locked by another scheduler)
         scheduler_s = time.perf_counter() - t0
     finally:
         for sql in (

@@ -18,6 +18,7 @@ from services.lifecycle.domain import (
     LifecycleRules,
     apply,
     changes_between,
+    derive_by_clock,
     derive_resuming,
 )
 from shared.customer_event_codec import ConsumedRecord, decode_record
@@ -131,9 +132,24 @@ class LifecycleProcessor:
             due = await state_store.claim_due(conn, now, limit)
             results: list[state_store.Derived] = []
             changes: list[Change] = []
-            for n, loaded in enumerate(due.values(), 1):
+            with_facts: list[str] = []  # customers the clock alone cannot move on
+            for n, item in enumerate(due, 1):
                 if n % YIELD_EVERY == 0:
                     await asyncio.sleep(0)
+                state = None
+                if item.checkpoint is not None:
+                    state = derive_by_clock(
+                        item.customer_id, item.first_seen, self._rules, now, item.history,
+                        item.checkpoint,
+                    )  # fmt: skip
+                if state is None:
+                    with_facts.append(item.customer_id)
+                    continue
+                loaded = item.as_stored()
+                results.append(state_store.Derived(loaded.facts, state, item.checkpoint, loaded))
+                changes += changes_between(item.history, state.history)
+            stored = await state_store.load_for_update(conn, with_facts) if with_facts else {}
+            for loaded in stored.values():
                 state, checkpoint = derive_resuming(loaded.facts, self._rules, now, loaded.resume())
                 results.append(state_store.Derived(loaded.facts, state, checkpoint, loaded))
                 changes += changes_between(loaded.history, state.history)

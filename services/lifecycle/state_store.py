@@ -23,6 +23,8 @@ from services.lifecycle.domain import (
     LifecycleState,
     Resume,
 )
+from services.lifecycle.domain.facts import Stamp
+from services.lifecycle.domain.moments import parse_utc
 from services.lifecycle.domain.transitions import StoredHistory, ids_of
 
 from .tables import watermark
@@ -68,8 +70,12 @@ ORDER BY customer_id
 FOR UPDATE
 """  # one lock order avoids deadlocks between instances
 
+# Only the checkpoint and first-seen stamp of the facts: a due customer has had no new fact
+# since its last derive, so the clock alone moves it on (the full facts are read if not).
 _CLAIM_DUE = """
-SELECT customer_id, facts::text, history::text FROM lifecycle_customers
+SELECT customer_id, (facts->'checkpoint')::text, facts->'first_seen'->>0, facts->'first_seen'->>1,
+       history::text
+FROM lifecycle_customers
 WHERE next_due_at <= $1
 ORDER BY next_due_at
 LIMIT $2
@@ -91,6 +97,8 @@ def _stored(facts: str, history: str) -> Stored:
 
 
 def _facts_json(derived: Derived) -> str:
+    if derived.facts is _UNCHANGED_FACTS:
+        raise AssertionError("facts that were not read cannot be written")
     document = derived.facts.to_json()
     if derived.checkpoint is not None:
         document[_CHECKPOINT_KEY] = derived.checkpoint.to_json()
@@ -102,9 +110,36 @@ async def load_for_update(conn: AsyncConnection, ids: Sequence[str]) -> dict[str
     return {r[0]: _stored(r[1], r[2]) for r in rows}
 
 
-async def claim_due(conn: AsyncConnection, now: datetime, limit: int) -> dict[str, Stored]:
+@dataclass(frozen=True, slots=True)
+class Due:
+    """A customer claimed for re-evaluation, without its facts (see `_CLAIM_DUE`)."""
+
+    customer_id: str
+    first_seen: Stamp | None
+    checkpoint: Checkpoint | None
+    history: StoredHistory
+
+    def as_stored(self) -> Stored:
+        """What the derive left stored, its facts standing in unchanged (never rewritten)."""
+        return Stored(_UNCHANGED_FACTS, self.checkpoint, self.history)
+
+
+# Stands in for facts that are not read: `save_evaluated` keeps the stored document.
+_UNCHANGED_FACTS = CustomerFacts("")
+
+
+async def claim_due(conn: AsyncConnection, now: datetime, limit: int) -> list[Due]:
+    """Locks up to `limit` customers whose next_due_at has passed (others' locks skipped)."""
     rows = await (await _driver(conn)).fetch(_CLAIM_DUE, now, limit)
-    return {r[0]: _stored(r[1], r[2]) for r in rows}
+    return [
+        Due(
+            customer_id=r[0],
+            first_seen=None if r[2] is None else Stamp(parse_utc(r[2]), r[3]),
+            checkpoint=None if r[1] is None else Checkpoint.from_json(orjson.loads(r[1])),
+            history=StoredHistory(orjson.loads(r[4])),
+        )
+        for r in rows
+    ]
 
 
 _COLUMNS: tuple[tuple[str, str], ...] = (

@@ -5,7 +5,13 @@ from services.lifecycle.domain.checkpoint import Checkpoint, Resume
 from services.lifecycle.domain.facts import CustomerFacts, DomainEvent, EventType, apply, apply_all
 from services.lifecycle.domain.rules import LifecycleRules, RulesError, load_rules
 from services.lifecycle.domain.stages import Flag, LifecyclePattern, Reason, Stage, Tier
-from services.lifecycle.domain.timeline import LifecycleState, derive, derive_resuming, next_due
+from services.lifecycle.domain.timeline import (
+    LifecycleState,
+    derive,
+    derive_by_clock,
+    derive_resuming,
+    next_due,
+)
 from services.lifecycle.domain.transitions import CLOCK, Transition, TransitionKind
 
 __all__ = [
@@ -30,6 +36,7 @@ __all__ = [
     "apply_all",
     "changes_between",
     "derive",
+    "derive_by_clock",
     "derive_resuming",
     "load_rules",
     "next_due",

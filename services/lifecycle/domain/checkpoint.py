@@ -25,22 +25,28 @@ class Checkpoint:
     history_len: int
     replay: Mapping[str, Any]
     """The replay's own variables, JSON-ready."""
+    points_total: int | None = None
+    """How many points the facts held when it was taken (None: not recorded); equal to
+    `points_consumed` when every fact was replayed, so that only the clock can move it on."""
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        document: dict[str, Any] = {
             "v": CHECKPOINT_FORMAT_VERSION,
             "rules": self.rules_key,
             "points": self.points_consumed,
             "history": self.history_len,
             "replay": self.replay,
         }
+        if self.points_total is not None:
+            document["total"] = self.points_total
+        return document
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any] | None) -> Checkpoint | None:
         """None for a missing or unknown format: the caller then replays in full."""
         if not raw or raw.get("v") != CHECKPOINT_FORMAT_VERSION:
             return None
-        return cls(raw["rules"], raw["points"], raw["history"], raw["replay"])
+        return cls(raw["rules"], raw["points"], raw["history"], raw["replay"], raw.get("total"))
 
 
 @dataclass(frozen=True, slots=True)

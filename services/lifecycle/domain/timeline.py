@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import IntEnum
 from typing import Any
 
 from services.lifecycle.domain.checkpoint import Checkpoint, Resume, rules_key
-from services.lifecycle.domain.facts import CustomerFacts
+from services.lifecycle.domain.facts import CustomerFacts, Stamp
 from services.lifecycle.domain.moments import iso, parse_utc
 from services.lifecycle.domain.rules import LifecycleRules, TierRules
 from services.lifecycle.domain.spend import QuarterlySpend, TrailingSpend, quarter_of, quarter_start
@@ -89,6 +90,40 @@ def derive_resuming(
         replay.resume(earlier)
     replay.run_until(now)
     return replay.state(now), replay.checkpoint
+
+
+def derive_by_clock(
+    customer_id: str,
+    first_seen: Stamp | None,
+    rules: LifecycleRules,
+    now: datetime,
+    earlier_history: Sequence[Transition],
+    checkpoint: Checkpoint,
+) -> LifecycleState | None:
+    """`derive_resuming` for a customer whose checkpoint has replayed every one of its facts:
+    only the clock moves such a customer on, so the facts themselves are not needed (the
+    scheduler's case: nothing arrived since the last derive). The checkpoint stays as it is.
+
+    None when that does not hold (other rules, facts left unreplayed, a clock that went
+    back before them): the caller then derives from the facts.
+    """
+    if now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    if (
+        first_seen is None
+        or first_seen.at > now
+        or checkpoint.points_total is None
+        or checkpoint.points_consumed != checkpoint.points_total
+        or checkpoint.rules_key != _compiled(rules).key
+        or checkpoint.history_len > len(earlier_history)
+        or _moment(checkpoint.replay["t"]) > now
+    ):
+        return None
+    facts = CustomerFacts(customer_id, first_seen)  # no points: there are none left to replay
+    replay = _Replay(facts, rules, first_seen.at)
+    replay.resume(Resume(facts, earlier_history, checkpoint))
+    replay.run_until(now)
+    return replay.state(now)
 
 
 def next_due(
@@ -342,6 +377,8 @@ class _Replay:
         self._at_risk = raw["at_risk"]
         self._upgrade = raw["upgrade"]
         self._tier = Tier(raw["tier"])
+        if checkpoint.points_total != len(self._points):  # facts dated later arrived meanwhile
+            checkpoint = replace(checkpoint, points_total=len(self._points))
         self.checkpoint = checkpoint
 
     def _snapshot(self) -> Checkpoint:
@@ -372,7 +409,9 @@ class _Replay:
             "upgrade": self._upgrade,
             "tier": self._tier.value,
         }
-        return Checkpoint(self._c.key, self._next_point, len(self._history), replay)
+        return Checkpoint(
+            self._c.key, self._next_point, len(self._history), replay, len(self._points)
+        )
 
     # --- driving the replay -------------------------------------------------------------
 

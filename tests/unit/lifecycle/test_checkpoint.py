@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 import orjson
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from services.lifecycle.domain import (
@@ -11,6 +11,7 @@ from services.lifecycle.domain import (
     CustomerFacts,
     Resume,
     derive,
+    derive_by_clock,
     derive_resuming,
     timeline,
 )
@@ -85,3 +86,54 @@ def test_a_late_purchase_replays_in_full():
     late = apply_all(base, [story.purchase(20)])
     resumed, _ = derive_resuming(late, DEFAULT_RULES, now, Resume(base, state.history, checkpoint))
     assert resumed == derive(late, DEFAULT_RULES, now)
+
+
+@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    events=histories(),
+    rules=RULES,
+    first=st.integers(min_value=-5, max_value=800),
+    later=st.integers(min_value=-30, max_value=400),
+)
+def test_the_clock_alone_moves_a_fully_replayed_checkpoint_like_a_full_replay(
+    events, rules, first, later
+):
+    facts = apply_all(CustomerFacts(CUSTOMER), events)
+    now = T0 + timedelta(days=first, hours=3)
+    state, checkpoint = derive_resuming(facts, rules, now, None)
+    assume(checkpoint is not None)
+    stored = through_storage(checkpoint)
+    assert stored is not None
+    then = now + timedelta(days=later, hours=7)
+    by_clock = derive_by_clock(CUSTOMER, facts.first_seen, rules, then, state.history, stored)
+    if by_clock is None:  # refused: facts after the checkpoint, or the clock went back
+        assert stored.points_consumed < (stored.points_total or 0) or then < now
+    else:
+        assert by_clock == derive(facts, rules, then)
+        assert derive_resuming(facts, rules, then, Resume(facts, state.history, stored)) == (
+            by_clock,
+            stored,
+        )
+
+
+def test_a_customer_with_every_fact_replayed_churns_by_the_clock_alone():
+    story = Story()
+    facts = apply_all(CustomerFacts(story.customer_id), [story.purchase(0), story.purchase(30)])
+    state, checkpoint = derive_resuming(facts, DEFAULT_RULES, T0 + timedelta(days=31), None)
+    stored = through_storage(checkpoint)
+    assert stored is not None and stored.points_consumed == stored.points_total == 2
+    later = T0 + timedelta(days=400)
+    by_clock = derive_by_clock(
+        story.customer_id, facts.first_seen, DEFAULT_RULES, later, state.history, stored
+    )
+    assert by_clock is not None and by_clock.stage.value == "churn"
+    assert by_clock == derive(facts, DEFAULT_RULES, later)
+    other_rules = DEFAULT_RULES.model_copy(
+        update={"stages": DEFAULT_RULES.stages.model_copy(update={"churn_inactivity_days": 90})}
+    )
+    assert (
+        derive_by_clock(
+            story.customer_id, facts.first_seen, other_rules, later, state.history, stored
+        )
+        is None
+    )
