@@ -35,6 +35,9 @@ from .settings import ClockMode
 SERVICE = "lifecycle"
 # Between this many customers a batch lets the event loop run (Kafka heartbeats, HTTP).
 YIELD_EVERY = 500
+# A batch's customers are loaded, derived and saved this many at a time, in its transaction:
+# memory then grows with this step, not with the batch (10,000 events may be 8,000 customers).
+CUSTOMERS_PER_STEP = 2000
 Clock = Callable[[], datetime]
 
 
@@ -99,28 +102,42 @@ class LifecycleProcessor:
                     fresh_ids.discard(d.message.event_id)  # a repeat inside the batch counts once
             if not by_customer or now is None:
                 return []
-            stored = await state_store.load_for_update(conn, sorted(by_customer))
-            results: list[state_store.Derived] = []
-            changes: list[Change] = []
             poison: list[Poison] = []
-            for n, (customer_id, items) in enumerate(by_customer.items(), 1):
-                if n % YIELD_EVERY == 0:
-                    await asyncio.sleep(0)
-                loaded = stored.get(customer_id)
-                facts = loaded.facts if loaded else CustomerFacts(customer_id)
-                try:
-                    for item in items:
-                        facts = apply(facts, item.message)
-                    earlier = loaded.resume() if loaded else None
-                    state, checkpoint = derive_resuming(facts, self._rules, now, earlier)
-                except ValueError as exc:  # facts the rules cannot use: park them, keep going
-                    poison += [Poison(item.record, f"ValueError: {exc}") for item in items]
-                    continue
-                results.append(state_store.Derived(facts, state, checkpoint, loaded))
-                history = loaded.history if loaded else ()
-                changes += changes_between(history, state.history, items[-1].message.event_id)
-            await state_store.save(conn, results)
-            await self._record(conn, changes)
+            customers = sorted(by_customer)  # one lock order avoids deadlocks between instances
+            for start in range(0, len(customers), CUSTOMERS_PER_STEP):
+                step = customers[start : start + CUSTOMERS_PER_STEP]
+                poison += await self._apply(conn, {c: by_customer[c] for c in step}, now)
+        return poison
+
+    async def _apply(
+        self,
+        conn: AsyncConnection,
+        by_customer: dict[str, list[Decoded[DomainEvent]]],
+        now: datetime,
+    ) -> list[Poison]:
+        """Loads, derives and saves these customers (part of a batch, in its transaction)."""
+        stored = await state_store.load_for_update(conn, list(by_customer))
+        results: list[state_store.Derived] = []
+        changes: list[Change] = []
+        poison: list[Poison] = []
+        for n, (customer_id, items) in enumerate(by_customer.items(), 1):
+            if n % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+            loaded = stored.get(customer_id)
+            facts = loaded.facts if loaded else CustomerFacts(customer_id)
+            try:
+                for item in items:
+                    facts = apply(facts, item.message)
+                earlier = loaded.resume() if loaded else None
+                state, checkpoint = derive_resuming(facts, self._rules, now, earlier)
+            except ValueError as exc:  # facts the rules cannot use: park them, keep going
+                poison += [Poison(item.record, f"ValueError: {exc}") for item in items]
+                continue
+            results.append(state_store.Derived(facts, state, checkpoint, loaded))
+            history = loaded.history if loaded else ()
+            changes += changes_between(history, state.history, items[-1].message.event_id)
+        await state_store.save(conn, results)
+        await self._record(conn, changes)
         return poison
 
     async def evaluate_due(self, limit: int) -> int:
