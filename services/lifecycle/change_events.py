@@ -41,18 +41,21 @@ def to_outbox_rows(changes: Sequence[Change]) -> list[tuple[bytes, bytes, str]]:
         (
             c.customer_id.encode(),
             orjson.dumps(c.data(), option=orjson.OPT_NON_STR_KEYS),
-            orjson.dumps(
-                [
-                    ["ce_specversion", SPEC_VERSION],
-                    ["ce_id", c.id],
-                    ["ce_source", SOURCE],
-                    ["ce_type", c.event_type],
-                    ["ce_subject", c.customer_id],
-                    ["ce_time", iso(c.occurred_at)],
-                    ["content-type", JSON],
-                    ["ce_dataschema", SCHEMA],
-                ]
-            ).decode(),
+            _headers_json(c),
         )
         for c in changes
     ]
+
+
+def _headers_json(c: Change) -> str:
+    # A template: only the ids need JSON escaping; type, time and the constants never do.
+    return (
+        f'[["ce_specversion","{SPEC_VERSION}"],["ce_id",{_quoted(c.id)}],'
+        f'["ce_source","{SOURCE}"],["ce_type","{c.event_type}"],'
+        f'["ce_subject",{_quoted(c.customer_id)}],["ce_time","{iso(c.occurred_at)}"],'
+        f'["content-type","{JSON}"],["ce_dataschema","{SCHEMA}"]]'
+    )
+
+
+def _quoted(text: str) -> str:
+    return orjson.dumps(text).decode()
