@@ -121,10 +121,21 @@ def _create_database(infra: Infrastructure, name: str) -> str:
 
 
 def _drop_database(infra: Infrastructure, name: str) -> None:
+    """Plain DROP, retried while the stopped services' sessions close: WITH (FORCE) refuses a
+    non-superuser when an autovacuum worker happens to be in the database, plain DROP stops it."""
+
     async def drop() -> None:
         conn = await asyncpg.connect(infra.database_url.replace("+asyncpg", ""))
+
+        async def dropped() -> bool:
+            try:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            except asyncpg.ObjectInUseError:
+                return False
+            return True
+
         try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await eventually(dropped, timeout=60, interval=0.5, what=f"database {name} dropped")
         finally:
             await conn.close()
 
