@@ -30,7 +30,9 @@ infra: $(BIN)/.installed
 	$(BIN)/python deploy/local/stack.py infra
 
 test: $(BIN)/.installed  ## unit + integration tests against the real broker and database
-	$(BIN)/python deploy/local/stack.py infra
+	@# With a Docker engine the tests start their own containers (testcontainers); else the local stack.
+	@if command -v docker >/dev/null && docker info >/dev/null 2>&1; then echo "Docker: testcontainers"; \
+	else $(BIN)/python deploy/local/stack.py infra; fi
 	$(BIN)/python -m pytest -ra --junitxml=test-artifacts/junit.xml $(PYTEST_ARGS)
 
 lint: $(BIN)/.installed

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+import structlog
 from aiosmtpd.controller import Controller
 
 from services.notify.adapters.channels import Outgoing
@@ -36,7 +37,9 @@ from services.notify.service_layer.sender import Sender, SenderConfig
 from services.notify.settings import NotifySettings
 from shared.db import make_engine
 from shared.dedup import processed_events
+from shared.logging import configure_logging
 from shared.outbox import outbox
+from tests.support.services import LOG_DIR
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql+asyncpg://clm:clm@127.0.0.1:55432/clm")
 OUTBOX = "bench-notify"
@@ -179,6 +182,15 @@ async def cleanup(engine: object, run: str) -> None:
         )
 
 
+def _log_like_the_service(level: str) -> None:
+    """JSON at the service's level, as in production, but into a file, not over the figures."""
+    configure_logging("notify", level)
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    structlog.configure(
+        logger_factory=structlog.PrintLoggerFactory(open(LOG_DIR / "bench-notify.log", "a"))
+    )
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--triggers", type=int, default=40_000)
@@ -188,6 +200,7 @@ async def main() -> None:
     args = parser.parse_args()
 
     settings = NotifySettings(database_url=DATABASE_URL)
+    _log_like_the_service(settings.log_level)
     config = load_configuration(settings)
     # Benchmark customers have no time zone; keep quiet hours out of a throughput figure.
     policy = config.book.policy.model_copy(update={"quiet_hours": QuietHours(enabled=False)})

@@ -347,9 +347,10 @@ def start_postgres() -> str:
 def ensure_postgres() -> str:
     explicit = os.environ.get("DATABASE_URL")
     if explicit:
-        if not database_reachable(explicit):
-            raise SystemExit(f"[stack] DATABASE_URL is set but not reachable: {explicit}")
-        return explicit
+        if database_reachable(explicit):
+            return explicit
+        # As documented: an unreachable server is replaced by the local cluster, loudly.
+        say(f"WARNING: DATABASE_URL is set but not reachable ({explicit}); using a local cluster")
     return start_postgres()
 
 

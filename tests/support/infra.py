@@ -1,5 +1,6 @@
 """Where the tests find Kafka and PostgreSQL: explicit env first, then Docker, then the local stack."""
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -20,15 +21,52 @@ def _docker_available() -> bool:
     return probe.returncode == 0
 
 
+def _kafka_container() -> str:
+    """apache/kafka (the version the launcher and compose pin) as one KRaft node.
+
+    testcontainers' KafkaContainer drives Confluent images (its KRaft mode refuses tags below
+    7.0.0 and its start script needs /etc/confluent), so the container is configured here: the
+    host port is mapped to the same port inside, so the advertised address works from the host.
+    """
+    from testcontainers.core.container import DockerContainer
+    from testcontainers.core.docker_client import DockerClient
+
+    from deploy.local.stack import KAFKA_VERSION
+    from shared.kafka_admin import wait_for_broker
+    from tests.support.services import free_port
+
+    host, port = DockerClient().host(), free_port()
+    kafka = (
+        DockerContainer(f"apache/kafka:{KAFKA_VERSION}")
+        .with_bind_ports(port, port)
+        .with_envs(
+            KAFKA_NODE_ID="1",
+            KAFKA_PROCESS_ROLES="broker,controller",
+            KAFKA_LISTENERS=f"PLAINTEXT://:{port},CONTROLLER://:9093",
+            KAFKA_ADVERTISED_LISTENERS=f"PLAINTEXT://{host}:{port}",
+            KAFKA_CONTROLLER_LISTENER_NAMES="CONTROLLER",
+            KAFKA_LISTENER_SECURITY_PROTOCOL_MAP="CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            KAFKA_CONTROLLER_QUORUM_VOTERS="1@localhost:9093",
+            KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR="1",
+            KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR="1",
+            KAFKA_TRANSACTION_STATE_LOG_MIN_ISR="1",
+            KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS="0",
+            KAFKA_AUTO_CREATE_TOPICS_ENABLE="false",
+        )
+    )
+    kafka.start()
+    bootstrap = f"{host}:{port}"
+    asyncio.run(wait_for_broker(bootstrap, 120))
+    return bootstrap
+
+
 def _from_testcontainers() -> Infrastructure:
-    from testcontainers.kafka import KafkaContainer
     from testcontainers.postgres import PostgresContainer
 
-    kafka = KafkaContainer("apache/kafka:4.1.1").with_kraft()
-    kafka.start()
+    bootstrap = _kafka_container()
     pg = PostgresContainer("postgres:16", driver="asyncpg")
     pg.start()
-    return Infrastructure(kafka.get_bootstrap_server(), pg.get_connection_url(), "testcontainers")
+    return Infrastructure(bootstrap, pg.get_connection_url(), "testcontainers")
 
 
 def resolve() -> Infrastructure:

@@ -26,3 +26,11 @@ def test_compose_runs_every_service_on_its_contract_port_after_migrations() -> N
         assert spec["command"][1] == svc.app
         assert spec["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
         assert "healthcheck" in spec
+
+
+def test_compose_keeps_the_kafka_log_in_its_volume() -> None:
+    """apache/kafka writes to /tmp unless told otherwise: the volume would stay empty."""
+    kafka = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["kafka"]
+    log_dir = kafka["environment"]["KAFKA_LOG_DIRS"]
+    assert any(v.split(":")[1] == log_dir for v in kafka["volumes"])
+    assert kafka["environment"]["CLUSTER_ID"]
