@@ -1,6 +1,6 @@
 """Local stack without Docker: real Kafka (KRaft) and PostgreSQL, migrations, the four services.
 
-Usage: python deploy/local/stack.py {infra|up|down|status|env}
+Usage: python deploy/local/stack.py {infra|up|down|status}
 Everything it starts is recorded by pid under .state/pids and stopped by pid, never by name.
 """
 
@@ -176,8 +176,9 @@ class KafkaNode:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        if read_pid(self.name) is not None and port_open(self.port):
+        if read_pid(self.name) is not None:  # ours, perhaps still opening its port
             say(f"{self.name} already running on {self.bootstrap}")
+            wait_until(lambda: port_open(self.port), f"{self.name} port", 90)
             return
         if port_open(self.port):
             raise SystemExit(
@@ -400,6 +401,7 @@ def infra_env() -> dict[str, str]:
     database_url = ensure_postgres()
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DATABASE_URL": database_url}
     migrate(env)
+    STATE.mkdir(parents=True, exist_ok=True)  # not made yet when both servers are external
     (STATE / "env.json").write_text(
         json.dumps({"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DATABASE_URL": database_url})
     )
@@ -416,7 +418,7 @@ def ready(port: int) -> bool:
 
 def start_services(env: dict[str, str]) -> None:
     for svc in SERVICES:
-        if read_pid(svc.name) is not None and ready(svc.port):
+        if read_pid(svc.name) is not None:  # ours, ready or still starting: waited for below
             say(f"{svc.name} already running on :{svc.port}")
             continue
         if port_open(svc.port):
