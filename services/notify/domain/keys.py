@@ -1,4 +1,5 @@
-"""Deterministic identities: one message per (playbook, customer, trigger occurrence, step)."""
+"""Deterministic identities: one message per (playbook, customer, trigger occurrence, step,
+repeat)."""
 
 import base64
 import hashlib
@@ -8,12 +9,18 @@ import uuid
 _NAMESPACE = uuid.UUID("6f1d3c52-9a0e-4d8e-8c1b-0b7a4e2f5d10")
 
 
-def message_key(playbook: str, customer_id: str, occurrence_id: str, step: str) -> str:
-    return "\x1f".join((playbook, customer_id, occurrence_id, step))
+def message_key(
+    playbook: str, customer_id: str, occurrence_id: str, step: str, repeat: int = 0
+) -> str:
+    parts = (playbook, customer_id, occurrence_id, step)
+    return "\x1f".join(parts + ((str(repeat),) if repeat else ()))  # repeat 0 keeps its old id
 
 
-def message_id(playbook: str, customer_id: str, occurrence_id: str, step: str) -> str:
-    return str(uuid.uuid5(_NAMESPACE, message_key(playbook, customer_id, occurrence_id, step)))
+def message_id(
+    playbook: str, customer_id: str, occurrence_id: str, step: str, repeat: int = 0
+) -> str:
+    key = message_key(playbook, customer_id, occurrence_id, step, repeat)
+    return str(uuid.uuid5(_NAMESPACE, key))
 
 
 def coupon_code(secret: str, playbook: str, customer_id: str, occurrence_id: str) -> str:

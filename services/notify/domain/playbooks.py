@@ -159,6 +159,17 @@ class Step(_Strict):
         default=None, description="only for customers in these tiers (default: every tier)"
     )
     coupon: bool = False
+    repeat_every: Duration | None = Field(
+        default=None,
+        description="repeats this often after the first, while the customer stays in the stage",
+    )
+
+    @field_validator("repeat_every")
+    @classmethod
+    def _at_least_a_day(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value < timedelta(days=1):
+            raise ValueError("must be at least 1d")
+        return value
 
     @field_validator("tiers")
     @classmethod
@@ -187,6 +198,21 @@ class Playbook(_Strict):
         if len(names) != len(set(names)):
             raise ValueError("step names must be unique within a playbook")
         return self
+
+    @model_validator(mode="after")
+    def _repeats_need_a_stage(self) -> Playbook:
+        """A repeat runs while the customer stays in a stage; other triggers have no end."""
+        if self.trigger.kind is TriggerKind.STAGE_ENTERED:
+            return self
+        for i, step in enumerate(self.steps):
+            if step.repeat_every is not None:
+                raise ValueError(
+                    f"steps.{i}.repeat_every is only allowed with a stage_entered trigger"
+                )
+        return self
+
+    def step(self, name: str) -> Step | None:
+        return next((s for s in self.steps if s.name == name), None)
 
     def steps_for_tier(self, tier: str) -> list[Step]:
         return [s for s in self.steps if s.tiers is None or tier in s.tiers]
