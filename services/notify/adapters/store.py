@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.notify.domain import CustomerProfile
+from services.notify.domain.repeats import Entry
 
 from .tables import notify_customers as customers
 from .tables import notify_messages as messages
@@ -112,6 +113,7 @@ _INSERT_COLUMNS = {
     "id": "text",
     "playbook": "text",
     "step": "text",
+    "repeat": "integer",
     "customer_id": "text",
     "occurrence_id": "text",
     "trigger_kind": "text",
@@ -127,6 +129,7 @@ _INSERT_COLUMNS = {
     "history": "text",
     "created_at": "timestamptz",
 }
+_ELEMENT_TYPES: dict[str, Any] = {"timestamptz": sa.DateTime(timezone=True), "integer": sa.Integer}
 _SELECT = {
     "cancel_on": "COALESCE(string_to_array(NULLIF(cancel_on, ''), ','), '{}')",
     "context": "CAST(context AS jsonb)",
@@ -144,7 +147,7 @@ _INSERT = sa.text(
     + ") ON CONFLICT ON CONSTRAINT uq_notify_messages_occurrence DO NOTHING RETURNING id"
 ).bindparams(
     *(
-        sa.bindparam(c, type_=ARRAY(sa.DateTime(timezone=True) if t == "timestamptz" else sa.Text))
+        sa.bindparam(c, type_=ARRAY(_ELEMENT_TYPES.get(t, sa.Text)))
         for c, t in _INSERT_COLUMNS.items()
     )
 )
@@ -200,6 +203,40 @@ async def cancel_pending(
         ).bindparams(r=reason, t=now),
     ).returning(*_returning())
     return [dict(r._mapping) for r in await conn.execute(query)]
+
+
+_LATEST_ENTRIES = sa.text(
+    "SELECT DISTINCT ON (m.customer_id, m.playbook) m.customer_id, m.playbook, m.trigger_at, "
+    "m.occurrence_id FROM notify_messages m "
+    "WHERE m.customer_id = ANY(CAST(:customers AS varchar[])) "
+    "AND m.playbook = ANY(CAST(:playbooks AS varchar[])) "
+    # a retracted entry never happened: the chain it would supersede goes on
+    "AND NOT EXISTS (SELECT 1 FROM notify_messages r WHERE r.customer_id = m.customer_id "
+    "AND r.playbook = m.playbook AND r.occurrence_id = m.occurrence_id "
+    "AND r.reason = 'trigger_retracted') "
+    "ORDER BY m.customer_id, m.playbook, m.trigger_at DESC, m.occurrence_id DESC"
+).bindparams(
+    sa.bindparam("customers", type_=ARRAY(sa.String)),
+    sa.bindparam("playbooks", type_=ARRAY(sa.String)),
+)
+
+
+async def latest_entries(
+    conn: AsyncConnection, pairs: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], Entry]:
+    """The newest trigger occurrence of each (customer, playbook) that notify has messages for."""
+    wanted = set(pairs)
+    if not wanted:
+        return {}
+    params = {
+        "customers": sorted({c for c, _ in wanted}),
+        "playbooks": sorted({p for _, p in wanted}),
+    }
+    return {
+        (r.customer_id, r.playbook): Entry(r.trigger_at, r.occurrence_id)
+        for r in await conn.execute(_LATEST_ENTRIES, params)
+        if (r.customer_id, r.playbook) in wanted
+    }
 
 
 async def claim_due(conn: AsyncConnection, now: datetime, limit: int) -> list[dict[str, Any]]:

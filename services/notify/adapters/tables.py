@@ -30,6 +30,7 @@ notify_messages = sa.Table(
     sa.Column("id", sa.String(36), primary_key=True),
     sa.Column("playbook", sa.String(48), nullable=False),
     sa.Column("step", sa.String(48), nullable=False),
+    sa.Column("repeat", sa.Integer, nullable=False, server_default="0"),  # of a repeating step
     sa.Column("customer_id", sa.String(128), nullable=False),
     sa.Column("occurrence_id", sa.String(300), nullable=False),
     sa.Column("trigger_kind", sa.String(16), nullable=False),
@@ -51,8 +52,14 @@ notify_messages = sa.Table(
     sa.Column("sent_at", sa.DateTime(timezone=True)),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-    # At most once per (playbook, customer, trigger occurrence, step), whatever the instance.
+    # At most once per (playbook, customer, trigger occurrence, step, repeat), whatever the
+    # instance.
     sa.UniqueConstraint(
-        "playbook", "customer_id", "occurrence_id", "step", name="uq_notify_messages_occurrence"
+        "playbook",
+        "customer_id",
+        "occurrence_id",
+        "step",
+        "repeat",
+        name="uq_notify_messages_occurrence",
     ),
 )

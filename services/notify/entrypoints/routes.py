@@ -30,6 +30,7 @@ class MessageOut(BaseModel):
     customer_id: str
     playbook: str
     step: str
+    repeat: int = Field(description="0, then 1, 2... for the repeats of a repeating step")
     channel: str
     status: str
     reason: str
@@ -77,6 +78,7 @@ class StepPreview(BaseModel):
     step: str
     channel: str
     delay_seconds: float
+    repeat_every_seconds: float | None = Field(description="null for a one-off step")
     applies: bool = Field(description="false when the step is for other tiers")
     locale: str
     subject: str
@@ -135,6 +137,9 @@ async def preview(
                 step=step.name,
                 channel=step.channel.value,
                 delay_seconds=step.delay.total_seconds(),
+                repeat_every_seconds=step.repeat_every.total_seconds()
+                if step.repeat_every is not None
+                else None,
                 applies=step.tiers is None or profile.tier in step.tiers,
                 locale=rendered.locale,
                 subject=rendered.subject,

@@ -44,6 +44,7 @@ def message_row(
         "id": message_id(playbook.name, customer, trigger.occurrence_id, step.name),
         "playbook": playbook.name,
         "step": step.name,
+        "repeat": 0,
         "customer_id": customer,
         "occurrence_id": trigger.occurrence_id,
         "trigger_kind": trigger.kind.value,

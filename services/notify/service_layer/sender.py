@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from prometheus_client import Counter
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.notify.adapters import store
 from services.notify.adapters.channels import ChannelAdapter, DeliveryError, Outgoing
@@ -22,11 +22,15 @@ from services.notify.domain import (
     Channel,
     CustomerProfile,
     Defer,
+    Playbook,
     PlaybookBook,
+    Step,
     Suppress,
     TemplateBook,
     decide,
 )
+from services.notify.domain.keys import message_id
+from services.notify.domain.repeats import Entry, NextRepeat, next_repeat, why_repeat_stops
 from services.notify.domain.retries import retry_delay
 from shared.logging import get_logger
 from shared.outbox import enqueue
@@ -36,6 +40,38 @@ from .intake import SERVICE
 log = get_logger(__name__)
 Clock = Callable[[], datetime]
 DECISIONS = Counter("clm_notify_decisions_total", "Message decisions", ["channel", "status"])
+Decided = tuple[dict[str, Any], str, str]
+
+
+def repeat_row(
+    message: Mapping[str, Any], playbook: Playbook, step: Step, nxt: NextRepeat, now: datetime
+) -> dict[str, Any]:
+    """The next message of a repeating step: same occurrence, its own repeat number and key."""
+    reason = f"repeat:{nxt.repeat}"
+    return {
+        "id": message_id(
+            playbook.name, message["customer_id"], message["occurrence_id"], step.name, nxt.repeat
+        ),
+        "playbook": playbook.name,
+        "step": step.name,
+        "repeat": nxt.repeat,
+        "customer_id": message["customer_id"],
+        "occurrence_id": message["occurrence_id"],
+        "trigger_kind": message["trigger_kind"],
+        "trigger_at": message["trigger_at"],
+        "channel": step.channel.value,
+        "template": step.template,
+        "status": "scheduled",
+        "reason": reason,
+        "due_at": nxt.due_at,
+        "attempts": 0,
+        "cancel_on": list(playbook.cancel_on),
+        "coupon": message.get("coupon"),
+        "context": dict(message.get("context") or {}),
+        "history": [{"status": "scheduled", "reason": reason, "at": now.isoformat()}],
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 @dataclass(frozen=True)
@@ -83,10 +119,21 @@ class Sender:
             customers = {m["customer_id"] for m in due}
             profiles = await store.load_profiles(conn, customers)
             recent = await store.recent_sends(conn, customers, now - self._cap_horizon)
-            updates, decided = [], []
+            latest = await store.latest_entries(
+                conn, ((m["customer_id"], m["playbook"]) for m in due if self._repeating(m))
+            )
+            updates: list[dict[str, Any]] = []
+            decided: list[Decided] = []
             for message in due:
                 profile = profiles.get(message["customer_id"], (None, None))[0]
                 profile = profile or CustomerProfile(message["customer_id"])
+                stop = self._why_repeat_stops(message, profile, latest)
+                if stop is not None:
+                    updates.append(
+                        store.message_update(message, now, status="cancelled", reason=stop)
+                    )
+                    decided.append((message, "cancelled", stop))
+                    continue
                 channel = Channel(message["channel"])
                 sends = recent[(profile.customer_id, channel.value)]
                 decision = decide(channel, profile, sends, now, self._book.policy)
@@ -138,6 +185,7 @@ class Sender:
                 }
                 deliveries.append((claimed, outgoing))
             await store.update_messages(conn, updates)
+            decided += await self._schedule_repeats(conn, decided, now)
             await enqueue(conn, self._outbox_service, decision_records(decided, now))
         self._count(decided)
         if deliveries:
@@ -232,7 +280,9 @@ class Sender:
             try:
                 async with self._engine.begin() as conn:
                     await store.update_messages(conn, updates)
-                    await enqueue(conn, self._outbox_service, decision_records(decided, now))
+                    repeats = await self._schedule_repeats(conn, decided, now)
+                    records = decision_records(decided + repeats, now)
+                    await enqueue(conn, self._outbox_service, records)
                 break
             except Exception as exc:
                 if attempt == 7:
@@ -240,19 +290,59 @@ class Sender:
                 log.warning("record_outcome_retry", error=repr(exc))
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 5.0)
-        self._count(decided)
+        self._count(decided + repeats)
 
     async def _expire_in_doubt(self) -> None:
         now = self._clock()
         async with self._engine.begin() as conn:
             expired = await store.expire_in_doubt(conn, now)
             if expired:
-                decided = [(m, "failed", m["reason"]) for m in expired]
+                decided: list[Decided] = [(m, "failed", m["reason"]) for m in expired]
+                decided += await self._schedule_repeats(conn, decided, now)
                 await enqueue(conn, self._outbox_service, decision_records(decided, now))
                 log.warning("messages_in_doubt", count=len(expired))
 
+    def _repeating(self, message: Mapping[str, Any]) -> tuple[Playbook, Step] | None:
+        """The playbook and step of a message whose step (still) repeats, per the config."""
+        playbook = self._book.get(message["playbook"])
+        step = playbook.step(message["step"]) if playbook is not None else None
+        if playbook is None or step is None or step.repeat_every is None:
+            return None
+        return playbook, step
+
+    def _why_repeat_stops(
+        self,
+        message: Mapping[str, Any],
+        profile: CustomerProfile,
+        latest: Mapping[tuple[str, str], Entry],
+    ) -> str | None:
+        repeating = self._repeating(message)
+        if repeating is None:
+            return None
+        playbook = repeating[0]
+        entry = Entry(message["trigger_at"], message["occurrence_id"])
+        newest = latest.get((message["customer_id"], playbook.name))
+        return why_repeat_stops(playbook, profile.stage, entry, newest)
+
+    async def _schedule_repeats(
+        self, conn: AsyncConnection, decided: list[Decided], now: datetime
+    ) -> list[Decided]:
+        """Schedules the next repeat of each handled repeating message; the occurrence key
+        (with the repeat number) makes a second scheduling of the same repeat a no-op."""
+        rows = []
+        for message, status, _ in decided:
+            repeating = self._repeating(message)
+            if repeating is None:
+                continue
+            playbook, step = repeating
+            nxt = next_repeat(step, message["trigger_at"], message["repeat"], status, now)
+            if nxt is not None:
+                rows.append(repeat_row(message, playbook, step, nxt, now))
+        inserted = await store.insert_messages(conn, rows)
+        return [(m, "scheduled", m["reason"]) for m in inserted]
+
     @staticmethod
-    def _count(decided: list[tuple[dict[str, Any], str, str]]) -> None:
+    def _count(decided: list[Decided]) -> None:
         """Counts the decisions and logs each (sent, suppressed, failed...) with its customer."""
         for message, status, reason in decided:
             DECISIONS.labels(message["channel"], status).inc()
