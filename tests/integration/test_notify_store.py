@@ -4,18 +4,21 @@ import asyncio
 import threading
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 
+from services.notify.adapters import store
 from services.notify.adapters.smtp import SmtpEmail
 from services.notify.adapters.tables import notify_customers, notify_messages
 from services.notify.bootstrap import load_configuration
 from services.notify.domain import Channel, Trigger, TriggerKind
 from services.notify.domain.playbooks import QuietHours
+from services.notify.domain.repeats import Entry
 from services.notify.service_layer.intake import Intake
 from services.notify.service_layer.observations import Observation
 from services.notify.service_layer.sender import Sender, SenderConfig
@@ -171,3 +174,26 @@ async def test_two_senders_deliver_each_due_message_exactly_once(engine: Any) ->
     ours = [i for i in inbox.ids if i in {r.id for r in welcome}]
     assert sorted(ours) == sorted(r.id for r in welcome)
     assert len(ours) == len(set(ours)) == len(customers)
+
+
+async def test_the_latest_entry_is_the_newest_occurrence_not_retracted(engine: Any) -> None:
+    customer = f"race-{uuid.uuid4().hex[:6]}"
+    first, again = (
+        _entered(customer, "tr-first", "maintenance"),
+        _entered(customer, "tr-again", "maintenance"),
+    )
+    assert first.trigger is not None and again.trigger is not None
+    later = first.occurred_at + timedelta(days=40)  # left, then came back 40 days later
+    again = replace(again, occurred_at=later, trigger=replace(again.trigger, occurred_at=later))
+    intake = _intake(engine, "race-latest")
+    await intake.observe([first, again], "race-latest")
+    pair = (customer, "maintenance_care")
+
+    async def latest() -> Entry | None:
+        async with engine.connect() as conn:
+            return (await store.latest_entries(conn, [pair, (customer, "churned")])).get(pair)
+
+    assert await latest() == Entry(later, "tr-again")
+    correction = Observation(uuid.uuid4().hex, customer, _clock(), retracts="tr-again")
+    await intake.observe([correction], "race-latest")
+    assert await latest() == Entry(first.occurred_at, "tr-first")
