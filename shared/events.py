@@ -11,6 +11,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -40,6 +41,18 @@ def _valid_locale(value: str) -> str:
 
 
 TimeZoneName = Annotated[str, AfterValidator(_valid_timezone)]
+
+
+def _timestamp_text(value: Any) -> Any:
+    """The contract's timestamps are RFC 3339 text: a bare number would be read as epoch seconds."""
+    if isinstance(value, int | float):
+        raise ValueError(
+            "must be an RFC 3339 timestamp with an offset, e.g. 2024-03-01T10:15:00+08:00"
+        )
+    return value
+
+
+EventTime = Annotated[AwareDatetime, BeforeValidator(_timestamp_text)]
 Locale = Annotated[str, StringConstraints(max_length=35), AfterValidator(_valid_locale)]
 
 
@@ -119,7 +132,7 @@ class ProfileData(_Strict):
 class _EventBase(_Strict):
     event_id: EventId
     customer_id: CustomerId
-    occurred_at: AwareDatetime
+    occurred_at: EventTime
     source: ShortText | None = None
 
 

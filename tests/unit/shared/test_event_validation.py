@@ -59,9 +59,16 @@ def test_naive_timestamp_is_rejected() -> None:
     assert _fields(purchase("c1", "2024-03-01T10:15:00")) == {"occurred_at"}
 
 
-def test_oversize_ids_are_rejected() -> None:
+def test_epoch_numbers_are_not_timestamps() -> None:
+    assert _fields(purchase("c1") | {"occurred_at": 1709259300}) == {"occurred_at"}
+    assert _fields(purchase("c1") | {"occurred_at": 1709259300.5}) == {"occurred_at"}
+
+
+def test_oversize_ids_and_texts_are_rejected() -> None:
     assert _fields(purchase("c" * 129)) == {"customer_id"}
     assert _fields(purchase("c1", event_id="e" * 129)) == {"event_id"}
+    assert _fields(purchase("c1", data={"category": "x" * 257})) == {"data.category"}
+    assert _fields(purchase("c1") | {"source": "s" * 257}) == {"source"}
 
 
 def test_empty_event_id_is_rejected() -> None:
