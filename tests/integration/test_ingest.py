@@ -1,7 +1,9 @@
 """Ingest over HTTP against the real broker: what is accepted is on Kafka, what is refused is not."""
 
+import hashlib
 from collections.abc import Callable
 
+import asyncpg
 import httpx
 import orjson
 from aiokafka import ConsumerRecord
@@ -153,6 +155,20 @@ async def test_keys_and_scopes(
     assert forbidden.status_code == 403
     assert "events:write" in forbidden.json()["detail"]
     assert allowed.status_code == 202
+
+
+async def test_keys_are_stored_only_as_digests(
+    infra: Infrastructure, key_factory: Callable[[list[str]], str]
+) -> None:
+    key = key_factory(["events:write"])
+    conn = await asyncpg.connect(infra.database_url.replace("+asyncpg", ""))
+    try:
+        rows = await conn.fetch("SELECT * FROM api_keys")
+    finally:
+        await conn.close()
+    stored = [str(value) for row in rows for value in row.values()]
+    assert hashlib.sha256(key.encode()).hexdigest() in stored
+    assert not any(key in value for value in stored)
 
 
 async def test_operational_endpoints(ingest: ServiceProcess) -> None:
