@@ -60,22 +60,23 @@ def _kafka_container() -> str:
     return bootstrap
 
 
-def _from_testcontainers() -> Infrastructure:
+def _postgres_container() -> str:
     from testcontainers.postgres import PostgresContainer
 
-    bootstrap = _kafka_container()
     pg = PostgresContainer("postgres:16", driver="asyncpg")
     pg.start()
-    return Infrastructure(bootstrap, pg.get_connection_url(), "testcontainers")
+    return str(pg.get_connection_url())
 
 
 def resolve() -> Infrastructure:
+    """Each of the two, independently: its env variable, else a container, else the local stack."""
     explicit_kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     explicit_db = os.environ.get("DATABASE_URL")
     if explicit_kafka and explicit_db:
         return Infrastructure(explicit_kafka, explicit_db, "environment")
     if _docker_available():
-        return _from_testcontainers()
+        bootstrap = explicit_kafka or _kafka_container()
+        return Infrastructure(bootstrap, explicit_db or _postgres_container(), "testcontainers")
     from deploy.local import stack
 
     bootstrap = explicit_kafka or stack.ensure_kafka()
