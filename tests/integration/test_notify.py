@@ -5,13 +5,10 @@ services are real uvicorn processes on the real Kafka and PostgreSQL. Customers 
 where it is midday now, so quiet hours never get in the way unless a test wants them.
 """
 
-import threading
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email import message_from_bytes
-from email.message import Message
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,13 +17,13 @@ import orjson
 import pytest
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiosmtpd.controller import Controller
 
 from services.notify.domain.signature import SIGNATURE_HEADER, SignatureError, verify
 from shared.cloudevents import CloudEvent, to_kafka
 from shared.topics import CUSTOMER_EVENTS, CUSTOMER_SCORES, LIFECYCLE_CHANGES, NOTIFICATIONS
 from tests.support.factories import complaint, new_customer, profile, purchase
 from tests.support.infra import Infrastructure
+from tests.support.mailbox import Mailbox, smtp_server
 from tests.support.polling import eventually
 from tests.support.services import ServiceProcess, free_port
 from tests.support.topics import TopicTail
@@ -47,35 +44,6 @@ def zone_where_it_is(hour: int) -> str:
 MIDDAY = zone_where_it_is(12)
 
 
-class Mailbox:
-    """An aiosmtpd handler: keeps what it accepts; refuses 'bounce' and defers 'flaky' once."""
-
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-        self._lock = threading.Lock()
-        self._deferred: set[str] = set()
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, options: Any
-    ) -> str:
-        if address.startswith("bounce"):
-            return "550 5.1.1 mailbox unavailable"
-        if address.startswith("flaky") and address not in self._deferred:
-            self._deferred.add(address)
-            return "451 4.3.0 try again later"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        with self._lock:
-            self.messages.append(message_from_bytes(envelope.content))
-        return "250 Message accepted"
-
-    def to(self, address: str) -> list[Message]:
-        with self._lock:
-            return [m for m in self.messages if m["To"] == address]
-
-
 @dataclass
 class Receiver:
     url: str
@@ -89,11 +57,8 @@ class Receiver:
 
 @pytest.fixture(scope="module")
 def mailbox() -> Any:
-    handler = Mailbox()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller, handler
-    controller.stop()
+    with smtp_server() as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -13,20 +13,19 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from aiosmtpd.controller import Controller
 
 from shared.topics import CUSTOMER_EVENTS, LIFECYCLE_CHANGES, NOTIFICATIONS
 from tests.integration.test_notify import (
     MIDDAY,
-    Mailbox,
     _change,
     _publish_change,
     _start_group_at_end,
 )
 from tests.support.factories import new_customer, profile
 from tests.support.infra import Infrastructure
+from tests.support.mailbox import Mailbox, smtp_server
 from tests.support.polling import eventually
-from tests.support.services import ServiceProcess, free_port
+from tests.support.services import ServiceProcess
 from tests.support.topics import TopicTail
 
 GROUP = f"clm-notify-repeat-test-{uuid.uuid4().hex[:8]}"
@@ -36,11 +35,8 @@ CARE_SUBJECT = "We are here for you, Ann"
 
 @pytest.fixture(scope="module")
 def inbox() -> Any:
-    handler = Mailbox()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller, handler
-    controller.stop()
+    with smtp_server() as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
