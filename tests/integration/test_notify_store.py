@@ -197,3 +197,50 @@ async def test_the_latest_entry_is_the_newest_occurrence_not_retracted(engine: A
     correction = Observation(uuid.uuid4().hex, customer, _clock(), retracts="tr-again")
     await intake.observe([correction], "race-latest")
     assert await latest() == Entry(first.occurred_at, "tr-first")
+
+
+async def test_two_senders_together_keep_each_customers_frequency_cap(engine: Any) -> None:
+    """Six welcome emails due at once per customer, two senders claiming three at a time side by
+    side (so often each holds some of one customer's): the cap (3 emails a day) holds per
+    customer, not per sender."""
+    run = uuid.uuid4().hex[:6]
+    customers = [f"race-{run}-{i}" for i in range(30)]
+    now = _clock()
+    intake = _intake(engine, "race-cap")
+    await intake.observe(
+        [Observation(uuid.uuid4().hex, c, now, profile={"email": f"{c}@x.io"}) for c in customers],
+        "race-cap",
+    )
+    await intake.observe(
+        [_entered(c, f"tr-{c}-{n}") for c in customers for n in range(6)], "race-cap"
+    )
+    [cap] = [c for c in BOOK.policy.caps if c.channel is Channel.EMAIL]
+    assert cap.limit == 3
+
+    inbox = _Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    channels = [
+        {Channel.EMAIL: SmtpEmail(host="127.0.0.1", port=controller.port, sender="t@x.io")}
+        for _ in range(2)
+    ]
+    senders = [
+        Sender(engine, BOOK, CONFIG.templates, ch, _clock, SenderConfig(batch_size=3), OUTBOX)
+        for ch in channels
+    ]
+
+    async def drain(sender: Sender) -> None:
+        while await sender.run_once():
+            pass
+
+    try:
+        await asyncio.gather(*(drain(s) for s in senders))
+    finally:
+        for ch in channels:
+            await ch[Channel.EMAIL].close()
+        controller.stop()
+    welcome = [r for r in await _rows(engine, f"race-{run}-%") if r.step == "welcome"]
+    assert len(welcome) == 6 * len(customers)
+    for customer in customers:
+        statuses = sorted(r.status for r in welcome if r.customer_id == customer)
+        assert statuses == ["sent"] * 3 + ["suppressed"] * 3, (customer, statuses)

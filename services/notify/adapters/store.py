@@ -280,6 +280,20 @@ async def expire_in_doubt(
     return [dict(r._mapping) for r in await conn.execute(query)]
 
 
+_LOCK_CUSTOMERS = sa.text(
+    "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtextextended(c, 7) AS k "
+    "FROM unnest(CAST(:ids AS text[])) AS c) AS keys ORDER BY k"
+)
+
+
+async def lock_customers(conn: AsyncConnection, customer_ids: Iterable[str]) -> None:
+    """Holds these customers until the transaction ends, so that two senders deciding for the
+    same customer see each other's sends (frequency caps); taken in key order: no deadlock."""
+    ids = sorted(set(customer_ids))
+    if ids:
+        await conn.execute(_LOCK_CUSTOMERS, {"ids": ids})
+
+
 async def recent_sends(
     conn: AsyncConnection, customer_ids: Iterable[str], since: datetime
 ) -> dict[tuple[str, str], list[datetime]]:

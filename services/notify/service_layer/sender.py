@@ -117,6 +117,8 @@ class Sender:
             if not due:
                 return 0
             customers = {m["customer_id"] for m in due}
+            # Before reading recent sends: another sender may be deciding for these customers.
+            await store.lock_customers(conn, customers)
             profiles = await store.load_profiles(conn, customers)
             recent = await store.recent_sends(conn, customers, now - self._cap_horizon)
             latest = await store.latest_entries(
