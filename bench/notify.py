@@ -37,6 +37,7 @@ from services.notify.service_layer.sender import Sender, SenderConfig
 from services.notify.settings import NotifySettings
 from shared.db import make_engine
 from shared.dedup import processed_events
+from shared.gc_tuning import tune_garbage_collector
 from shared.logging import configure_logging
 from shared.outbox import outbox
 from tests.support.services import LOG_DIR
@@ -205,6 +206,7 @@ async def main() -> None:
     # Benchmark customers have no time zone; keep quiet hours out of a throughput figure.
     policy = config.book.policy.model_copy(update={"quiet_hours": QuietHours(enabled=False)})
     book = config.book.model_copy(update={"policy": policy})
+    tune_garbage_collector()  # as the service's lifespan does
     engine = make_engine(DATABASE_URL, 20)
     run = secrets.token_hex(4)
     clock = lambda: datetime.now(UTC)  # noqa: E731

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from shared.auth import KeyStore
 from shared.db import make_engine
+from shared.gc_tuning import tune_garbage_collector
 from shared.kafka_consumer import BatchConsumer
 from shared.kafka_producer import KafkaPublisher
 from shared.logging import configure_logging, get_logger
@@ -66,6 +67,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     configure_logging(settings.service_name, settings.log_level)
     config = load_configuration(settings)  # a bad playbooks file stops start-up, naming the field
+    tune_garbage_collector()
     engine = make_engine(settings.database_url, settings.db_pool_size)
     publisher = KafkaPublisher(settings.kafka_bootstrap_servers, "clm-notify")
     channels = build_channels(settings)
