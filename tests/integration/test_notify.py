@@ -317,6 +317,56 @@ async def test_an_opted_out_customer_is_suppressed_with_the_reason(
     assert _inbox(mailbox).to(email) == []
 
 
+async def test_consent_withdrawn_in_a_profile_event_suppresses_with_the_reason(
+    lifecycle: ServiceProcess,
+    ingest_client: httpx.AsyncClient,
+    client: httpx.AsyncClient,
+    mailbox: Any,
+) -> None:
+    customer, email = await _new_contact(ingest_client, client, consent={"email": False})
+    await ingest_client.post("/v1/events", json=purchase(customer))
+    by_step = await _messages_when(client, customer, _status("welcome", "suppressed"))
+    assert by_step["welcome"]["reason"] == "opted_out:email"
+    assert _inbox(mailbox).to(email) == []
+
+
+async def test_a_resolved_complaint_gets_a_follow_up_on_day_one_and_a_survey_on_day_three(
+    start_service: Callable[..., ServiceProcess],
+    notify_env: dict[str, str],
+    ingest_client: httpx.AsyncClient,
+    client: httpx.AsyncClient,
+    admin_key: str,
+    mailbox: Any,
+) -> None:
+    customer, email = await _new_contact(ingest_client, client)
+    await ingest_client.post("/v1/events", json=complaint(customer, ticket_id="R-1"))
+    await _messages_when(client, customer, _status("acknowledgement", "sent"))
+    resolved_at = datetime.now(UTC)
+    resolved = complaint(customer, resolved_at, status="resolved", ticket_id="R-1")
+    await ingest_client.post("/v1/events", json=resolved)
+    by_step = await _messages_when(
+        client, customer, lambda s: {"follow_up", "satisfaction_survey"} <= set(s)
+    )
+    for step, days in (("follow_up", 1), ("satisfaction_survey", 3)):
+        assert by_step[step]["status"] == "scheduled"
+        due = datetime.fromisoformat(by_step[step]["due_at"])
+        assert abs(due - (resolved_at + timedelta(days=days))) < timedelta(minutes=1)
+
+    # Three days later (a shifted clock) both are due and go out, once each.
+    later = start_service(
+        "notify", **notify_env, CLM_NOTIFY_CLOCK_OFFSET_SECONDS=str(3 * DAY + 600)
+    )
+    headers = {"Authorization": f"Bearer {admin_key}"}
+    async with httpx.AsyncClient(base_url=later.url, headers=headers) as c:
+        await _messages_when(
+            c,
+            customer,
+            lambda s: _status("follow_up", "sent")(s) and _status("satisfaction_survey", "sent")(s),
+        )
+    later.stop()
+    assert len(_inbox(mailbox).to(email)) == 3  # acknowledgement, follow-up, survey
+
+
 async def test_quiet_hours_defer_the_welcome_to_nine_local_time(
     lifecycle: ServiceProcess, ingest_client: httpx.AsyncClient, client: httpx.AsyncClient
 ) -> None:
