@@ -124,17 +124,8 @@ class _Inbox:
         return "250 OK"
 
 
-async def test_two_senders_deliver_each_due_message_exactly_once(engine: Any) -> None:
-    run = uuid.uuid4().hex[:6]
-    customers = [f"race-{run}-{i}" for i in range(120)]
-    now = _clock()
-    intake = _intake(engine, "race-send")
-    await intake.observe(
-        [Observation(uuid.uuid4().hex, c, now, profile={"email": f"{c}@x.io"}) for c in customers],
-        "race-send",
-    )
-    await intake.observe([_entered(c, f"tr-{c}") for c in customers], "race-send")
-
+async def _drain_with_two_senders(engine: Any, config: SenderConfig) -> _Inbox:
+    """Two senders side by side, each with its own SMTP pool, until nothing is due; the inbox."""
     inbox = _Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
     controller.start()
@@ -147,16 +138,7 @@ async def test_two_senders_deliver_each_due_message_exactly_once(engine: Any) ->
         for _ in range(2)
     ]
     senders = [
-        Sender(
-            engine,
-            BOOK,
-            CONFIG.templates,
-            ch,
-            _clock,
-            SenderConfig(batch_size=25, concurrency=8),
-            OUTBOX,
-        )
-        for ch in channels
+        Sender(engine, BOOK, CONFIG.templates, ch, _clock, config, OUTBOX) for ch in channels
     ]
 
     async def drain(sender: Sender) -> None:
@@ -169,6 +151,28 @@ async def test_two_senders_deliver_each_due_message_exactly_once(engine: Any) ->
         for ch in channels:
             await ch[Channel.EMAIL].close()
         controller.stop()
+    return inbox
+
+
+async def _customers_with_email(engine: Any, n: int, consumer: str) -> tuple[str, list[str]]:
+    """A run id and n new customers whose email address notify already knows."""
+    run = uuid.uuid4().hex[:6]
+    customers = [f"race-{run}-{i}" for i in range(n)]
+    now = _clock()
+    await _intake(engine, consumer).observe(
+        [Observation(uuid.uuid4().hex, c, now, profile={"email": f"{c}@x.io"}) for c in customers],
+        consumer,
+    )
+    return run, customers
+
+
+async def test_two_senders_deliver_each_due_message_exactly_once(engine: Any) -> None:
+    run, customers = await _customers_with_email(engine, 120, "race-send")
+    await _intake(engine, "race-send").observe(
+        [_entered(c, f"tr-{c}") for c in customers], "race-send"
+    )
+
+    inbox = await _drain_with_two_senders(engine, SenderConfig(batch_size=25, concurrency=8))
     welcome = [r for r in await _rows(engine, f"race-{run}-%") if r.step == "welcome"]
     assert {r.status for r in welcome} == {"sent"}
     ours = [i for i in inbox.ids if i in {r.id for r in welcome}]
@@ -203,42 +207,14 @@ async def test_two_senders_together_keep_each_customers_frequency_cap(engine: An
     """Six welcome emails due at once per customer, two senders claiming three at a time side by
     side (so often each holds some of one customer's): the cap (3 emails a day) holds per
     customer, not per sender."""
-    run = uuid.uuid4().hex[:6]
-    customers = [f"race-{run}-{i}" for i in range(30)]
-    now = _clock()
-    intake = _intake(engine, "race-cap")
-    await intake.observe(
-        [Observation(uuid.uuid4().hex, c, now, profile={"email": f"{c}@x.io"}) for c in customers],
-        "race-cap",
-    )
-    await intake.observe(
+    run, customers = await _customers_with_email(engine, 30, "race-cap")
+    await _intake(engine, "race-cap").observe(
         [_entered(c, f"tr-{c}-{n}") for c in customers for n in range(6)], "race-cap"
     )
     [cap] = [c for c in BOOK.policy.caps if c.channel is Channel.EMAIL]
     assert cap.limit == 3
 
-    inbox = _Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    channels = [
-        {Channel.EMAIL: SmtpEmail(host="127.0.0.1", port=controller.port, sender="t@x.io")}
-        for _ in range(2)
-    ]
-    senders = [
-        Sender(engine, BOOK, CONFIG.templates, ch, _clock, SenderConfig(batch_size=3), OUTBOX)
-        for ch in channels
-    ]
-
-    async def drain(sender: Sender) -> None:
-        while await sender.run_once():
-            pass
-
-    try:
-        await asyncio.gather(*(drain(s) for s in senders))
-    finally:
-        for ch in channels:
-            await ch[Channel.EMAIL].close()
-        controller.stop()
+    await _drain_with_two_senders(engine, SenderConfig(batch_size=3))
     welcome = [r for r in await _rows(engine, f"race-{run}-%") if r.step == "welcome"]
     assert len(welcome) == 6 * len(customers)
     for customer in customers:
