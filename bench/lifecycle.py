@@ -35,7 +35,7 @@ from shared.db import make_engine
 from shared.events import customer_event_adapter
 from shared.gc_tuning import tune_garbage_collector
 from shared.kafka_admin import delete_topics, ensure_topics
-from shared.kafka_consumer import BatchConsumer, Decoded, Poison
+from shared.kafka_consumer import BatchConsumer, Decoded, GroupMembers, Poison
 from shared.kafka_producer import KafkaPublisher
 from shared.topics import TopicSpec, dlq_of
 
@@ -175,14 +175,17 @@ async def main() -> None:
         handled += len(batch)  # committed: handle returns after its transaction
         return poison
 
-    consumer = BatchConsumer(
-        bootstrap_servers=BOOTSTRAP, topic=topic, group_id=group, decode=decode, handle=handle,
-        dlq=publisher, max_records=settings.consumer_max_records,
+    consumer = GroupMembers(  # as the service runs it (CLM_LIFECYCLE_CONSUMER_MEMBERS)
+        settings.consumer_members,
+        lambda n: BatchConsumer(
+            bootstrap_servers=BOOTSTRAP, topic=topic, group_id=group, decode=decode,
+            handle=handle, dlq=publisher, max_records=settings.consumer_max_records,
+        ),
     )  # fmt: skip
     process = psutil.Process()
     peak_rss = 0
     task = asyncio.create_task(consumer.run())
-    await consumer.started.wait()
+    await consumer.wait_started()
     started, cpu_started = time.perf_counter(), time.process_time()
     pg_started = postgres_cpu_seconds()
     conn = await asyncpg.connect(DATABASE_URL.replace("+asyncpg", ""))
@@ -230,7 +233,8 @@ async def main() -> None:
     )
     print(
         f"\nlifecycle benchmark: {args.events:,} events for {args.customers:,} customers "
-        f"({arrival}; batches of {settings.consumer_max_records:,})"
+        f"({arrival}; batches of {settings.consumer_max_records:,}, "
+        f"{settings.consumer_members} group members)"
     )
     print(f"  (a) raw aiokafka consume-only  : {raw_rate:10,.0f} events/s")
     print(f"  (b) asyncpg COPY of as many rows: {copy_rate:10,.0f} rows/s")

@@ -137,17 +137,20 @@ async def _online(service, topic: str, events: int, customers: int) -> None:  # 
         consumer = events_consumer(service, publisher, topic=topic)
         tune_garbage_collector()  # as the service's lifespan does
         handled = 0
-        inner = consumer._handle
 
-        async def counting(batch):  # type: ignore[no-untyped-def]
-            nonlocal handled
-            poison = await inner(batch)
-            handled += len(batch)
-            return poison
+        def counting(inner):  # type: ignore[no-untyped-def]
+            async def count(batch):  # type: ignore[no-untyped-def]
+                nonlocal handled
+                poison = await inner(batch)
+                handled += len(batch)
+                return poison
 
-        consumer._handle = counting
+            return count
+
+        for member in consumer.members:
+            member._handle = counting(member._handle)
         task = asyncio.create_task(consumer.run())
-        await consumer.started.wait()
+        await consumer.wait_started()
         started = None
         while handled < events:
             if started is None and handled:
@@ -162,7 +165,8 @@ async def _online(service, topic: str, events: int, customers: int) -> None:  # 
         verdict = "ok" if rate >= 10_000 else "MISSED"
         print(
             f"online scoring: {events:,} purchase events through the clm-scoring consumer "
-            f"(dedup + facts + closed-form rescore + outbox, one transaction per batch): "
+            f"(dedup + facts + closed-form rescore + outbox, one transaction per batch; "
+            f"{len(consumer.members)} group members): "
             f"{rate:,.0f} events/s sustained   [required >= 10,000/s: {verdict}]; "
             f"this process's CPU {cpu / (events - first) * 1e6:.0f} us/event"
         )

@@ -11,7 +11,7 @@ from services.lifecycle.domain import load_rules
 from shared.auth import KeyStore
 from shared.db import make_engine
 from shared.gc_tuning import tune_garbage_collector
-from shared.kafka_consumer import BatchConsumer
+from shared.kafka_consumer import BatchConsumer, GroupMembers
 from shared.kafka_producer import KafkaPublisher
 from shared.logging import configure_logging, get_logger
 from shared.outbox import OutboxRelay
@@ -53,14 +53,18 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.clock,
         erasure_secret=settings.erasure_secret,
     )
-    consumer = BatchConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        topic=settings.events_topic,
-        group_id=settings.consumer_group,
-        decode=decode,
-        handle=processor.handle,
-        dlq=publisher,
-        max_records=settings.consumer_max_records,
+    consumer = GroupMembers(
+        settings.consumer_members,
+        lambda n: BatchConsumer(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            topic=settings.events_topic,
+            group_id=settings.consumer_group,
+            decode=decode,
+            handle=processor.handle,
+            dlq=publisher,
+            max_records=settings.consumer_max_records,
+            client_id=f"{settings.consumer_group}-{n}",
+        ),
     )
     relay = OutboxRelay(engine, publisher, SERVICE, settings.outbox_batch_size)
     stop = asyncio.Event()

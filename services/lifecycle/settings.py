@@ -4,6 +4,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -25,6 +26,8 @@ class LifecycleSettings(ServiceSettings):
     consumer_group: str = "clm-lifecycle"
     # Overridable for isolated tests and replays; production keeps the contract's topic.
     events_topic: str = "clm.customer-events.v1"
+    # Group members in this process: while one waits on the database another works (bench/).
+    consumer_members: int = Field(default=2, ge=1, le=12)
     consumer_max_records: int = 10000  # more events per customer per derive; RSS stays < 300 MB
     scheduler_interval_seconds: float = 1.0
     scheduler_batch_size: int = 5000

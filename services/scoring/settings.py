@@ -18,6 +18,8 @@ class ScoringSettings(ServiceSettings):
     service_name: str = "scoring"
     consumer_group: str = "clm-scoring"
     consumer_max_records: int = 10_000
+    # Group members in this process: while one waits on the database another works (bench/).
+    consumer_members: int = Field(default=3, ge=1, le=12)
     # Scheduled population refit; 0 disables it. The first one runs one interval after start.
     refit_interval_hours: float = Field(default=24.0, ge=0)
     refit_time_unit: Literal["day", "week", "month"] = "week"

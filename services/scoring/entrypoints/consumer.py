@@ -3,7 +3,7 @@
 from services.scoring.service_layer.service import ScoringService
 from shared.customer_event_codec import decode_record
 from shared.events import CustomerEvent
-from shared.kafka_consumer import BatchConsumer, BatchHandler, Decoded, Poison
+from shared.kafka_consumer import BatchConsumer, BatchHandler, Decoded, GroupMembers, Poison
 from shared.kafka_producer import KafkaPublisher
 from shared.topics import CUSTOMER_EVENTS
 
@@ -18,14 +18,19 @@ def batch_handler(service: ScoringService) -> BatchHandler[CustomerEvent]:
 
 def events_consumer(
     service: ScoringService, dlq: KafkaPublisher, topic: str = CUSTOMER_EVENTS
-) -> BatchConsumer[CustomerEvent]:
+) -> GroupMembers[CustomerEvent]:
     settings = service.settings
-    return BatchConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        topic=topic,
-        group_id=settings.consumer_group,
-        decode=decode_record,
-        handle=batch_handler(service),
-        dlq=dlq,
-        max_records=settings.consumer_max_records,
-    )
+
+    def member(n: int) -> BatchConsumer[CustomerEvent]:
+        return BatchConsumer(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            topic=topic,
+            group_id=settings.consumer_group,
+            decode=decode_record,
+            handle=batch_handler(service),
+            dlq=dlq,
+            max_records=settings.consumer_max_records,
+            client_id=f"{settings.consumer_group}-{n}",
+        )
+
+    return GroupMembers(settings.consumer_members, member)
