@@ -28,6 +28,16 @@ log = get_logger(__name__)
 async def _scheduler(
     processor: LifecycleProcessor, settings: LifecycleSettings, stop: asyncio.Event
 ) -> None:
+    # Claims skip rows another worker holds, so workers take disjoint batches; while one
+    # waits on PostgreSQL another derives.
+    await asyncio.gather(
+        *(_scheduler_worker(processor, settings, stop) for _ in range(settings.scheduler_workers))
+    )
+
+
+async def _scheduler_worker(
+    processor: LifecycleProcessor, settings: LifecycleSettings, stop: asyncio.Event
+) -> None:
     while not stop.is_set():
         try:
             evaluated = await processor.evaluate_due(settings.scheduler_batch_size)

@@ -32,6 +32,7 @@ class LifecycleSettings(ServiceSettings):
     consumer_max_records: int = 10000  # more events per customer per derive; RSS stays < 300 MB
     scheduler_interval_seconds: float = 1.0
     scheduler_batch_size: int = 5000
+    scheduler_workers: int = Field(default=2, ge=1, le=8)  # concurrent claim-derive-save loops
     outbox_batch_size: int = 5000
     run_consumer: bool = True
     run_scheduler: bool = True

@@ -1,0 +1,137 @@
+"""Concurrent scheduler workers against the real database: each due customer is evaluated
+once and each time-driven change is recorded and published once.
+
+The tables are copies in a schema of this test's own: the lifecycle services other tests
+started run their schedulers on the shared tables and would claim these customers too.
+"""
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from services.lifecycle.domain import load_rules
+from services.lifecycle.processing import LifecycleProcessor, domain_event
+from services.lifecycle.settings import DEFAULT_RULES, ClockMode
+from services.lifecycle.tables import customers, transitions
+from shared.db import make_engine
+from shared.events import customer_event_adapter
+from shared.kafka_consumer import Decoded
+from shared.outbox import outbox
+from tests.support.factories import new_customer, purchase
+from tests.support.infra import Infrastructure
+
+START = datetime(1990, 3, 1, tzinfo=UTC)
+CUSTOMERS = 60
+CLAIM_LIMIT = 7  # small batches, so that the workers interleave many times
+WORKERS = 3
+# What handle and evaluate_due touch.
+TABLES = (
+    "lifecycle_customers",
+    "lifecycle_transitions",
+    "processed_events",
+    "outbox",
+    "erased_customers",
+)
+
+
+@pytest.fixture
+async def engine(infra: Infrastructure) -> AsyncIterator[Any]:
+    schema = f"test_scheduler_{uuid.uuid4().hex[:8]}"
+    admin = make_engine(infra.database_url, 1)
+    async with admin.begin() as conn:
+        await conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+        for table in TABLES:
+            await conn.execute(
+                sa.text(f"CREATE TABLE {schema}.{table} (LIKE public.{table} INCLUDING ALL)")
+            )
+    engine = create_async_engine(
+        infra.database_url,
+        pool_size=WORKERS + 1,
+        connect_args={"server_settings": {"search_path": schema}},
+    )
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+        async with admin.begin() as conn:
+            await conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        await admin.dispose()
+
+
+async def test_concurrent_workers_evaluate_each_due_customer_once(engine: Any) -> None:
+    run = uuid.uuid4().hex[:8]
+    clock = {"now": START + timedelta(days=1)}
+    processor = LifecycleProcessor(
+        engine,
+        load_rules(DEFAULT_RULES),
+        ClockMode.WALL,
+        wall_clock=lambda: clock["now"],
+        dedup_owner=f"test-scheduler-{run}",
+        outbox_service=f"test-scheduler-{run}",
+    )
+    ids = [new_customer(f"sched-{run}") for _ in range(CUSTOMERS)]
+    events = [
+        customer_event_adapter.validate_python(purchase(c, START + timedelta(minutes=n)))
+        for n, c in enumerate(ids)
+    ]
+    await processor.handle([Decoded(None, domain_event(e)) for e in events])  # type: ignore[arg-type]
+    clock["now"] = START + timedelta(days=200)  # past at-risk (60 days) and churn (180)
+
+    async def worker() -> int:
+        evaluated = 0
+        while n := await processor.evaluate_due(CLAIM_LIMIT):
+            evaluated += n
+        return evaluated
+
+    per_worker = await asyncio.gather(*(worker() for _ in range(WORKERS)))
+
+    assert sum(per_worker) == CUSTOMERS  # every due customer claimed exactly once
+    async with engine.connect() as conn:
+        stages = dict(
+            (
+                await conn.execute(
+                    sa.select(customers.c.customer_id, customers.c.stage).where(
+                        customers.c.customer_id.in_(ids)
+                    )
+                )
+            ).all()
+        )
+        churns = Counter(
+            (
+                await conn.execute(
+                    sa.select(transitions.c.customer_id).where(
+                        transitions.c.customer_id.in_(ids),
+                        transitions.c.kind == "stage",
+                        transitions.c.to_stage == "churn",
+                    )
+                )
+            ).scalars()
+        )
+        published = [
+            orjson.loads(value)
+            for value in (
+                await conn.execute(
+                    sa.select(outbox.c.value).where(outbox.c.service == f"test-scheduler-{run}")
+                )
+            ).scalars()
+        ]
+    assert stages == dict.fromkeys(ids, "churn")
+    assert churns == Counter(dict.fromkeys(ids, 1))
+    published_churns = Counter(
+        p["customer_id"] for p in published if p["to_stage"] == "churn" and p["kind"] == "stage"
+    )
+    assert published_churns == Counter(dict.fromkeys(ids, 1))
+    change_ids = [p["transition_id"] for p in published]
+    assert len(change_ids) == len(set(change_ids))
+    churn_causes = {
+        p["cause_event_id"] for p in published if p["kind"] == "stage" and p["to_stage"] == "churn"
+    }
+    assert churn_causes == {"clock"}
