@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
+import orjson
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel
@@ -99,7 +100,7 @@ async def get_history(customer_id: str, request: Request, _: CustomersReader) ->
         )
     if history is None:
         raise _not_found(customer_id)
-    return {"customer_id": customer_id, "transitions": history}
+    return {"customer_id": customer_id, "transitions": orjson.loads(history)}
 
 
 @router.get("/customers", response_model=CustomerPage)

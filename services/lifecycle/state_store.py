@@ -64,17 +64,16 @@ async def _driver(conn: AsyncConnection) -> asyncpg.Connection:
 
 
 _LOAD = """
-SELECT customer_id, facts::text, history::text FROM lifecycle_customers
+SELECT customer_id, facts, history FROM lifecycle_customers
 WHERE customer_id = ANY($1::text[])
 ORDER BY customer_id
 FOR UPDATE
 """  # one lock order avoids deadlocks between instances
 
-# Only the checkpoint and first-seen stamp of the facts: a due customer has had no new fact
-# since its last derive, so the clock alone moves it on (the full facts are read if not).
+# Of the facts only the checkpoint and first-seen stamp are used: a due customer has had no
+# new fact since its last derive, so the clock alone moves it on (the facts are parsed if not).
 _CLAIM_DUE = """
-SELECT customer_id, (facts->'checkpoint')::text, facts->'first_seen'->>0, facts->'first_seen'->>1,
-       history::text
+SELECT customer_id, facts, history
 FROM lifecycle_customers
 WHERE next_due_at <= $1
 ORDER BY next_due_at
@@ -131,15 +130,17 @@ _UNCHANGED_FACTS = CustomerFacts("")
 async def claim_due(conn: AsyncConnection, now: datetime, limit: int) -> list[Due]:
     """Locks up to `limit` customers whose next_due_at has passed (others' locks skipped)."""
     rows = await (await _driver(conn)).fetch(_CLAIM_DUE, now, limit)
-    return [
-        Due(
-            customer_id=r[0],
-            first_seen=None if r[2] is None else Stamp(parse_utc(r[2]), r[3]),
-            checkpoint=None if r[1] is None else Checkpoint.from_json(orjson.loads(r[1])),
-            history=StoredHistory(orjson.loads(r[4])),
-        )
-        for r in rows
-    ]
+    return [_due(r[0], orjson.loads(r[1]), r[2]) for r in rows]
+
+
+def _due(customer_id: str, facts: dict[str, Any], history: str) -> Due:
+    first_seen = facts.get("first_seen")
+    return Due(
+        customer_id=customer_id,
+        first_seen=None if first_seen is None else Stamp(parse_utc(first_seen[0]), first_seen[1]),
+        checkpoint=Checkpoint.from_json(facts.get(_CHECKPOINT_KEY)),
+        history=StoredHistory(orjson.loads(history)),
+    )
 
 
 _COLUMNS: tuple[tuple[str, str], ...] = (
@@ -162,7 +163,7 @@ _COLUMNS: tuple[tuple[str, str], ...] = (
     ("as_of", "timestamptz"),
     ("next_due_at", "timestamptz"),
 )
-_CASTS = {"flags": "::varchar(32)[]", "facts": "::jsonb", "history": "::jsonb"}
+_CASTS = {"flags": "::varchar(32)[]"}
 _NAMES = [name for name, _ in _COLUMNS]
 _SELECTED = ", ".join("u." + name + _CASTS.get(name, "") for name in _NAMES)
 _ARRAYS = ", ".join(f"${i}::{pg_type}[]" for i, (_, pg_type) in enumerate(_COLUMNS, 1))
@@ -178,7 +179,7 @@ _UPSERT = (
 _UPDATE = (
     "UPDATE lifecycle_customers AS c SET "
     + ", ".join(
-        f"{name} = COALESCE(u.{name}{_CASTS[name]}, c.{name})"
+        f"{name} = COALESCE(u.{name}, c.{name})"
         if name in ("facts", "history")
         else f"{name} = u.{name}{_CASTS.get(name, '')}"
         for name in _NAMES[1:]

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -118,7 +119,9 @@ async def _known_everywhere(db: AsyncEngine, customer: str) -> None:
     async def lifecycle() -> bool:
         rows = await _rows(db, "lifecycle_customers", customer)
         return (
-            bool(rows) and rows[0]["facts"].get("profile", {}).get("email", [None] * 3)[2] == EMAIL
+            bool(rows)
+            and orjson.loads(rows[0]["facts"]).get("profile", {}).get("email", [None] * 3)[2]
+            == EMAIL
         )
 
     async def scoring() -> bool:
@@ -261,7 +264,8 @@ async def test_keep_aggregates_keeps_only_anonymous_counts(
     assert kept[0]["stage"] == kept_before["stage"]
     assert kept[0]["tier"] == kept_before["tier"]
     assert kept[0]["purchase_occasions"] == kept_before["purchase_occasions"] == 2
-    assert kept[0]["facts"]["profile"] == {} and kept[0]["facts"]["purchases"] == {}
+    kept_facts = orjson.loads(kept[0]["facts"])
+    assert kept_facts["profile"] == {} and kept_facts["purchases"] == {}
     assert kept[0]["next_due_at"] is None
     scores = await _rows(db, "scoring_customers", anon)
     assert len(scores) == 1 and scores[0]["occasions"] == 2
