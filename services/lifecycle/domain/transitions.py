@@ -59,20 +59,30 @@ class Transition(NamedTuple):  # a tuple: built for every replayed change, and f
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> Transition:
+        # Dict lookups, not enum calls (1.1 us each, 6 per item): every stored history item
+        # the scheduler resumes is parsed here.
+        flag, from_tier, to_tier = raw.get("flag"), raw.get("from_tier"), raw.get("to_tier")
         return cls(
             id=raw["id"],
             customer_id=raw["customer_id"],
-            kind=TransitionKind(raw["kind"]),
-            from_stage=Stage(raw["from_stage"]),
-            to_stage=Stage(raw["to_stage"]),
-            flag=Flag(raw["flag"]) if raw.get("flag") else None,
+            kind=_KINDS[raw["kind"]],
+            from_stage=_STAGES[raw["from_stage"]],
+            to_stage=_STAGES[raw["to_stage"]],
+            flag=_FLAGS[flag] if flag else None,
             flag_value=raw.get("flag_value"),
-            from_tier=Tier(raw["from_tier"]) if raw.get("from_tier") else None,
-            to_tier=Tier(raw["to_tier"]) if raw.get("to_tier") else None,
+            from_tier=_TIERS[from_tier] if from_tier else None,
+            to_tier=_TIERS[to_tier] if to_tier else None,
             occurred_at=parse_utc(raw["occurred_at"]),
-            reason=Reason(raw["reason"]),
+            reason=_REASONS[raw["reason"]],
             cause_event_id=raw["cause_event_id"],
         )
+
+
+_KINDS = {kind.value: kind for kind in TransitionKind}
+_STAGES = {stage.value: stage for stage in Stage}
+_FLAGS = {flag.value: flag for flag in Flag}
+_TIERS = {tier.value: tier for tier in Tier}
+_REASONS = {reason.value: reason for reason in Reason}
 
 
 class StoredHistory(Sequence[Transition]):
