@@ -84,7 +84,7 @@ async def _anonymise(conn: AsyncConnection, customer_id: str, secret: str) -> in
     statements = [
         (
             "UPDATE lifecycle_customers SET customer_id = :anon, "
-            "facts = :facts, history = '[]', next_due_at = NULL, "
+            "facts = :facts, checkpoint = NULL, history = '', next_due_at = NULL, "
             "updated_at = now() WHERE customer_id = :id",
             {**params, "facts": empty_facts},
         ),

@@ -156,7 +156,7 @@ class LifecycleProcessor:
                 state = None
                 if item.checkpoint is not None:
                     state = derive_by_clock(
-                        item.customer_id, item.first_seen, self._rules, now, item.history,
+                        item.customer_id, item.first_seen_at, self._rules, now, item.history,
                         item.checkpoint,
                     )  # fmt: skip
                 if state is None:

@@ -4,12 +4,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
-import orjson
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel
 
 from services.lifecycle.domain import Flag, LifecycleRules, Stage, Tier
+from services.lifecycle.domain.transitions import parse_history_text
 from shared.auth import Scope, require
 from shared.kafka_producer import PublishError
 from shared.logging import get_logger
@@ -100,7 +100,7 @@ async def get_history(customer_id: str, request: Request, _: CustomersReader) ->
         )
     if history is None:
         raise _not_found(customer_id)
-    return {"customer_id": customer_id, "transitions": orjson.loads(history)}
+    return {"customer_id": customer_id, "transitions": parse_history_text(history)}
 
 
 @router.get("/customers", response_model=CustomerPage)

@@ -23,9 +23,7 @@ from services.lifecycle.domain import (
     LifecycleState,
     Resume,
 )
-from services.lifecycle.domain.facts import Stamp
-from services.lifecycle.domain.moments import parse_utc
-from services.lifecycle.domain.transitions import StoredHistory, ids_of
+from services.lifecycle.domain.transitions import StoredHistory, history_text, ids_of
 
 from .tables import watermark
 
@@ -64,16 +62,16 @@ async def _driver(conn: AsyncConnection) -> asyncpg.Connection:
 
 
 _LOAD = """
-SELECT customer_id, facts, history FROM lifecycle_customers
+SELECT customer_id, facts, checkpoint, history FROM lifecycle_customers
 WHERE customer_id = ANY($1::text[])
 ORDER BY customer_id
 FOR UPDATE
 """  # one lock order avoids deadlocks between instances
 
-# Of the facts only the checkpoint and first-seen stamp are used: a due customer has had no
-# new fact since its last derive, so the clock alone moves it on (the facts are parsed if not).
+# Not the facts: a due customer has had no new fact since its last derive, so the clock alone
+# moves it on from its checkpoint (the facts are loaded for the few it cannot).
 _CLAIM_DUE = """
-SELECT customer_id, facts, history
+SELECT customer_id, first_seen_at, checkpoint, history
 FROM lifecycle_customers
 WHERE next_due_at <= $1
 ORDER BY next_due_at
@@ -82,31 +80,33 @@ FOR UPDATE SKIP LOCKED
 """
 
 
-# The replay checkpoint rides in the facts document: both are always written together, and
-# a row without one (or with an unknown format) is simply replayed in full.
-_CHECKPOINT_KEY = "checkpoint"
+def _checkpoint(text: str | None) -> Checkpoint | None:
+    # A row without one (or with an unknown format) is simply replayed in full.
+    return None if text is None else Checkpoint.from_json(orjson.loads(text))
 
 
-def _stored(facts: str, history: str) -> Stored:
-    facts_json = orjson.loads(facts)
-    checkpoint = Checkpoint.from_json(facts_json.pop(_CHECKPOINT_KEY, None))
+def _stored(facts: str, checkpoint: str | None, history: str) -> Stored:
     return Stored(
-        CustomerFacts.from_json(facts_json), checkpoint, StoredHistory(orjson.loads(history))
+        CustomerFacts.from_json(orjson.loads(facts)),
+        _checkpoint(checkpoint),
+        StoredHistory.from_text(history),
     )
 
 
 def _facts_json(derived: Derived) -> str:
     if derived.facts is _UNCHANGED_FACTS:
         raise AssertionError("facts that were not read cannot be written")
-    document = derived.facts.to_json()
-    if derived.checkpoint is not None:
-        document[_CHECKPOINT_KEY] = derived.checkpoint.to_json()
-    return orjson.dumps(document).decode()
+    return orjson.dumps(derived.facts.to_json()).decode()
+
+
+def _checkpoint_json(derived: Derived) -> str | None:
+    checkpoint = derived.checkpoint
+    return None if checkpoint is None else orjson.dumps(checkpoint.to_json()).decode()
 
 
 async def load_for_update(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, Stored]:
     rows = await (await _driver(conn)).fetch(_LOAD, list(ids))
-    return {r[0]: _stored(r[1], r[2]) for r in rows}
+    return {r[0]: _stored(r[1], r[2], r[3]) for r in rows}
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +114,7 @@ class Due:
     """A customer claimed for re-evaluation, without its facts (see `_CLAIM_DUE`)."""
 
     customer_id: str
-    first_seen: Stamp | None
+    first_seen_at: datetime | None
     checkpoint: Checkpoint | None
     history: StoredHistory
 
@@ -130,17 +130,7 @@ _UNCHANGED_FACTS = CustomerFacts("")
 async def claim_due(conn: AsyncConnection, now: datetime, limit: int) -> list[Due]:
     """Locks up to `limit` customers whose next_due_at has passed (others' locks skipped)."""
     rows = await (await _driver(conn)).fetch(_CLAIM_DUE, now, limit)
-    return [_due(r[0], orjson.loads(r[1]), r[2]) for r in rows]
-
-
-def _due(customer_id: str, facts: dict[str, Any], history: str) -> Due:
-    first_seen = facts.get("first_seen")
-    return Due(
-        customer_id=customer_id,
-        first_seen=None if first_seen is None else Stamp(parse_utc(first_seen[0]), first_seen[1]),
-        checkpoint=Checkpoint.from_json(facts.get(_CHECKPOINT_KEY)),
-        history=StoredHistory(orjson.loads(history)),
-    )
+    return [Due(r[0], r[1], _checkpoint(r[2]), StoredHistory.from_text(r[3])) for r in rows]
 
 
 _COLUMNS: tuple[tuple[str, str], ...] = (
@@ -159,6 +149,7 @@ _COLUMNS: tuple[tuple[str, str], ...] = (
     ("trailing_spend", "numeric"),
     ("churn_risk", "float8"),
     ("facts", "text"),
+    ("checkpoint", "text"),
     ("history", "text"),
     ("as_of", "timestamptz"),
     ("next_due_at", "timestamptz"),
@@ -176,28 +167,31 @@ _UPSERT = (
     + ", updated_at = now()"
 )
 # Re-evaluated rows exist (they were claimed); a NULL document means "unchanged, keep it".
+# The checkpoint is written with the facts it was taken of (it may be NULL with them).
+_KEPT_WHEN_NULL = {
+    "facts": "COALESCE(u.facts, c.facts)",
+    "checkpoint": "CASE WHEN u.facts IS NULL THEN c.checkpoint ELSE u.checkpoint END",
+    "history": "COALESCE(u.history, c.history)",
+}
 _UPDATE = (
     "UPDATE lifecycle_customers AS c SET "
     + ", ".join(
-        f"{name} = COALESCE(u.{name}, c.{name})"
-        if name in ("facts", "history")
-        else f"{name} = u.{name}{_CASTS.get(name, '')}"
+        f"{name} = {_KEPT_WHEN_NULL.get(name) or 'u.' + name + _CASTS.get(name, '')}"
         for name in _NAMES[1:]
     )
     + f", updated_at = now() FROM {_ROWS} WHERE c.customer_id = u.customer_id"
 )
 
 
-def _history_json(
-    state: LifecycleState, stored: Stored | None
-) -> list[dict[str, Any]] | tuple[dict[str, Any], ...]:
-    """The history as stored: the loaded JSON when nothing changed, else reusing unchanged items."""
+def _history_text(state: LifecycleState, stored: Stored | None) -> str:
+    """The history as stored, reusing the stored lines of unchanged items."""
+    history = state.history
     if stored is None:
-        return [t.to_json() for t in state.history]
-    if _same_history(state, stored):
-        return stored.history.items
-    known = dict(zip(stored.history.ids, stored.history.items, strict=True))
-    return [known.get(t.id) or t.to_json() for t in state.history]
+        return history_text([t.to_line() for t in history])
+    known = dict(zip(stored.history.ids, stored.history.lines, strict=True))
+    return history_text(
+        [known.get(id_) or history[i].to_line() for i, id_ in enumerate(ids_of(history))]
+    )
 
 
 def _same_history(state: LifecycleState, stored: Stored) -> bool:
@@ -229,7 +223,8 @@ def _columns(results: Iterable[Derived], keep_unchanged: bool) -> list[list[Any]
             state.trailing_spend,
             state.churn_risk,
             None if facts_kept else _facts_json(derived),
-            None if history_kept else orjson.dumps(_history_json(state, loaded)).decode(),
+            None if facts_kept else _checkpoint_json(derived),
+            None if history_kept else _history_text(state, loaded),
             state.as_of,
             state.next_due_at,
         )

@@ -1,4 +1,4 @@
-"""The lifecycle service's tables (schema owned by Alembic, migrations 0003 and 0011)."""
+"""The lifecycle service's tables (schema owned by Alembic, migrations 0003, 0011, 0012)."""
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -24,6 +24,9 @@ customers = sa.Table(
     sa.Column("churn_risk", sa.Float),
     # JSON text (lz4), parsed by the service only: jsonb cost PostgreSQL a parse per write.
     sa.Column("facts", sa.Text, nullable=False),
+    # Where the replay stood after the last fact (domain/checkpoint.py), as JSON text.
+    sa.Column("checkpoint", sa.Text),
+    # One compact JSON object per line, id first (domain/transitions.py, StoredHistory).
     sa.Column("history", sa.Text, nullable=False),
     sa.Column("as_of", sa.DateTime(timezone=True), nullable=False),
     sa.Column("next_due_at", sa.DateTime(timezone=True)),

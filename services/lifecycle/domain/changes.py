@@ -81,12 +81,11 @@ def changes_between(
     `cause_event_id` names the late event behind the corrections when the caller knows it;
     otherwise a correction keeps the retracted transition's cause.
     """
-    new_ids = set(ids_of(new_history))
-    old_order = ids_of(old_history)
-    old_ids = set(old_order)
-    # Old items are read only where retracted: a stored history parses items on access.
+    new_order, old_order = ids_of(new_history), ids_of(old_history)
+    new_ids, old_ids = set(new_order), set(old_order)
+    # Items are read only where retracted or added: stored items are parsed on access.
     retracted = [old_history[i] for i, id_ in enumerate(old_order) if id_ not in new_ids]
-    added = [t for t in new_history if t.id not in old_ids]
+    added = [new_history[i] for i, id_ in enumerate(new_order) if id_ not in old_ids]
     corrections = [_correction(t, cause_event_id) for t in reversed(retracted)]
     return corrections + [_published(t) for t in added]
 

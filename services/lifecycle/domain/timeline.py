@@ -18,7 +18,7 @@ from enum import IntEnum
 from typing import Any
 
 from services.lifecycle.domain.checkpoint import Checkpoint, Resume, rules_key
-from services.lifecycle.domain.facts import CustomerFacts, Stamp
+from services.lifecycle.domain.facts import CustomerFacts
 from services.lifecycle.domain.moments import iso, parse_utc
 from services.lifecycle.domain.rules import LifecycleRules, TierRules
 from services.lifecycle.domain.spend import QuarterlySpend, TrailingSpend, quarter_of, quarter_start
@@ -32,6 +32,8 @@ from services.lifecycle.domain.stages import (
 )
 from services.lifecycle.domain.transitions import (
     CLOCK,
+    History,
+    StoredHistory,
     Transition,
     TransitionKind,
     transition_id,
@@ -55,7 +57,8 @@ class LifecycleState:
     total_spend: Decimal
     trailing_spend: Decimal
     churn_risk: float | None
-    history: tuple[Transition, ...]
+    history: Sequence[Transition]
+    """A tuple, or a `History` equal to one (a resumed replay's stored part stays unparsed)."""
     next_due_at: datetime | None
     """The earliest moment after `as_of` at which the state changes without a new event."""
 
@@ -94,7 +97,7 @@ def derive_resuming(
 
 def derive_by_clock(
     customer_id: str,
-    first_seen: Stamp | None,
+    first_seen_at: datetime | None,
     rules: LifecycleRules,
     now: datetime,
     earlier_history: Sequence[Transition],
@@ -110,8 +113,8 @@ def derive_by_clock(
     if now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
     if (
-        first_seen is None
-        or first_seen.at > now
+        first_seen_at is None
+        or first_seen_at > now
         or checkpoint.points_total is None
         or checkpoint.points_consumed != checkpoint.points_total
         or checkpoint.rules_key != _compiled(rules).key
@@ -119,8 +122,8 @@ def derive_by_clock(
         or _moment(checkpoint.replay["t"]) > now
     ):
         return None
-    facts = CustomerFacts(customer_id, first_seen)  # no points: there are none left to replay
-    replay = _Replay(facts, rules, first_seen.at)
+    facts = CustomerFacts(customer_id)  # no points: there are none left to replay
+    replay = _Replay(facts, rules, first_seen_at)
     replay.resume(Resume(facts, earlier_history, checkpoint))
     replay.run_until(now)
     return replay.state(now)
@@ -266,6 +269,8 @@ class _Replay:
         "_next_point",
         "_occasion_days",
         "_points",
+        "_prefix",
+        "_prefix_len",
         "_quarter_due",
         "_quarterly",
         "_reactivations",
@@ -304,7 +309,9 @@ class _Replay:
         self._t = first_seen_at
         self._stage = Stage.ACQUISITION
         self._stage_since = first_seen_at
-        self._history: list[Transition] = []
+        self._history: list[Transition] = []  # after the stored prefix, if there is one
+        self._prefix: StoredHistory | None = None
+        self._prefix_len = 0
         self._ids: set[str] = set()
         self._reactivations = 0
         self._churned_from: Stage | None = None
@@ -350,8 +357,13 @@ class _Replay:
         checkpoint = earlier.checkpoint
         raw = checkpoint.replay
         self._next_point = checkpoint.points_consumed
-        self._history = list(earlier.history[: checkpoint.history_len])
-        self._ids = {transition.id for transition in self._history}
+        history, kept = earlier.history, checkpoint.history_len
+        if isinstance(history, StoredHistory):  # its items stay unparsed unless read
+            self._prefix, self._prefix_len = history, kept
+            self._ids = set(history.ids[:kept])
+        else:
+            self._history = list(history[:kept])
+            self._ids = {transition.id for transition in self._history}
         self._t = _moment(raw["t"])
         self._stage = Stage(raw["stage"])
         self._stage_since = _moment(raw["stage_since"])
@@ -410,7 +422,11 @@ class _Replay:
             "tier": self._tier.value,
         }
         return Checkpoint(
-            self._c.key, self._next_point, len(self._history), replay, len(self._points)
+            self._c.key,
+            self._next_point,
+            self._prefix_len + len(self._history),
+            replay,
+            len(self._points),
         )
 
     # --- driving the replay -------------------------------------------------------------
@@ -468,7 +484,12 @@ class _Replay:
             self._total_spend,
             self._trailing.total,
         )
-        churn_risk, history = self._churn_risk, tuple(self._history)
+        churn_risk = self._churn_risk
+        history: Sequence[Transition] = (
+            tuple(self._history)
+            if self._prefix is None
+            else History(self._prefix, self._prefix_len, self._history)
+        )
         return LifecycleState(
             customer_id=customer_id,
             as_of=now,

@@ -9,6 +9,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, NamedTuple, overload
 
+import orjson
+
 from services.lifecycle.domain.moments import iso, parse_utc
 from services.lifecycle.domain.stages import Flag, Reason, Stage, Tier
 
@@ -57,6 +59,10 @@ class Transition(NamedTuple):  # a tuple: built for every replayed change, and f
             "cause_event_id": self.cause_event_id,
         }
 
+    def to_line(self) -> str:
+        """The stored form: compact JSON with the id first (`StoredHistory` reads it unparsed)."""
+        return orjson.dumps(self.to_json()).decode()
+
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> Transition:
         # Dict lookups, not enum calls (1.1 us each, 6 per item): every stored history item
@@ -86,21 +92,25 @@ _REASONS = {reason.value: reason for reason in Reason}
 
 
 class StoredHistory(Sequence[Transition]):
-    """A history kept as its stored JSON items, each parsed only when it is read.
+    """A history as stored: one compact JSON object per line, each parsed only when it is read.
 
     A re-derivation mostly needs the ids (ids name the whole transition), so a loaded
     history does not pay for parsing items that are merely compared or written back.
     """
 
-    __slots__ = ("_parsed", "ids", "items")
+    __slots__ = ("_parsed", "ids", "lines")
 
-    def __init__(self, items: Sequence[dict[str, Any]]) -> None:
-        self.items = tuple(items)
-        self.ids = tuple(item["id"] for item in self.items)
-        self._parsed: list[Transition | None] = [None] * len(self.items)
+    def __init__(self, lines: Sequence[str]) -> None:
+        self.lines = tuple(lines)
+        self.ids = tuple(_id_of(line) for line in self.lines)
+        self._parsed: list[Transition | None] = [None] * len(self.lines)
+
+    @classmethod
+    def from_text(cls, text: str) -> StoredHistory:
+        return cls(text.split("\n") if text else ())
 
     def __len__(self) -> int:
-        return len(self.items)
+        return len(self.lines)
 
     @overload
     def __getitem__(self, index: int) -> Transition: ...
@@ -110,15 +120,79 @@ class StoredHistory(Sequence[Transition]):
 
     def __getitem__(self, index: int | slice) -> Transition | tuple[Transition, ...]:
         if isinstance(index, slice):
-            return tuple(self[i] for i in range(*index.indices(len(self.items))))
+            return tuple(self[i] for i in range(*index.indices(len(self.lines))))
         parsed = self._parsed[index]
         if parsed is None:
-            parsed = self._parsed[index] = Transition.from_json(self.items[index])
+            parsed = self._parsed[index] = Transition.from_json(orjson.loads(self.lines[index]))
         return parsed
 
 
+_ID_AT = len('{"id":"')
+
+
+def _id_of(line: str) -> str:
+    # `to_line` writes the id first, so it is read without parsing the line.
+    end = line.find('"', _ID_AT) if line.startswith('{"id":"') else -1
+    return line[_ID_AT:end] if end > 0 else str(orjson.loads(line)["id"])
+
+
+def history_text(lines: Sequence[str]) -> str:
+    """A history as stored: its items' lines (`Transition.to_line`), in order."""
+    return "\n".join(lines)
+
+
+def parse_history_text(text: str) -> list[dict[str, Any]]:
+    """The stored items as JSON objects, for readers that show them as they are."""
+    return [orjson.loads(line) for line in text.split("\n")] if text else []
+
+
+class History(Sequence[Transition]):
+    """A derived history that resumed a stored one: its first `prefix_len` stored items, each
+    parsed only when read, then the transitions derived after them."""
+
+    __slots__ = ("_prefix", "_prefix_len", "_tail", "ids")
+
+    def __init__(self, prefix: StoredHistory, prefix_len: int, tail: Sequence[Transition]):
+        self._prefix, self._prefix_len, self._tail = prefix, prefix_len, tuple(tail)
+        self.ids = prefix.ids[:prefix_len] + tuple(t.id for t in self._tail)
+
+    def __len__(self) -> int:
+        return self._prefix_len + len(self._tail)
+
+    @overload
+    def __getitem__(self, index: int) -> Transition: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Transition, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> Transition | tuple[Transition, ...]:
+        if isinstance(index, slice):
+            return tuple(self[i] for i in range(*index.indices(len(self))))
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError("history index out of range")
+        if index < self._prefix_len:
+            return self._prefix[index]
+        return self._tail[index - self._prefix_len]
+
+    def __eq__(self, other: object) -> bool:
+        # Equal to any sequence of the same transitions, as the tuple it stands for.
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return len(self) == len(other) and tuple(self) == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"History({tuple(self)!r})"
+
+
 def ids_of(history: Sequence[Transition]) -> tuple[str, ...]:
-    return history.ids if isinstance(history, StoredHistory) else tuple(t.id for t in history)
+    if isinstance(history, StoredHistory | History):
+        return history.ids
+    return tuple(t.id for t in history)
 
 
 def transition_id(

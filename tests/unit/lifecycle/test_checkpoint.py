@@ -1,6 +1,7 @@
 """Resuming a replay from its checkpoint derives exactly what a full replay derives."""
 
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 import orjson
 from hypothesis import HealthCheck, assume, given, settings
@@ -16,13 +17,22 @@ from services.lifecycle.domain import (
     timeline,
 )
 from services.lifecycle.domain.facts import apply_all
-from services.lifecycle.domain.transitions import Transition
+from services.lifecycle.domain.transitions import StoredHistory, Transition, history_text
 from tests.unit.lifecycle.story import DEFAULT_RULES, T0, Story
 from tests.unit.lifecycle.test_replay_properties import CUSTOMER, RULES, deliveries, histories
 
 
 def through_storage(checkpoint: Checkpoint | None) -> Checkpoint | None:
     return checkpoint and Checkpoint.from_json(orjson.loads(orjson.dumps(checkpoint.to_json())))
+
+
+def history_through_storage(history: Sequence[Transition]) -> StoredHistory:
+    """As the service reads it back: items parsed only where a derivation reads them."""
+    return StoredHistory.from_text(history_text([t.to_line() for t in history]))
+
+
+def first_seen_at(facts: CustomerFacts) -> datetime | None:
+    return facts.first_seen.at if facts.first_seen else None
 
 
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -39,7 +49,7 @@ def test_resuming_step_by_step_equals_a_full_replay(data, rules, in_event_time_o
         delivered = sorted(delivered, key=lambda e: (e.occurred_at, e.event_id))
     cuts = sorted(data.draw(st.lists(st.integers(0, len(delivered)), min_size=len(steps))))
     facts, checkpoint = CustomerFacts(CUSTOMER), None
-    history: tuple[Transition, ...] = ()
+    history: Sequence[Transition] = ()
     now, start = T0, 0
     for advance, cut in zip(steps, cuts, strict=False):
         earlier = facts
@@ -51,7 +61,7 @@ def test_resuming_step_by_step_equals_a_full_replay(data, rules, in_event_time_o
         full_state, full_checkpoint = derive_resuming(facts, rules, now, None)
         assert state == full_state == derive(facts, rules, now)
         assert checkpoint == full_checkpoint
-        history, checkpoint = state.history, through_storage(checkpoint)
+        history, checkpoint = history_through_storage(state.history), through_storage(checkpoint)
 
 
 def test_purchases_in_event_time_order_resume_instead_of_replaying(monkeypatch):
@@ -102,15 +112,15 @@ def test_the_clock_alone_moves_a_fully_replayed_checkpoint_like_a_full_replay(
     now = T0 + timedelta(days=first, hours=3)
     state, checkpoint = derive_resuming(facts, rules, now, None)
     assume(checkpoint is not None)
-    stored = through_storage(checkpoint)
+    stored, history = through_storage(checkpoint), history_through_storage(state.history)
     assert stored is not None
     then = now + timedelta(days=later, hours=7)
-    by_clock = derive_by_clock(CUSTOMER, facts.first_seen, rules, then, state.history, stored)
+    by_clock = derive_by_clock(CUSTOMER, first_seen_at(facts), rules, then, history, stored)
     if by_clock is None:  # refused: facts after the checkpoint, or the clock went back
         assert stored.points_consumed < (stored.points_total or 0) or then < now
     else:
         assert by_clock == derive(facts, rules, then)
-        assert derive_resuming(facts, rules, then, Resume(facts, state.history, stored)) == (
+        assert derive_resuming(facts, rules, then, Resume(facts, history, stored)) == (
             by_clock,
             stored,
         )
@@ -124,7 +134,7 @@ def test_a_customer_with_every_fact_replayed_churns_by_the_clock_alone():
     assert stored is not None and stored.points_consumed == stored.points_total == 2
     later = T0 + timedelta(days=400)
     by_clock = derive_by_clock(
-        story.customer_id, facts.first_seen, DEFAULT_RULES, later, state.history, stored
+        story.customer_id, first_seen_at(facts), DEFAULT_RULES, later, state.history, stored
     )
     assert by_clock is not None and by_clock.stage.value == "churn"
     assert by_clock == derive(facts, DEFAULT_RULES, later)
@@ -133,7 +143,7 @@ def test_a_customer_with_every_fact_replayed_churns_by_the_clock_alone():
     )
     assert (
         derive_by_clock(
-            story.customer_id, facts.first_seen, other_rules, later, state.history, stored
+            story.customer_id, first_seen_at(facts), other_rules, later, state.history, stored
         )
         is None
     )
