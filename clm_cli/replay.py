@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import orjson
 import sqlalchemy as sa
 from aiokafka.errors import KafkaError
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -76,7 +77,7 @@ async def forecast(
                 for customer_id, stage, raw in chunk:
                     result.customers += 1
                     try:
-                        state = derive(CustomerFacts.from_json(raw), rules, clock)
+                        state = derive(CustomerFacts.from_json(orjson.loads(raw)), rules, clock)
                     except ValueError:
                         result.unreadable += 1
                         continue

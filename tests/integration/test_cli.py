@@ -2,15 +2,22 @@
 
 import asyncio
 import os
+import re
 import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
 import pytest
+import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from services.lifecycle.domain import CustomerFacts, DomainEvent, EventType, apply
+from services.lifecycle.tables import customers
 from shared.kafka_admin import ensure_topics
 from shared.topics import CUSTOMER_EVENTS, TopicSpec, dlq_of
 from tests.support.infra import Infrastructure
@@ -167,12 +174,49 @@ async def test_customer_show_for_an_unknown_id_is_one_sentence(
     assert "Traceback" not in run.stderr
 
 
+async def stored_stage(infra: Infrastructure, customer_id: str) -> str | None:
+    engine = create_async_engine(infra.database_url)
+    try:
+        async with engine.connect() as conn:
+            query = sa.select(customers.c.stage).where(customers.c.customer_id == customer_id)
+            return await conn.scalar(query)
+    finally:
+        await engine.dispose()
+
+
 async def test_replay_dry_run_reports_stage_changes_and_changes_nothing(
-    cli_env: dict[str, str],
+    infra: Infrastructure, cli_env: dict[str, str]
 ) -> None:
-    run = await clm(cli_env, "replay", "lifecycle", "--dry-run")
-    assert run.code == 0, run.stderr
-    assert "customers would change stage on replay; nothing was changed." in run.stdout
+    # Stored as it stood in 2000 (in development after one purchase); never due, so no
+    # running scheduler moves it: re-derived now, its facts say churn.
+    customer = f"dry-{uuid.uuid4().hex[:8]}"
+    bought = datetime(2000, 3, 1, tzinfo=UTC)
+    purchase = DomainEvent(
+        f"{customer}-p1", EventType.PURCHASE, customer, bought,
+        {"order_id": "o1", "amount": "50", "currency": "CNY"},
+    )  # fmt: skip
+    facts = apply(CustomerFacts(customer), purchase)
+    row = {
+        "customer_id": customer, "stage": "development", "stage_since": bought, "flags": [],
+        "tier": "C", "reactivations": 0, "first_seen_at": bought, "first_purchase_at": bought,
+        "last_purchase_at": bought, "purchase_occasions": 1, "total_spend": 50,
+        "trailing_spend": 50, "facts": orjson.dumps(facts.to_json()).decode(), "history": "",
+        "as_of": bought, "next_due_at": None,
+    }  # fmt: skip
+    engine = create_async_engine(infra.database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(sa.insert(customers).values(row))
+        run = await clm(cli_env, "replay", "lifecycle", "--dry-run")
+        assert run.code == 0, run.stderr
+        assert "customers would change stage on replay; nothing was changed." in run.stdout
+        assert "facts the rules cannot use" not in run.stdout
+        assert re.search(r"development\W+churn\W+\d", run.stdout), run.stdout
+        assert await stored_stage(infra, customer) == "development"
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(sa.delete(customers).where(customers.c.customer_id == customer))
+        await engine.dispose()
 
 
 async def test_replay_refuses_while_lifecycle_answers(
