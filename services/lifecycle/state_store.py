@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.lifecycle.domain import (
+    CLOCK_ONLY_FIELDS,
     Change,
     Checkpoint,
     CustomerFacts,
@@ -182,6 +183,19 @@ _UPDATE = (
     + f", updated_at = now() FROM {_ROWS} WHERE c.customer_id = u.customer_id"
 )
 
+# A re-evaluation that kept a seen customer's facts and history changed only the columns the
+# clock alone moves (CLOCK_ONLY_FIELDS): those are all it writes.
+_CLOCK_ONLY = [(name, pg_type) for name, pg_type in _COLUMNS if name in CLOCK_ONLY_FIELDS]
+assert [name for name, _ in _CLOCK_ONLY] == list(CLOCK_ONLY_FIELDS), "save_evaluated's order"
+_UPDATE_CLOCK_ONLY = (
+    "UPDATE lifecycle_customers AS c SET "
+    + ", ".join(f"{name} = u.{name}" for name, _ in _CLOCK_ONLY)
+    + ", updated_at = now() FROM unnest($1::text[], "
+    + ", ".join(f"${i}::{pg_type}[]" for i, (_, pg_type) in enumerate(_CLOCK_ONLY, 2))
+    + f") AS u(customer_id, {', '.join(name for name, _ in _CLOCK_ONLY)}) "
+    "WHERE c.customer_id = u.customer_id"
+)
+
 
 def _history_text(state: LifecycleState, stored: Stored | None) -> str:
     """The history as stored, reusing the stored lines of unchanged items."""
@@ -241,8 +255,33 @@ async def save(conn: AsyncConnection, results: Sequence[Derived]) -> None:
 
 async def save_evaluated(conn: AsyncConnection, results: Sequence[Derived]) -> None:
     """Updates re-evaluated customers, rewriting facts and history only where they changed."""
-    if results:
-        await (await _driver(conn)).execute(_UPDATE, *_columns(results, keep_unchanged=True))
+    clock_only = [d for d in results if _moved_by_clock_only(d)]
+    others = [d for d in results if not _moved_by_clock_only(d)]
+    driver = await _driver(conn)
+    if others:
+        await driver.execute(_UPDATE, *_columns(others, keep_unchanged=True))
+    if clock_only:
+        states = [d.state for d in clock_only]
+        await driver.execute(
+            _UPDATE_CLOCK_ONLY,
+            [s.customer_id for s in states],
+            [s.lifecycle_pattern.value if s.lifecycle_pattern else None for s in states],
+            [s.trailing_spend for s in states],
+            [s.as_of for s in states],
+            [s.next_due_at for s in states],
+        )
+
+
+def _moved_by_clock_only(derived: Derived) -> bool:
+    loaded = derived.loaded
+    return (
+        loaded is not None
+        and loaded.checkpoint is not None  # the stored state was derived from seen facts
+        and derived.facts is loaded.facts
+        and derived.checkpoint is loaded.checkpoint  # no fact was replayed since the last save
+        and derived.state.first_seen_at is not None
+        and _same_history(derived.state, loaded)
+    )
 
 
 _DELETE_RETRACTED = "DELETE FROM lifecycle_transitions WHERE id = ANY($1::text[])"

@@ -135,3 +135,56 @@ async def test_concurrent_workers_evaluate_each_due_customer_once(engine: Any) -
         p["cause_event_id"] for p in published if p["kind"] == "stage" and p["to_stage"] == "churn"
     }
     assert churn_causes == {"clock"}
+
+
+async def test_a_re_evaluation_that_only_moves_the_clock_keeps_everything_else(
+    engine: Any,
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    clock = {"now": START + timedelta(days=1)}
+    processor = LifecycleProcessor(
+        engine,
+        load_rules(DEFAULT_RULES),
+        ClockMode.WALL,
+        wall_clock=lambda: clock["now"],
+        dedup_owner=f"test-clock-only-{run}",
+        outbox_service=f"test-clock-only-{run}",
+    )
+    ids = [new_customer(f"clock-only-{run}") for _ in range(5)]
+    events = [
+        customer_event_adapter.validate_python(purchase(c, START + timedelta(minutes=n)))
+        for n, c in enumerate(ids)
+    ]
+    await processor.handle([Decoded(None, domain_event(e)) for e in events])  # type: ignore[arg-type]
+    mine = customers.c.customer_id.in_(ids)
+    async with engine.begin() as conn:
+        stored = {
+            r.customer_id: r._asdict() for r in await conn.execute(sa.select(customers).where(mine))
+        }
+        published_before = await conn.scalar(
+            sa.select(sa.func.count())
+            .select_from(outbox)
+            .where(outbox.c.service == f"test-clock-only-{run}")
+        )
+        # Due now, as a forced re-evaluation makes them (nothing changes 2 days after a purchase).
+        await conn.execute(sa.update(customers).where(mine).values(next_due_at=START))
+    clock["now"] = START + timedelta(days=3)
+
+    assert await processor.evaluate_due(100) == len(ids)
+
+    async with engine.connect() as conn:
+        after = {
+            r.customer_id: r._asdict() for r in await conn.execute(sa.select(customers).where(mine))
+        }
+        published_after = await conn.scalar(
+            sa.select(sa.func.count())
+            .select_from(outbox)
+            .where(outbox.c.service == f"test-clock-only-{run}")
+        )
+    assert published_after == published_before  # no change to publish
+    for customer_id, row in after.items():
+        before = stored[customer_id]
+        assert row["as_of"] == clock["now"]
+        assert row["next_due_at"] == before["next_due_at"]  # the true next change, restored
+        unchanged = set(row) - {"as_of", "next_due_at", "updated_at"}
+        assert {k: row[k] for k in unchanged} == {k: before[k] for k in unchanged}

@@ -6,6 +6,7 @@ from services.lifecycle.domain.facts import CustomerFacts, DomainEvent, EventTyp
 from services.lifecycle.domain.rules import LifecycleRules, RulesError, load_rules
 from services.lifecycle.domain.stages import Flag, LifecyclePattern, Reason, Stage, Tier
 from services.lifecycle.domain.timeline import (
+    CLOCK_ONLY_FIELDS,
     LifecycleState,
     derive,
     derive_by_clock,
@@ -16,6 +17,7 @@ from services.lifecycle.domain.transitions import CLOCK, Transition, TransitionK
 
 __all__ = [
     "CLOCK",
+    "CLOCK_ONLY_FIELDS",
     "Change",
     "Checkpoint",
     "CustomerFacts",

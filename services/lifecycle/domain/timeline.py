@@ -63,6 +63,13 @@ class LifecycleState:
     """The earliest moment after `as_of` at which the state changes without a new event."""
 
 
+# What the clock alone changes without recording a transition (the pattern turns long_lasting
+# by tenure; trailing spend decays between tier changes). Every other field of a seen
+# customer's state follows from its facts and its history, so a re-derivation that kept both
+# changed only these (tests/unit/lifecycle/test_checkpoint.py holds it to that).
+CLOCK_ONLY_FIELDS = ("lifecycle_pattern", "trailing_spend", "as_of", "next_due_at")
+
+
 def derive(facts: CustomerFacts, rules: LifecycleRules, now: datetime) -> LifecycleState:
     """Replay the facts dated up to `now`; facts dated later only bound `next_due_at`."""
     if now.utcoffset() is None:

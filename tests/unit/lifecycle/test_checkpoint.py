@@ -1,6 +1,7 @@
 """Resuming a replay from its checkpoint derives exactly what a full replay derives."""
 
 from collections.abc import Sequence
+from dataclasses import fields
 from datetime import datetime, timedelta
 
 import orjson
@@ -8,8 +9,11 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from services.lifecycle.domain import (
+    CLOCK_ONLY_FIELDS,
     Checkpoint,
     CustomerFacts,
+    LifecyclePattern,
+    LifecycleState,
     Resume,
     derive,
     derive_by_clock,
@@ -17,9 +21,20 @@ from services.lifecycle.domain import (
     timeline,
 )
 from services.lifecycle.domain.facts import apply_all
-from services.lifecycle.domain.transitions import StoredHistory, Transition, history_text
+from services.lifecycle.domain.transitions import (
+    StoredHistory,
+    Transition,
+    history_text,
+    ids_of,
+)
 from tests.unit.lifecycle.story import DEFAULT_RULES, T0, Story
-from tests.unit.lifecycle.test_replay_properties import CUSTOMER, RULES, deliveries, histories
+from tests.unit.lifecycle.test_replay_properties import (
+    CUSTOMER,
+    RULES,
+    TIGHT_RULES,
+    deliveries,
+    histories,
+)
 
 
 def through_storage(checkpoint: Checkpoint | None) -> Checkpoint | None:
@@ -147,3 +162,41 @@ def test_a_customer_with_every_fact_replayed_churns_by_the_clock_alone():
         )
         is None
     )
+
+
+@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    events=histories(),
+    rules=RULES,
+    first=st.integers(min_value=-5, max_value=800),
+    later=st.integers(min_value=-60, max_value=400),
+)
+def test_a_rederivation_that_keeps_facts_and_history_changes_only_the_clock_only_fields(
+    events, rules, first, later
+):
+    # What the scheduler relies on when it writes only CLOCK_ONLY_FIELDS for such a customer.
+    facts = apply_all(CustomerFacts(CUSTOMER), events)
+    now, then = T0 + timedelta(days=first, hours=3), T0 + timedelta(days=first + later, hours=10)
+    before, after = derive(facts, rules, now), derive(facts, rules, then)
+    # Its stored checkpoint was kept: no fact is dated between the two derivations.
+    earlier, later_moment = min(now, then), max(now, then)
+    assume(not any(earlier < e.occurred_at <= later_moment for e in events))
+    assume(before.first_seen_at is not None and after.first_seen_at is not None)
+    assume(ids_of(before.history) == ids_of(after.history))
+    kept = {f.name for f in fields(LifecycleState)} - set(CLOCK_ONLY_FIELDS) - {"history"}
+    assert {name: getattr(after, name) for name in kept} == {
+        name: getattr(before, name) for name in kept
+    }
+
+
+def test_tenure_turns_the_pattern_long_lasting_without_a_transition():
+    # Why lifecycle_pattern is among CLOCK_ONLY_FIELDS: maintenance since day 20, tenure 120 days.
+    story = Story()
+    facts = apply_all(
+        CustomerFacts(story.customer_id), [story.purchase(n, amount="0") for n in range(0, 91, 10)]
+    )
+    before = derive(facts, TIGHT_RULES, T0 + timedelta(days=125))
+    after = derive(facts, TIGHT_RULES, T0 + timedelta(days=145))
+    assert ids_of(before.history) == ids_of(after.history)
+    assert before.lifecycle_pattern is None
+    assert after.lifecycle_pattern is LifecyclePattern.LONG_LASTING
