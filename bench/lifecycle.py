@@ -180,6 +180,7 @@ async def main() -> None:
         lambda n: BatchConsumer(
             bootstrap_servers=BOOTSTRAP, topic=topic, group_id=group, decode=decode,
             handle=handle, dlq=publisher, max_records=settings.consumer_max_records,
+            fetch_max_bytes=settings.consumer_fetch_max_bytes,
         ),
     )  # fmt: skip
     process = psutil.Process()

@@ -86,6 +86,7 @@ class BatchConsumer(Generic[T]):
         max_records: int = 2000,
         poll_timeout_ms: int = 200,
         client_id: str | None = None,
+        fetch_max_bytes: int = 32 * 1024 * 1024,
     ) -> None:
         self.topic = topic
         self.group_id = group_id
@@ -102,8 +103,9 @@ class BatchConsumer(Generic[T]):
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
-            max_partition_fetch_bytes=4 * 1024 * 1024,
-            fetch_max_bytes=32 * 1024 * 1024,
+            max_partition_fetch_bytes=min(4 * 1024 * 1024, fetch_max_bytes),
+            # Fetched (compressed) record batches wait in memory until polled: this bounds them.
+            fetch_max_bytes=fetch_max_bytes,
         )
         self._stopping = asyncio.Event()
         self.started = asyncio.Event()

@@ -73,6 +73,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             handle=processor.handle,
             dlq=publisher,
             max_records=settings.consumer_max_records,
+            fetch_max_bytes=settings.consumer_fetch_max_bytes,
             client_id=f"{settings.consumer_group}-{n}",
         ),
     )
