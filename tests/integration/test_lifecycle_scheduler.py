@@ -66,23 +66,34 @@ async def engine(infra: Infrastructure) -> AsyncIterator[Any]:
         await admin.dispose()
 
 
-async def test_concurrent_workers_evaluate_each_due_customer_once(engine: Any) -> None:
-    run = uuid.uuid4().hex[:8]
-    clock = {"now": START + timedelta(days=1)}
-    processor = LifecycleProcessor(
+def processor_on(engine: Any, clock: dict[str, datetime], owner: str) -> LifecycleProcessor:
+    """A processor whose wall clock is `clock["now"]`, deduping and publishing as `owner`."""
+    return LifecycleProcessor(
         engine,
         load_rules(DEFAULT_RULES),
         ClockMode.WALL,
         wall_clock=lambda: clock["now"],
-        dedup_owner=f"test-scheduler-{run}",
-        outbox_service=f"test-scheduler-{run}",
+        dedup_owner=owner,
+        outbox_service=owner,
     )
-    ids = [new_customer(f"sched-{run}") for _ in range(CUSTOMERS)]
+
+
+async def customers_who_bought(processor: LifecycleProcessor, prefix: str, count: int) -> list[str]:
+    """`count` new customers, each with one purchase a minute apart from START."""
+    ids = [new_customer(prefix) for _ in range(count)]
     events = [
         customer_event_adapter.validate_python(purchase(c, START + timedelta(minutes=n)))
         for n, c in enumerate(ids)
     ]
     await processor.handle([Decoded(None, domain_event(e)) for e in events])  # type: ignore[arg-type]
+    return ids
+
+
+async def test_concurrent_workers_evaluate_each_due_customer_once(engine: Any) -> None:
+    run = uuid.uuid4().hex[:8]
+    clock = {"now": START + timedelta(days=1)}
+    processor = processor_on(engine, clock, f"test-scheduler-{run}")
+    ids = await customers_who_bought(processor, f"sched-{run}", CUSTOMERS)
     clock["now"] = START + timedelta(days=200)  # past at-risk (60 days) and churn (180)
 
     async def worker() -> int:
@@ -137,51 +148,38 @@ async def test_concurrent_workers_evaluate_each_due_customer_once(engine: Any) -
     assert churn_causes == {"clock"}
 
 
+async def rows_and_published(
+    engine: Any, which: Any, owner: str
+) -> tuple[dict[str, dict[str, Any]], int]:
+    """The customers' rows by id, and how many outbox rows `owner` has written."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(sa.select(customers).where(which))
+        published = await conn.scalar(
+            sa.select(sa.func.count()).select_from(outbox).where(outbox.c.service == owner)
+        )
+    return {r.customer_id: r._asdict() for r in rows}, int(published or 0)
+
+
 async def test_a_re_evaluation_that_only_moves_the_clock_keeps_everything_else(
     engine: Any,
 ) -> None:
     run = uuid.uuid4().hex[:8]
     clock = {"now": START + timedelta(days=1)}
-    processor = LifecycleProcessor(
-        engine,
-        load_rules(DEFAULT_RULES),
-        ClockMode.WALL,
-        wall_clock=lambda: clock["now"],
-        dedup_owner=f"test-clock-only-{run}",
-        outbox_service=f"test-clock-only-{run}",
-    )
-    ids = [new_customer(f"clock-only-{run}") for _ in range(5)]
-    events = [
-        customer_event_adapter.validate_python(purchase(c, START + timedelta(minutes=n)))
-        for n, c in enumerate(ids)
-    ]
-    await processor.handle([Decoded(None, domain_event(e)) for e in events])  # type: ignore[arg-type]
+    owner = f"test-clock-only-{run}"
+    processor = processor_on(engine, clock, owner)
+    ids = await customers_who_bought(processor, f"clock-only-{run}", 5)
     mine = customers.c.customer_id.in_(ids)
+    stored, published_before = await rows_and_published(engine, mine, owner)
     async with engine.begin() as conn:
-        stored = {
-            r.customer_id: r._asdict() for r in await conn.execute(sa.select(customers).where(mine))
-        }
-        published_before = await conn.scalar(
-            sa.select(sa.func.count())
-            .select_from(outbox)
-            .where(outbox.c.service == f"test-clock-only-{run}")
-        )
         # Due now, as a forced re-evaluation makes them (nothing changes 2 days after a purchase).
         await conn.execute(sa.update(customers).where(mine).values(next_due_at=START))
     clock["now"] = START + timedelta(days=3)
 
     assert await processor.evaluate_due(100) == len(ids)
 
-    async with engine.connect() as conn:
-        after = {
-            r.customer_id: r._asdict() for r in await conn.execute(sa.select(customers).where(mine))
-        }
-        published_after = await conn.scalar(
-            sa.select(sa.func.count())
-            .select_from(outbox)
-            .where(outbox.c.service == f"test-clock-only-{run}")
-        )
+    after, published_after = await rows_and_published(engine, mine, owner)
     assert published_after == published_before  # no change to publish
+    assert set(after) == set(stored) == set(ids)
     for customer_id, row in after.items():
         before = stored[customer_id]
         assert row["as_of"] == clock["now"]

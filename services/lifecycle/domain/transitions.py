@@ -91,7 +91,32 @@ _TIERS = {tier.value: tier for tier in Tier}
 _REASONS = {reason.value: reason for reason in Reason}
 
 
-class StoredHistory(Sequence[Transition]):
+class _IndexedHistory(Sequence[Transition]):
+    """A history whose items are produced one at a time by `_item` (index already in range)."""
+
+    __slots__ = ()
+
+    def _item(self, index: int) -> Transition:
+        raise NotImplementedError
+
+    @overload
+    def __getitem__(self, index: int) -> Transition: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Transition, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> Transition | tuple[Transition, ...]:
+        size = len(self)
+        if isinstance(index, slice):
+            return tuple(self._item(i) for i in range(*index.indices(size)))
+        if index < 0:
+            index += size
+        if not 0 <= index < size:
+            raise IndexError("history index out of range")
+        return self._item(index)
+
+
+class StoredHistory(_IndexedHistory):
     """A history as stored: one compact JSON object per line, each parsed only when it is read.
 
     A re-derivation mostly needs the ids (ids name the whole transition), so a loaded
@@ -112,15 +137,7 @@ class StoredHistory(Sequence[Transition]):
     def __len__(self) -> int:
         return len(self.lines)
 
-    @overload
-    def __getitem__(self, index: int) -> Transition: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> tuple[Transition, ...]: ...
-
-    def __getitem__(self, index: int | slice) -> Transition | tuple[Transition, ...]:
-        if isinstance(index, slice):
-            return tuple(self[i] for i in range(*index.indices(len(self.lines))))
+    def _item(self, index: int) -> Transition:
         parsed = self._parsed[index]
         if parsed is None:
             parsed = self._parsed[index] = Transition.from_json(orjson.loads(self.lines[index]))
@@ -146,7 +163,7 @@ def parse_history_text(text: str) -> list[dict[str, Any]]:
     return [orjson.loads(line) for line in text.split("\n")] if text else []
 
 
-class History(Sequence[Transition]):
+class History(_IndexedHistory):
     """A derived history that resumed a stored one: its first `prefix_len` stored items, each
     parsed only when read, then the transitions derived after them."""
 
@@ -159,21 +176,9 @@ class History(Sequence[Transition]):
     def __len__(self) -> int:
         return self._prefix_len + len(self._tail)
 
-    @overload
-    def __getitem__(self, index: int) -> Transition: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> tuple[Transition, ...]: ...
-
-    def __getitem__(self, index: int | slice) -> Transition | tuple[Transition, ...]:
-        if isinstance(index, slice):
-            return tuple(self[i] for i in range(*index.indices(len(self))))
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError("history index out of range")
+    def _item(self, index: int) -> Transition:
         if index < self._prefix_len:
-            return self._prefix[index]
+            return self._prefix._item(index)
         return self._tail[index - self._prefix_len]
 
     def __eq__(self, other: object) -> bool:

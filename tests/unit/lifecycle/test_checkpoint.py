@@ -90,7 +90,7 @@ def test_purchases_in_event_time_order_resume_instead_of_replaying(monkeypatch):
     monkeypatch.setattr(timeline._Replay, "resume", counting)
     story = Story()
     facts, checkpoint = CustomerFacts(story.customer_id), None
-    history: tuple[Transition, ...] = ()
+    history: Sequence[Transition] = ()
     for n in range(6):
         earlier = facts
         facts = apply_all(facts, [story.purchase(n * 40, amount="120")])
