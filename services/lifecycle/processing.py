@@ -36,7 +36,7 @@ SERVICE = "lifecycle"
 # Between this many customers a batch lets the event loop run (Kafka heartbeats, HTTP).
 YIELD_EVERY = 500
 # A batch's customers are loaded, derived and saved this many at a time, in its transaction:
-# memory then grows with this step, not with the batch (20,000 events may be 15,000
+# memory then grows with this step, not with the batch (25,000 events may be 18,000
 # customers). bench/lifecycle.py at 1M/100k: 2,000 per step peaked at 298 MB, 1,000 at 256 MB.
 CUSTOMERS_PER_STEP = 1000
 Clock = Callable[[], datetime]
