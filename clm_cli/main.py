@@ -498,6 +498,12 @@ def _replay_forecast(settings: CliSettings) -> None:
         console.print(
             f"[yellow]{result.unreadable:,} customers have facts the rules cannot use.[/]"
         )
+    if result.aggregates_dropped:
+        console.print(
+            f"{result.aggregates_dropped:,} anonymous aggregates of erased customers would be "
+            "dropped (their facts were erased; nothing to re-derive).",
+            soft_wrap=True,
+        )
     if result.moves:
         table = Table(title="stage changes")
         for column in ("from", "to", "customers"):

@@ -52,6 +52,9 @@ def customer_hash(secret: str, customer_id: str) -> str:
     return hmac.new(secret.encode(), customer_id.encode(), hashlib.sha256).hexdigest()
 
 
+PSEUDONYM_PREFIX = "anon-"
+
+
 def pseudonym(secret: str, customer_id: str) -> str:
     """The id an anonymous aggregate is kept under (CLM_LIFECYCLE_ERASURE_KEEP_AGGREGATES).
 
@@ -59,7 +62,7 @@ def pseudonym(secret: str, customer_id: str) -> str:
     joined to the erasure record, and not reversible without the secret.
     """
     digest = hmac.new(secret.encode(), b"aggregate\x00" + customer_id.encode(), hashlib.sha256)
-    return f"anon-{digest.hexdigest()[:40]}"
+    return f"{PSEUDONYM_PREFIX}{digest.hexdigest()[:40]}"
 
 
 _ERASED_AMONG = sa.text(

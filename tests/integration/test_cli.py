@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.lifecycle.domain import CustomerFacts, DomainEvent, EventType, apply
 from services.lifecycle.tables import customers
+from shared.erasure import pseudonym
 from shared.kafka_admin import ensure_topics
 from shared.topics import CUSTOMER_EVENTS, TopicSpec, dlq_of
 from tests.support.infra import Infrastructure
@@ -203,19 +204,28 @@ async def test_replay_dry_run_reports_stage_changes_and_changes_nothing(
         "trailing_spend": 50, "facts": orjson.dumps(facts.to_json()).decode(), "history": "",
         "as_of": bought, "next_due_at": None,
     }  # fmt: skip
+    # What erasure with CLM_LIFECYCLE_ERASURE_KEEP_AGGREGATES leaves: state, no facts.
+    anon = pseudonym("test-secret", customer)
+    empty_facts = orjson.dumps(CustomerFacts(anon).to_json()).decode()
+    aggregate = {**row, "customer_id": anon, "facts": empty_facts}
     engine = create_async_engine(infra.database_url)
     try:
         async with engine.begin() as conn:
-            await conn.execute(sa.insert(customers).values(row))
+            await conn.execute(sa.insert(customers).values([row, aggregate]))
         run = await clm(cli_env, "replay", "lifecycle", "--dry-run")
         assert run.code == 0, run.stderr
         assert "customers would change stage on replay; nothing was changed." in run.stdout
         assert "facts the rules cannot use" not in run.stdout
         assert re.search(r"development\W+churn\W+\d", run.stdout), run.stdout
+        # The aggregate is dropped by a replay, not re-derived from its (erased) facts.
+        assert "anonymous aggregates of erased customers would be dropped" in run.stdout
+        assert not re.search(r"development\W+acquisition", run.stdout), run.stdout
         assert await stored_stage(infra, customer) == "development"
     finally:
         async with engine.begin() as conn:
-            await conn.execute(sa.delete(customers).where(customers.c.customer_id == customer))
+            await conn.execute(
+                sa.delete(customers).where(customers.c.customer_id.in_([customer, anon]))
+            )
         await engine.dispose()
 
 
