@@ -278,7 +278,7 @@ def _moved_by_clock_only(derived: Derived) -> bool:
         loaded is not None
         and loaded.checkpoint is not None  # the stored state was derived from seen facts
         and derived.facts is loaded.facts
-        and derived.checkpoint is loaded.checkpoint  # no fact was replayed since the last save
+        and derived.checkpoint == loaded.checkpoint  # no fact was replayed since the last save
         and derived.state.first_seen_at is not None
         and _same_history(derived.state, loaded)
     )

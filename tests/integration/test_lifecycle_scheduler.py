@@ -160,20 +160,35 @@ async def rows_and_published(
     return {r.customer_id: r._asdict() for r in rows}, int(published or 0)
 
 
+@pytest.mark.parametrize(
+    "derived_after_days",
+    [
+        pytest.param(1, id="derived-a-day-after-the-purchase"),
+        pytest.param(200, id="derived-after-churn-with-a-clock-mark"),
+    ],
+)
 async def test_a_re_evaluation_that_only_moves_the_clock_keeps_everything_else(
-    engine: Any,
+    engine: Any, derived_after_days: int
 ) -> None:
     run = uuid.uuid4().hex[:8]
-    clock = {"now": START + timedelta(days=1)}
+    clock = {"now": START + timedelta(days=derived_after_days)}
     owner = f"test-clock-only-{run}"
     processor = processor_on(engine, clock, owner)
     ids = await customers_who_bought(processor, f"clock-only-{run}", 5)
     mine = customers.c.customer_id.in_(ids)
     stored, published_before = await rows_and_published(engine, mine, owner)
+    for row in stored.values():
+        # Derived after its churn, a customer's checkpoint marks where the clock stood.
+        mark = orjson.loads(row["checkpoint"]).get("clock")
+        if derived_after_days < 180:
+            assert mark is None
+        else:
+            assert row["stage"] == "churn"
+            assert mark["history"] == len(row["history"].splitlines())
     async with engine.begin() as conn:
-        # Due now, as a forced re-evaluation makes them (nothing changes 2 days after a purchase).
+        # Due now, as a forced re-evaluation makes them (nothing changes 2 days later).
         await conn.execute(sa.update(customers).where(mine).values(next_due_at=START))
-    clock["now"] = START + timedelta(days=3)
+    clock["now"] += timedelta(days=2)
 
     assert await processor.evaluate_due(100) == len(ids)
 

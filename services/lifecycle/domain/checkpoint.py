@@ -2,6 +2,8 @@
 
 Facts that all come after that moment extend the replay instead of starting it over; any
 other change (a late fact, different rules, an unknown format) means a full replay.
+A checkpoint may also carry a `ClockMark`: where the same replay stood once the clock had
+run on to the derivation's moment, so that the clock alone resumes from there next time.
 """
 
 from __future__ import annotations
@@ -19,6 +21,16 @@ CHECKPOINT_FORMAT_VERSION = 2  # 2: flag reasons as bits
 
 
 @dataclass(frozen=True, slots=True)
+class ClockMark:
+    """Where the replay stood at a moment after its last fact, every fact replayed."""
+
+    history_len: int
+    replay: Mapping[str, Any]
+    """The variables a clock can change, JSON-ready ("t": the moment the clock had reached);
+    the others are the checkpoint's own."""
+
+
+@dataclass(frozen=True, slots=True)
 class Checkpoint:
     rules_key: str
     points_consumed: int
@@ -28,6 +40,8 @@ class Checkpoint:
     points_total: int | None = None
     """How many points the facts held when it was taken (None: not recorded); equal to
     `points_consumed` when every fact was replayed, so that only the clock can move it on."""
+    clock: ClockMark | None = None
+    """Set when clocks fired after the last fact: a clock-only resume starts there instead."""
 
     def to_json(self) -> dict[str, Any]:
         document: dict[str, Any] = {
@@ -39,6 +53,8 @@ class Checkpoint:
         }
         if self.points_total is not None:
             document["total"] = self.points_total
+        if self.clock is not None:
+            document["clock"] = {"history": self.clock.history_len, "replay": self.clock.replay}
         return document
 
     @classmethod
@@ -46,7 +62,15 @@ class Checkpoint:
         """None for a missing or unknown format: the caller then replays in full."""
         if not raw or raw.get("v") != CHECKPOINT_FORMAT_VERSION:
             return None
-        return cls(raw["rules"], raw["points"], raw["history"], raw["replay"], raw.get("total"))
+        clock = raw.get("clock")
+        return cls(
+            raw["rules"],
+            raw["points"],
+            raw["history"],
+            raw["replay"],
+            raw.get("total"),
+            None if clock is None else ClockMark(clock["history"], clock["replay"]),
+        )
 
 
 @dataclass(frozen=True, slots=True)

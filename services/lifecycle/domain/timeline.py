@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import IntEnum
 from typing import Any
 
-from services.lifecycle.domain.checkpoint import Checkpoint, Resume, rules_key
+from services.lifecycle.domain.checkpoint import Checkpoint, ClockMark, Resume, rules_key
 from services.lifecycle.domain.facts import CustomerFacts
 from services.lifecycle.domain.moments import iso, parse_utc
 from services.lifecycle.domain.rules import LifecycleRules, TierRules
@@ -112,7 +112,9 @@ def derive_by_clock(
 ) -> LifecycleState | None:
     """`derive_resuming` for a customer whose checkpoint has replayed every one of its facts:
     only the clock moves such a customer on, so the facts themselves are not needed (the
-    scheduler's case: nothing arrived since the last derive). The checkpoint stays as it is.
+    scheduler's case: nothing arrived since the last derive). It resumes from the clock mark
+    when there is one (the clocks that fired up to it are not fired again), else from the
+    last fact. The checkpoint stays as it is.
 
     None when that does not hold (other rules, facts left unreplayed, a clock that went
     back before them): the caller then derives from the facts.
@@ -125,15 +127,27 @@ def derive_by_clock(
         or checkpoint.points_total is None
         or checkpoint.points_consumed != checkpoint.points_total
         or checkpoint.rules_key != _compiled(rules).key
-        or checkpoint.history_len > len(earlier_history)
-        or _moment(checkpoint.replay["t"]) > now
     ):
         return None
-    facts = CustomerFacts(customer_id)  # no points: there are none left to replay
-    replay = _Replay(facts, rules, first_seen_at)
-    replay.resume(Resume(facts, earlier_history, checkpoint))
+    start = _clock_start(checkpoint, len(earlier_history), now)
+    if start is None:
+        return None
+    replay = _Replay(CustomerFacts(customer_id), rules, first_seen_at)  # no points left to replay
+    replay.restore(earlier_history, *start)
     replay.run_until(now)
     return replay.state(now)
+
+
+def _clock_start(
+    checkpoint: Checkpoint, history_len: int, now: datetime
+) -> tuple[int, Mapping[str, Any]] | None:
+    """The latest replay position dated by `now` that the stored history still holds."""
+    mark = checkpoint.clock
+    if mark is not None and mark.history_len <= history_len and _moment(mark.replay["t"]) <= now:
+        return mark.history_len, {**checkpoint.replay, **mark.replay}
+    if checkpoint.history_len <= history_len and _moment(checkpoint.replay["t"]) <= now:
+        return checkpoint.history_len, checkpoint.replay
+    return None
 
 
 def next_due(
@@ -362,9 +376,15 @@ class _Replay:
 
     def resume(self, earlier: Resume) -> None:
         checkpoint = earlier.checkpoint
-        raw = checkpoint.replay
+        self.restore(earlier.history, checkpoint.history_len, checkpoint.replay)
         self._next_point = checkpoint.points_consumed
-        history, kept = earlier.history, checkpoint.history_len
+        if checkpoint.points_total != len(self._points) or checkpoint.clock is not None:
+            # Facts dated later may have arrived meanwhile; the clock mark is taken afresh.
+            checkpoint = replace(checkpoint, points_total=len(self._points), clock=None)
+        self.checkpoint = checkpoint
+
+    def restore(self, history: Sequence[Transition], kept: int, raw: Mapping[str, Any]) -> None:
+        """Continue from the replay variables `raw`, which had recorded `history[:kept]`."""
         if isinstance(history, StoredHistory):  # its items stay unparsed unless read
             self._prefix, self._prefix_len = history, kept
             self._ids = set(history.ids[:kept])
@@ -396,13 +416,22 @@ class _Replay:
         self._at_risk = raw["at_risk"]
         self._upgrade = raw["upgrade"]
         self._tier = Tier(raw["tier"])
-        if checkpoint.points_total != len(self._points):  # facts dated later arrived meanwhile
-            checkpoint = replace(checkpoint, points_total=len(self._points))
-        self.checkpoint = checkpoint
 
     def _snapshot(self) -> Checkpoint:
+        return Checkpoint(
+            self._c.key,
+            self._next_point,
+            self._history_len(),
+            self._variables(),
+            len(self._points),
+        )
+
+    def _history_len(self) -> int:
+        return self._prefix_len + len(self._history)
+
+    def _variables(self) -> dict[str, Any]:
         """The variables that carry the replay forward (caches are left to be recomputed)."""
-        replay: dict[str, Any] = {
+        return {
             "t": iso(self._t),
             "stage": self._stage.value,
             "stage_since": iso(self._stage_since),
@@ -428,13 +457,23 @@ class _Replay:
             "upgrade": self._upgrade,
             "tier": self._tier.value,
         }
-        return Checkpoint(
-            self._c.key,
-            self._next_point,
-            self._prefix_len + len(self._history),
-            replay,
-            len(self._points),
-        )
+
+    def _clock_variables(self) -> dict[str, Any]:
+        """The variables the clock can change (time, expiries, stage, flags, tier): the clock
+        mark stores only these, the rest stand as they did after the last fact."""
+        return {
+            "t": iso(self._t),
+            "stage": self._stage.value,
+            "stage_since": iso(self._stage_since),
+            "churned_from": self._churned_from.value if self._churned_from else None,
+            "long_lasting": self._long_lasting,
+            "trailing": [[iso(at), str(amount)] for at, amount in self._trailing.purchases()],
+            "trailing_total": str(self._trailing.total),
+            "complaints": [iso(at) for at in self._complaints],
+            "at_risk": self._at_risk,
+            "upgrade": self._upgrade,
+            "tier": self._tier.value,
+        }
 
     # --- driving the replay -------------------------------------------------------------
 
@@ -443,19 +482,34 @@ class _Replay:
         keep = self._keep_checkpoint
         if keep and self.checkpoint is None and not self._point_due_by(now):
             self.checkpoint = self._snapshot()  # no fact to replay: the start is the checkpoint
+        fired = False  # since the checkpoint
         while True:
             point_at = points[self._next_point][0] if self._next_point < count else None
             clock = self._next_clock()
             if clock is not None and clock[0] <= now and (point_at is None or clock[0] < point_at):
                 self._fire(*clock)
+                fired = True
             elif point_at is not None and point_at <= now:
                 self._apply_point(points[self._next_point])
                 self._next_point += 1
                 if keep and not self._point_due_by(now):
                     self.checkpoint = self._snapshot()  # after the last fact, before its clocks
+                    fired = False
             else:
                 break
         self._advance(now)
+        checkpoint = self.checkpoint
+        if fired and checkpoint is not None and self._next_point == count:
+            # Only the clock can move this replay on now: let it resume from here next time.
+            mark = ClockMark(self._history_len(), self._clock_variables())
+            self.checkpoint = Checkpoint(
+                checkpoint.rules_key,
+                checkpoint.points_consumed,
+                checkpoint.history_len,
+                checkpoint.replay,
+                checkpoint.points_total,
+                mark,
+            )
 
     def next_change_after(self, now: datetime) -> datetime | None:
         """Keep the clock running past `now` (without new facts) until something shows."""

@@ -136,8 +136,7 @@ def test_the_clock_alone_moves_a_fully_replayed_checkpoint_like_a_full_replay(
     else:
         assert by_clock == derive(facts, rules, then)
         assert derive_resuming(facts, rules, then, Resume(facts, history, stored)) == (
-            by_clock,
-            stored,
+            derive_resuming(facts, rules, then, None)
         )
 
 
@@ -162,6 +161,37 @@ def test_a_customer_with_every_fact_replayed_churns_by_the_clock_alone():
         )
         is None
     )
+
+
+def test_the_clock_resumes_from_where_it_stopped_not_from_the_last_fact(monkeypatch):
+    story = Story()
+    facts = apply_all(CustomerFacts(story.customer_id), [story.purchase(0), story.purchase(30)])
+    state, checkpoint = derive_resuming(facts, DEFAULT_RULES, T0 + timedelta(days=400), None)
+    stored = through_storage(checkpoint)
+    assert state.stage.value == "churn"
+    assert stored is not None and stored.clock is not None
+    assert stored.clock.history_len == len(state.history)  # the churn is behind the mark
+    fired: list[object] = []
+    original = timeline._Replay._fire
+
+    def counting(self: timeline._Replay, at: datetime, clock: object) -> None:
+        fired.append(clock)
+        original(self, at, clock)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(timeline._Replay, "_fire", counting)
+    later = T0 + timedelta(days=401)
+    by_clock = derive_by_clock(
+        story.customer_id, first_seen_at(facts), DEFAULT_RULES, later, state.history, stored
+    )
+    assert fired == []  # nothing was due between the mark and `later`
+    assert by_clock == derive(facts, DEFAULT_RULES, later)
+    fired.clear()
+    before_mark = T0 + timedelta(days=200)  # a clock set back: the last fact is the start
+    by_clock = derive_by_clock(
+        story.customer_id, first_seen_at(facts), DEFAULT_RULES, before_mark, state.history, stored
+    )
+    assert fired  # the clocks after the last fact, again
+    assert by_clock == derive(facts, DEFAULT_RULES, before_mark)
 
 
 @settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
