@@ -295,6 +295,7 @@ class _Replay:
         "_quarter_due",
         "_quarterly",
         "_reactivations",
+        "_recording",
         "_rules",
         "_stage",
         "_stage_since",
@@ -339,7 +340,7 @@ class _Replay:
         self._long_lasting = False
         self._first_purchase_at: datetime | None = None
         self._last_purchase_at: datetime | None = None
-        self._occasion_days: list[date] = []
+        self._occasion_days: list[str] = []  # ISO dates (they sort as the days do): no parsing
         self._gaps: list[int] = []
         self._usual_gap: timedelta | None = None
         self._total_spend = Decimal(0)
@@ -356,6 +357,7 @@ class _Replay:
         self._tier_change_at: datetime | None = None
         self._tier_change_known = False
         self._keep_checkpoint = keep_checkpoint
+        self._recording = True
         self.checkpoint: Checkpoint | None = None
 
     # --- checkpoints ----------------------------------------------------------------------
@@ -399,7 +401,7 @@ class _Replay:
         self._long_lasting = raw["long_lasting"]
         self._first_purchase_at = _optional_moment(raw["first_purchase_at"])
         self._last_purchase_at = _optional_moment(raw["last_purchase_at"])
-        self._occasion_days = [date.fromisoformat(day) for day in raw["occasion_days"]]
+        self._occasion_days = list(raw["occasion_days"])
         self._gaps = list(raw["gaps"])
         self._total_spend = Decimal(raw["total_spend"])
         self._trailing = TrailingSpend.restore(
@@ -440,7 +442,7 @@ class _Replay:
             "long_lasting": self._long_lasting,
             "first_purchase_at": _iso(self._first_purchase_at),
             "last_purchase_at": _iso(self._last_purchase_at),
-            "occasion_days": [day.isoformat() for day in self._occasion_days],
+            "occasion_days": list(self._occasion_days),
             "gaps": list(self._gaps),
             "total_spend": str(self._total_spend),
             "trailing": [[iso(at), str(amount)] for at, amount in self._trailing.purchases()],
@@ -512,8 +514,12 @@ class _Replay:
             )
 
     def next_change_after(self, now: datetime) -> datetime | None:
-        """Keep the clock running past `now` (without new facts) until something shows."""
+        """Keep the clock running past `now` (without new facts) until something shows.
+
+        Only the moment is wanted: the transitions of that run are not recorded, so the
+        replay's history stops at `now`."""
         before = self._observable()
+        self._recording = False
         points, count = self._points, len(self._points)
         while True:
             point_at = points[self._next_point][0] if self._next_point < count else None
@@ -619,14 +625,15 @@ class _Replay:
         self._quarterly.add(at, amount)
         self._tier_change_known = False
         day = at.date()
-        occasion_days = self._occasion_days
-        if not occasion_days or occasion_days[-1] != day:
-            if occasion_days:
-                insort(self._gaps, (day - occasion_days[-1]).days)
+        last = self._last_purchase_at  # facts replay in time order: the latest occasion's
+        last_day = None if last is None else last.date()
+        if last_day != day:
+            if last_day is not None:
+                insort(self._gaps, (day - last_day).days)
                 self._usual_gap = None
                 self._categories_before_today |= self._categories_today
                 self._categories_today = set()
-            occasion_days.append(day)
+            self._occasion_days.append(day.isoformat())
         if self._first_purchase_at is None:
             self._first_purchase_at = at
         self._last_purchase_at = at
@@ -646,7 +653,7 @@ class _Replay:
             self._change_stage(_MAINTENANCE, Reason.REPEAT_PURCHASES, event_id)
 
     def _recent_occasions(self, day: date) -> int:
-        since = day - self._c.maintenance
+        since = (day - self._c.maintenance).isoformat()
         return len(self._occasion_days) - bisect_left(self._occasion_days, since)
 
     # --- the clock -------------------------------------------------------------------------
@@ -808,6 +815,8 @@ class _Replay:
         flag: tuple[Flag, bool] | None = None,
         tiers: tuple[Tier, Tier] | None = None,
     ) -> None:
+        if not self._recording:
+            return
         fields = (
             self._customer_id,
             kind,
