@@ -25,6 +25,7 @@ from shared.customer_event_codec import ConsumedRecord, decode_record
 from shared.dedup import claim_new
 from shared.erasure import default_secret, drop_erased
 from shared.events import CustomerEvent, ProfileEvent
+from shared.gc_tuning import collection_paused
 from shared.kafka_consumer import Decoded, Poison
 from shared.topics import LIFECYCLE_CHANGES
 
@@ -88,6 +89,10 @@ class LifecycleProcessor:
         return self._wall_clock()
 
     async def handle(self, batch: list[Decoded[DomainEvent]]) -> list[Poison]:
+        with collection_paused():
+            return await self._handle(batch)
+
+    async def _handle(self, batch: list[Decoded[DomainEvent]]) -> list[Poison]:
         now = await self._advance_clock(max((d.message.occurred_at for d in batch), default=None))
         async with self._engine.begin() as conn:
             batch = await drop_erased(  # events of erased customers never restore their data
@@ -143,6 +148,10 @@ class LifecycleProcessor:
 
     async def evaluate_due(self, limit: int) -> int:
         """Re-derives customers whose next_due_at has passed; returns how many it evaluated."""
+        with collection_paused():
+            return await self._evaluate_due(limit)
+
+    async def _evaluate_due(self, limit: int) -> int:
         async with self._engine.begin() as conn:
             now = await self._now(conn)
             if now is None:
