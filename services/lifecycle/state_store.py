@@ -24,7 +24,12 @@ from services.lifecycle.domain import (
     LifecycleState,
     Resume,
 )
-from services.lifecycle.domain.transitions import StoredHistory, history_text, ids_of
+from services.lifecycle.domain.transitions import (
+    StoredHistory,
+    history_text,
+    ids_of,
+    same_history,
+)
 
 from .tables import watermark
 
@@ -209,8 +214,7 @@ def _history_text(state: LifecycleState, stored: Stored | None) -> str:
 
 
 def _same_history(state: LifecycleState, stored: Stored) -> bool:
-    # A transition's id names all of its fields, so equal ids are equal transitions.
-    return ids_of(state.history) == stored.history.ids
+    return same_history(state.history, stored.history)
 
 
 def _columns(results: Iterable[Derived], keep_unchanged: bool) -> list[list[Any]]:
@@ -255,8 +259,10 @@ async def save(conn: AsyncConnection, results: Sequence[Derived]) -> None:
 
 async def save_evaluated(conn: AsyncConnection, results: Sequence[Derived]) -> None:
     """Updates re-evaluated customers, rewriting facts and history only where they changed."""
-    clock_only = [d for d in results if _moved_by_clock_only(d)]
-    others = [d for d in results if not _moved_by_clock_only(d)]
+    clock_only: list[Derived] = []
+    others: list[Derived] = []
+    for derived in results:
+        (clock_only if _moved_by_clock_only(derived) else others).append(derived)
     driver = await _driver(conn)
     if others:
         await driver.execute(_UPDATE, *_columns(others, keep_unchanged=True))

@@ -9,9 +9,11 @@ from typing import Any, NamedTuple
 from services.lifecycle.domain.moments import iso
 from services.lifecycle.domain.stages import Flag, Reason, Stage, Tier
 from services.lifecycle.domain.transitions import (
+    StoredHistory,
     Transition,
     TransitionKind,
     ids_of,
+    same_history,
     stable_uuid,
 )
 
@@ -81,6 +83,8 @@ def changes_between(
     `cause_event_id` names the late event behind the corrections when the caller knows it;
     otherwise a correction keeps the retracted transition's cause.
     """
+    if isinstance(old_history, StoredHistory) and same_history(new_history, old_history):
+        return []  # a resumed history that kept the stored one as it was
     new_order, old_order = ids_of(new_history), ids_of(old_history)
     new_ids, old_ids = set(new_order), set(old_order)
     # Items are read only where retracted or added: stored items are parsed on access.

@@ -334,7 +334,7 @@ class _Replay:
         self._history: list[Transition] = []  # after the stored prefix, if there is one
         self._prefix: StoredHistory | None = None
         self._prefix_len = 0
-        self._ids: set[str] = set()
+        self._ids: set[str] | None = set()  # of the history so far; None: the prefix's, unread
         self._reactivations = 0
         self._churned_from: Stage | None = None
         self._long_lasting = False
@@ -389,7 +389,7 @@ class _Replay:
         """Continue from the replay variables `raw`, which had recorded `history[:kept]`."""
         if isinstance(history, StoredHistory):  # its items stay unparsed unless read
             self._prefix, self._prefix_len = history, kept
-            self._ids = set(history.ids[:kept])
+            self._ids = None  # read from the prefix if a transition is recorded
         else:
             self._history = list(history[:kept])
             self._ids = {transition.id for transition in self._history}
@@ -828,12 +828,17 @@ class _Replay:
             tiers[1] if tiers else None,
             self._t,
         )
+        ids = self._ids
+        if ids is None:
+            assert self._prefix is not None
+            ids = self._ids = set(self._prefix.ids[: self._prefix_len])
+            ids.update(t.id for t in self._history)
         base_id = transition_id(*fields, reason, cause)
         unique_id, repeat = base_id, 1
-        while unique_id in self._ids:
+        while unique_id in ids:
             repeat += 1
             unique_id = transition_id(*fields, reason, f"{cause}#{repeat}")
-        self._ids.add(unique_id)
+        ids.add(unique_id)
         self._history.append(Transition(unique_id, *fields, reason, cause))
 
 

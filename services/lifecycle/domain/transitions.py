@@ -120,24 +120,44 @@ class StoredHistory(_IndexedHistory):
     """A history as stored: one compact JSON object per line, each parsed only when it is read.
 
     A re-derivation mostly needs the ids (ids name the whole transition), so a loaded
-    history does not pay for parsing items that are merely compared or written back.
+    history does not pay for parsing items that are merely compared or written back; and a
+    re-evaluation that keeps it as it was (`same_history`) does not even split the text.
     """
 
-    __slots__ = ("_parsed", "ids", "lines")
+    __slots__ = ("_ids", "_lines", "_parsed", "_text")
 
     def __init__(self, lines: Sequence[str]) -> None:
-        self.lines = tuple(lines)
-        self.ids = tuple(_id_of(line) for line in self.lines)
-        self._parsed: list[Transition | None] = [None] * len(self.lines)
+        self._text = ""
+        self._lines: tuple[str, ...] | None = tuple(lines)
+        self._ids: tuple[str, ...] | None = None
+        self._parsed: list[Transition | None] | None = None
 
     @classmethod
     def from_text(cls, text: str) -> StoredHistory:
-        return cls(text.split("\n") if text else ())
+        history = cls(())
+        history._text, history._lines = text, None  # split when first read
+        return history
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        if self._lines is None:
+            self._lines = tuple(self._text.split("\n")) if self._text else ()
+        return self._lines
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        if self._ids is None:
+            self._ids = tuple(_id_of(line) for line in self.lines)
+        return self._ids
 
     def __len__(self) -> int:
-        return len(self.lines)
+        if self._lines is None:
+            return self._text.count("\n") + 1 if self._text else 0
+        return len(self._lines)
 
     def _item(self, index: int) -> Transition:
+        if self._parsed is None:
+            self._parsed = [None] * len(self)
         parsed = self._parsed[index]
         if parsed is None:
             parsed = self._parsed[index] = Transition.from_json(orjson.loads(self.lines[index]))
@@ -167,11 +187,21 @@ class History(_IndexedHistory):
     """A derived history that resumed a stored one: its first `prefix_len` stored items, each
     parsed only when read, then the transitions derived after them."""
 
-    __slots__ = ("_prefix", "_prefix_len", "_tail", "ids")
+    __slots__ = ("_ids", "_prefix", "_prefix_len", "_tail")
 
     def __init__(self, prefix: StoredHistory, prefix_len: int, tail: Sequence[Transition]):
         self._prefix, self._prefix_len, self._tail = prefix, prefix_len, tuple(tail)
-        self.ids = prefix.ids[:prefix_len] + tuple(t.id for t in self._tail)
+        self._ids: tuple[str, ...] | None = None
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        if self._ids is None:
+            self._ids = self._prefix.ids[: self._prefix_len] + tuple(t.id for t in self._tail)
+        return self._ids
+
+    def keeps_all_of(self, stored: StoredHistory) -> bool:
+        """Is this `stored` itself, every item kept and nothing added (no id need be read)?"""
+        return self._prefix is stored and self._prefix_len == len(stored) and not self._tail
 
     def __len__(self) -> int:
         return self._prefix_len + len(self._tail)
@@ -192,6 +222,13 @@ class History(_IndexedHistory):
 
     def __repr__(self) -> str:
         return f"History({tuple(self)!r})"
+
+
+def same_history(history: Sequence[Transition], stored: StoredHistory) -> bool:
+    """The same transitions as `stored` (a transition's id names all of its fields)."""
+    if isinstance(history, History) and history.keeps_all_of(stored):
+        return True
+    return ids_of(history) == stored.ids
 
 
 def ids_of(history: Sequence[Transition]) -> tuple[str, ...]:
