@@ -60,8 +60,9 @@ class TrailingSpend:
 
 
 class QuarterlySpend:
-    def __init__(self, growth_ratio: float, growth_quarters: int) -> None:
-        self._factor = Decimal(1) + Decimal(str(growth_ratio))
+    def __init__(self, growth_factor: Decimal, growth_quarters: int) -> None:
+        """`growth_factor`: 1 + the growth ratio a quarter's spend must reach over the last."""
+        self._factor = growth_factor
         self._quarters = growth_quarters
         self._spend: dict[int, Decimal] = {}
         self._grew: dict[int, bool] = {}

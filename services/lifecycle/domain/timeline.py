@@ -226,7 +226,7 @@ class _Compiled:
     new_category: timedelta
     long_lasting: timedelta
     tier_window: timedelta
-    growth_ratio: float
+    growth_factor: Decimal
     growth_quarters: int
 
 
@@ -256,7 +256,7 @@ def _compiled(rules: LifecycleRules) -> _Compiled:
         new_category=timedelta(days=rules.upgrade.new_category_days),
         long_lasting=timedelta(days=rules.patterns.long_lasting_days),
         tier_window=timedelta(days=rules.tiers.window_days),
-        growth_ratio=rules.upgrade.growth_ratio,
+        growth_factor=Decimal(1) + Decimal(str(rules.upgrade.growth_ratio)),
         growth_quarters=rules.upgrade.growth_quarters,
     )
     if len(_COMPILED) >= 64:
@@ -345,7 +345,7 @@ class _Replay:
         self._usual_gap: timedelta | None = None
         self._total_spend = Decimal(0)
         self._trailing = TrailingSpend(compiled.tier_window)
-        self._quarterly = QuarterlySpend(compiled.growth_ratio, compiled.growth_quarters)
+        self._quarterly = QuarterlySpend(compiled.growth_factor, compiled.growth_quarters)
         self._categories_before_today: set[str] = set()
         self._categories_today: set[str] = set()
         self._new_category_at: datetime | None = None
@@ -394,10 +394,10 @@ class _Replay:
             self._history = list(history[:kept])
             self._ids = {transition.id for transition in self._history}
         self._t = _moment(raw["t"])
-        self._stage = Stage(raw["stage"])
+        self._stage = _STAGE_OF[raw["stage"]]
         self._stage_since = _moment(raw["stage_since"])
         self._reactivations = raw["reactivations"]
-        self._churned_from = Stage(raw["churned_from"]) if raw["churned_from"] else None
+        self._churned_from = _STAGE_OF[raw["churned_from"]] if raw["churned_from"] else None
         self._long_lasting = raw["long_lasting"]
         self._first_purchase_at = _optional_moment(raw["first_purchase_at"])
         self._last_purchase_at = _optional_moment(raw["last_purchase_at"])
@@ -406,7 +406,7 @@ class _Replay:
         self._total_spend = Decimal(raw["total_spend"])
         self._trailing = TrailingSpend.restore(
             self._trailing.window,
-            [(_moment(at), Decimal(amount)) for at, amount in raw["trailing"]],
+            [(_stored_moment(at), Decimal(amount)) for at, amount in raw["trailing"]],
             Decimal(raw["trailing_total"]),
         )
         self._quarterly.restore({q: Decimal(amount) for q, amount in raw["quarterly"]})
@@ -417,7 +417,7 @@ class _Replay:
         self._churn_risk = raw["churn_risk"]
         self._at_risk = raw["at_risk"]
         self._upgrade = raw["upgrade"]
-        self._tier = Tier(raw["tier"])
+        self._tier = _TIER_OF[raw["tier"]]
 
     def _snapshot(self) -> Checkpoint:
         return Checkpoint(
@@ -882,6 +882,10 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 _moment = parse_utc
+# The many moments of a checkpoint's trailing window, as `iso` wrote them (UTC, with offset).
+_stored_moment = datetime.fromisoformat
+_STAGE_OF = {stage.value: stage for stage in Stage}  # a dict lookup: calling the enum costs more
+_TIER_OF = {tier.value: tier for tier in Tier}
 
 
 def _optional_moment(raw: str | None) -> datetime | None:
