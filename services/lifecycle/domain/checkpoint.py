@@ -28,9 +28,6 @@ class ClockMark:
     replay: Mapping[str, Any]
     """The variables a clock can change, JSON-ready ("t": the moment the clock had reached);
     the others are the checkpoint's own."""
-    knows_next_change: bool = False
-    next_change_at: str | None = None
-    """When known: the first observable change after "t" (`iso`; None: none ever comes)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,12 +53,8 @@ class Checkpoint:
         }
         if self.points_total is not None:
             document["total"] = self.points_total
-        mark = self.clock
-        if mark is not None:
-            clock: dict[str, Any] = {"history": mark.history_len, "replay": mark.replay}
-            if mark.knows_next_change:
-                clock["next"] = mark.next_change_at
-            document["clock"] = clock
+        if self.clock is not None:
+            document["clock"] = {"history": self.clock.history_len, "replay": self.clock.replay}
         return document
 
     @classmethod
@@ -76,9 +69,7 @@ class Checkpoint:
             raw["history"],
             raw["replay"],
             raw.get("total"),
-            None
-            if clock is None
-            else ClockMark(clock["history"], clock["replay"], "next" in clock, clock.get("next")),
+            None if clock is None else ClockMark(clock["history"], clock["replay"]),
         )
 
 

@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from enum import Enum, IntEnum
-from typing import Any, Literal
+from enum import IntEnum
+from typing import Any
 
 from services.lifecycle.domain.checkpoint import Checkpoint, ClockMark, Resume, rules_key
 from services.lifecycle.domain.facts import CustomerFacts
@@ -99,8 +99,7 @@ def derive_resuming(
     if earlier is not None and replay.can_resume(earlier, now):
         replay.resume(earlier)
     replay.run_until(now)
-    state = replay.state(now)
-    return state, replay.marked_checkpoint(state.next_due_at)
+    return replay.state(now), replay.checkpoint
 
 
 def derive_by_clock(
@@ -133,37 +132,21 @@ def derive_by_clock(
     start = _clock_start(checkpoint, len(earlier_history), now)
     if start is None:
         return None
-    kept, raw, next_change = start
     replay = _Replay(CustomerFacts(customer_id), rules, first_seen_at)  # no points left to replay
-    replay.restore(earlier_history, kept, raw)
+    replay.restore(earlier_history, *start)
     replay.run_until(now)
-    return replay.state(now, next_change)
-
-
-class _Unknown(Enum):
-    UNKNOWN = 0
-
-
-_UNKNOWN = _Unknown.UNKNOWN
-_NextChange = datetime | None | Literal[_Unknown.UNKNOWN]
+    return replay.state(now)
 
 
 def _clock_start(
     checkpoint: Checkpoint, history_len: int, now: datetime
-) -> tuple[int, Mapping[str, Any], _NextChange] | None:
-    """The latest replay position dated by `now` that the stored history still holds, and the
-    first observable change after `now` when the mark already knows it."""
+) -> tuple[int, Mapping[str, Any]] | None:
+    """The latest replay position dated by `now` that the stored history still holds."""
     mark = checkpoint.clock
     if mark is not None and mark.history_len <= history_len and _moment(mark.replay["t"]) <= now:
-        next_change: _NextChange = _UNKNOWN
-        if mark.knows_next_change:
-            # Nothing shows between the mark and that change, so it still comes first.
-            next_change = _optional_moment(mark.next_change_at)
-            if next_change is not None and next_change <= now:
-                next_change = _UNKNOWN
-        return mark.history_len, {**checkpoint.replay, **mark.replay}, next_change
+        return mark.history_len, {**checkpoint.replay, **mark.replay}
     if checkpoint.history_len <= history_len and _moment(checkpoint.replay["t"]) <= now:
-        return checkpoint.history_len, checkpoint.replay, _UNKNOWN
+        return checkpoint.history_len, checkpoint.replay
     return None
 
 
@@ -303,7 +286,6 @@ class _Replay:
         "_keep_checkpoint",
         "_last_purchase_at",
         "_long_lasting",
-        "_mark",
         "_new_category_at",
         "_next_point",
         "_occasion_days",
@@ -376,7 +358,6 @@ class _Replay:
         self._tier_change_known = False
         self._keep_checkpoint = keep_checkpoint
         self._recording = True
-        self._mark: tuple[int, dict[str, Any]] | None = None  # (history length, clock variables)
         self.checkpoint: Checkpoint | None = None
 
     # --- checkpoints ----------------------------------------------------------------------
@@ -519,23 +500,18 @@ class _Replay:
             else:
                 break
         self._advance(now)
-        if fired and self.checkpoint is not None and self._next_point == count:
+        checkpoint = self.checkpoint
+        if fired and checkpoint is not None and self._next_point == count:
             # Only the clock can move this replay on now: let it resume from here next time.
-            self._mark = (self._history_len(), self._clock_variables())
-
-    def marked_checkpoint(self, next_change_at: datetime | None) -> Checkpoint | None:
-        """The checkpoint, with the clock mark `run_until` took (and the next change after it)."""
-        checkpoint, mark = self.checkpoint, self._mark
-        if checkpoint is None or mark is None:
-            return checkpoint
-        return Checkpoint(
-            checkpoint.rules_key,
-            checkpoint.points_consumed,
-            checkpoint.history_len,
-            checkpoint.replay,
-            checkpoint.points_total,
-            ClockMark(mark[0], mark[1], True, _iso(next_change_at)),
-        )
+            mark = ClockMark(self._history_len(), self._clock_variables())
+            self.checkpoint = Checkpoint(
+                checkpoint.rules_key,
+                checkpoint.points_consumed,
+                checkpoint.history_len,
+                checkpoint.replay,
+                checkpoint.points_total,
+                mark,
+            )
 
     def next_change_after(self, now: datetime) -> datetime | None:
         """Keep the clock running past `now` (without new facts) until something shows.
@@ -555,9 +531,8 @@ class _Replay:
             else:
                 return point_at
 
-    def state(self, now: datetime, next_change: _NextChange = _UNKNOWN) -> LifecycleState:
-        """The state at `now` (where `run_until(now)` left the replay); runs the clock past it
-        to find `next_due_at` unless `next_change` already says."""
+    def state(self, now: datetime) -> LifecycleState:
+        """The state at `now` (where `run_until(now)` left the replay); runs the clock past it."""
         flags: frozenset[Flag]
         if self._at_risk:
             flags = _BOTH_FLAGS if self._upgrade else _AT_RISK_ONLY
@@ -599,11 +574,7 @@ class _Replay:
             trailing_spend=trailing,
             churn_risk=churn_risk,
             history=history,
-            next_due_at=(
-                self.next_change_after(now)  # last: it moves the replay on
-                if next_change is _UNKNOWN
-                else next_change
-            ),
+            next_due_at=self.next_change_after(now),  # last: it moves the replay on
         )
 
     def _point_due_by(self, now: datetime) -> bool:

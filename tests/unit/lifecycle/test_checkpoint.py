@@ -171,7 +171,6 @@ def test_the_clock_resumes_from_where_it_stopped_not_from_the_last_fact(monkeypa
     assert state.stage.value == "churn"
     assert stored is not None and stored.clock is not None
     assert stored.clock.history_len == len(state.history)  # the churn is behind the mark
-    assert stored.clock.knows_next_change and stored.clock.next_change_at is None  # churned
     fired: list[object] = []
     original = timeline._Replay._fire
 
@@ -193,34 +192,6 @@ def test_the_clock_resumes_from_where_it_stopped_not_from_the_last_fact(monkeypa
     )
     assert fired  # the clocks after the last fact, again
     assert by_clock == derive(facts, DEFAULT_RULES, before_mark)
-
-
-def test_a_clock_mark_that_knows_the_next_change_spares_the_run_past_now(monkeypatch):
-    story = Story()
-    facts = apply_all(CustomerFacts(story.customer_id), [story.purchase(0), story.purchase(30)])
-    state, checkpoint = derive_resuming(facts, DEFAULT_RULES, T0 + timedelta(days=130), None)
-    stored = through_storage(checkpoint)
-    assert stored is not None and stored.clock is not None  # at risk (3 x the usual gap) at 120
-    assert state.next_due_at == T0 + timedelta(days=210)  # churn: 180 days after the last
-    assert stored.clock.next_change_at == state.next_due_at.isoformat()
-    moments = [T0 + timedelta(days=days) for days in (150, 210, 260)]
-    expected = [derive(facts, DEFAULT_RULES, now) for now in moments]
-    runs: list[datetime] = []
-    original = timeline._Replay.next_change_after
-
-    def counting(self: timeline._Replay, now: datetime) -> datetime | None:
-        runs.append(now)
-        return original(self, now)
-
-    monkeypatch.setattr(timeline._Replay, "next_change_after", counting)
-    by_clock = [
-        derive_by_clock(
-            story.customer_id, first_seen_at(facts), DEFAULT_RULES, now, state.history, stored
-        )
-        for now in moments
-    ]
-    assert by_clock == expected
-    assert runs == moments[1:]  # before the churn the mark knows it; at or after it, not
 
 
 @settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
