@@ -163,17 +163,18 @@ class LifecycleProcessor:
             for n, item in enumerate(due, 1):
                 if n % YIELD_EVERY == 0:
                     await asyncio.sleep(0)
-                state = None
+                by_clock = None
                 if item.checkpoint is not None:
-                    state = derive_by_clock(
+                    by_clock = derive_by_clock(
                         item.customer_id, item.first_seen_at, self._rules, now, item.history,
                         item.checkpoint,
                     )  # fmt: skip
-                if state is None:
+                if by_clock is None:
                     with_facts.append(item.customer_id)
                     continue
+                state, clock_checkpoint = by_clock
                 loaded = item.as_stored()
-                results.append(state_store.Derived(loaded.facts, state, item.checkpoint, loaded))
+                results.append(state_store.Derived(loaded.facts, state, clock_checkpoint, loaded))
                 changes += changes_between(item.history, state.history)
             stored = await state_store.load_for_update(conn, with_facts) if with_facts else {}
             for loaded in stored.values():

@@ -173,10 +173,13 @@ _UPSERT = (
     + ", updated_at = now()"
 )
 # Re-evaluated rows exist (they were claimed); a NULL document means "unchanged, keep it".
-# The checkpoint is written with the facts it was taken of (it may be NULL with them).
+# The checkpoint is written with the facts it was taken of (it may be NULL with them), or
+# alone when only its clock mark moved (the scheduler does not read the facts).
 _KEPT_WHEN_NULL = {
     "facts": "COALESCE(u.facts, c.facts)",
-    "checkpoint": "CASE WHEN u.facts IS NULL THEN c.checkpoint ELSE u.checkpoint END",
+    "checkpoint": (
+        "CASE WHEN u.facts IS NULL THEN COALESCE(u.checkpoint, c.checkpoint) ELSE u.checkpoint END"
+    ),
     "history": "COALESCE(u.history, c.history)",
 }
 _UPDATE = (
@@ -221,9 +224,13 @@ def _columns(results: Iterable[Derived], keep_unchanged: bool) -> list[list[Any]
     columns: list[list[Any]] = [[] for _ in _COLUMNS]
     for derived in results:
         state, loaded = derived.state, derived.loaded
-        facts_kept = history_kept = False
+        facts_kept = checkpoint_kept = history_kept = False
         if keep_unchanged and loaded is not None:
-            facts_kept = derived.facts is loaded.facts and derived.checkpoint is loaded.checkpoint
+            checkpoint_kept = derived.checkpoint is loaded.checkpoint
+            # A checkpoint dropped with unchanged facts is cleared by writing the facts too.
+            facts_kept = derived.facts is loaded.facts and (
+                checkpoint_kept or derived.checkpoint is not None
+            )
             history_kept = _same_history(state, loaded)
         row = (
             state.customer_id,
@@ -241,7 +248,7 @@ def _columns(results: Iterable[Derived], keep_unchanged: bool) -> list[list[Any]
             state.trailing_spend,
             state.churn_risk,
             None if facts_kept else _facts_json(derived),
-            None if facts_kept else _checkpoint_json(derived),
+            None if facts_kept and checkpoint_kept else _checkpoint_json(derived),
             None if history_kept else _history_text(state, loaded),
             state.as_of,
             state.next_due_at,

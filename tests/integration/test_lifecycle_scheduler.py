@@ -136,6 +136,11 @@ async def test_concurrent_workers_evaluate_each_due_customer_once(engine: Any) -
         ]
     assert stages == dict.fromkeys(ids, "churn")
     assert churns == Counter(dict.fromkeys(ids, 1))
+    rows, _ = await rows_and_published(engine, customers.c.customer_id.in_(ids), "")
+    for row in rows.values():  # rewritten rows mark where the clock stood: the next starts there
+        mark = orjson.loads(row["checkpoint"])["clock"]
+        assert mark["history"] == len(row["history"].splitlines())
+        assert mark["replay"]["t"] == clock["now"].isoformat()
     published_churns = Counter(
         p["customer_id"] for p in published if p["to_stage"] == "churn" and p["kind"] == "stage"
     )

@@ -36,6 +36,8 @@ from services.lifecycle.domain.transitions import (
     StoredHistory,
     Transition,
     TransitionKind,
+    ids_of,
+    same_history,
     transition_id,
 )
 
@@ -109,13 +111,16 @@ def derive_by_clock(
     now: datetime,
     earlier_history: Sequence[Transition],
     checkpoint: Checkpoint,
-) -> LifecycleState | None:
+) -> tuple[LifecycleState, Checkpoint] | None:
     """`derive_resuming` for a customer whose checkpoint has replayed every one of its facts:
     only the clock moves such a customer on, so the facts themselves are not needed (the
     scheduler's case: nothing arrived since the last derive). It resumes from the clock mark
     when there is one (the clocks that fired up to it are not fired again), else from the
-    last fact. The checkpoint stays as it is.
+    last fact.
 
+    The checkpoint to store comes back as it was, unless the history changed: then it is what
+    a full derive would store, its clock mark moved to `now` (the row is rewritten anyway), so
+    the next re-evaluation starts there.
     None when that does not hold (other rules, facts left unreplayed, a clock that went
     back before them): the caller then derives from the facts.
     """
@@ -134,8 +139,21 @@ def derive_by_clock(
         return None
     replay = _Replay(CustomerFacts(customer_id), rules, first_seen_at)  # no points left to replay
     replay.restore(earlier_history, *start)
+    replay.checkpoint = checkpoint  # run_until marks a new one if a clock fires
     replay.run_until(now)
-    return replay.state(now)
+    state = replay.state(now)
+    if _same_transitions(state.history, earlier_history):
+        return state, checkpoint
+    moved = replay.checkpoint
+    if moved is None or moved is checkpoint:  # no clock fired: it went back before the mark
+        moved = replace(checkpoint, clock=None)
+    return state, moved
+
+
+def _same_transitions(history: Sequence[Transition], earlier: Sequence[Transition]) -> bool:
+    if isinstance(earlier, StoredHistory):
+        return same_history(history, earlier)  # without reading a history kept as it was
+    return ids_of(history) == ids_of(earlier)
 
 
 def _clock_start(

@@ -119,9 +119,10 @@ def test_a_late_purchase_replays_in_full():
     rules=RULES,
     first=st.integers(min_value=-5, max_value=800),
     later=st.integers(min_value=-30, max_value=400),
+    again=st.integers(min_value=-30, max_value=400),
 )
 def test_the_clock_alone_moves_a_fully_replayed_checkpoint_like_a_full_replay(
-    events, rules, first, later
+    events, rules, first, later, again
 ):
     facts = apply_all(CustomerFacts(CUSTOMER), events)
     now = T0 + timedelta(days=first, hours=3)
@@ -129,15 +130,26 @@ def test_the_clock_alone_moves_a_fully_replayed_checkpoint_like_a_full_replay(
     assume(checkpoint is not None)
     stored, history = through_storage(checkpoint), history_through_storage(state.history)
     assert stored is not None
-    then = now + timedelta(days=later, hours=7)
-    by_clock = derive_by_clock(CUSTOMER, first_seen_at(facts), rules, then, history, stored)
-    if by_clock is None:  # refused: facts after the checkpoint, or the clock went back
-        assert stored.points_consumed < (stored.points_total or 0) or then < now
-    else:
-        assert by_clock == derive(facts, rules, then)
+    # Twice, as the scheduler does: the second time from what the first one stored.
+    for then in (now + timedelta(days=later, hours=7), now + timedelta(days=later + again)):
+        by_clock = derive_by_clock(CUSTOMER, first_seen_at(facts), rules, then, history, stored)
+        if by_clock is None:  # refused: facts after the checkpoint, or the clock went back
+            assert stored.points_consumed < (stored.points_total or 0) or then < now
+            return
+        by_clock_state, kept = by_clock
+        assert by_clock_state == derive(facts, rules, then)
+        full_state, full_checkpoint = derive_resuming(facts, rules, then, None)
         assert derive_resuming(facts, rules, then, Resume(facts, history, stored)) == (
-            derive_resuming(facts, rules, then, None)
+            full_state,
+            full_checkpoint,
         )
+        if ids_of(by_clock_state.history) == ids_of(history):
+            assert kept is stored  # the row keeps its checkpoint
+        else:  # rewritten as a full derive stores it: its clock mark at `then` (or none)
+            assert kept == full_checkpoint
+        restored = through_storage(kept)
+        assert restored is not None
+        stored, history = restored, history_through_storage(by_clock_state.history)
 
 
 def test_a_customer_with_every_fact_replayed_churns_by_the_clock_alone():
@@ -150,8 +162,8 @@ def test_a_customer_with_every_fact_replayed_churns_by_the_clock_alone():
     by_clock = derive_by_clock(
         story.customer_id, first_seen_at(facts), DEFAULT_RULES, later, state.history, stored
     )
-    assert by_clock is not None and by_clock.stage.value == "churn"
-    assert by_clock == derive(facts, DEFAULT_RULES, later)
+    assert by_clock is not None and by_clock[0].stage.value == "churn"
+    assert by_clock[0] == derive(facts, DEFAULT_RULES, later)
     other_rules = DEFAULT_RULES.model_copy(
         update={"stages": DEFAULT_RULES.stages.model_copy(update={"churn_inactivity_days": 90})}
     )
@@ -184,14 +196,14 @@ def test_the_clock_resumes_from_where_it_stopped_not_from_the_last_fact(monkeypa
         story.customer_id, first_seen_at(facts), DEFAULT_RULES, later, state.history, stored
     )
     assert fired == []  # nothing was due between the mark and `later`
-    assert by_clock == derive(facts, DEFAULT_RULES, later)
+    assert by_clock == (derive(facts, DEFAULT_RULES, later), stored)
     fired.clear()
     before_mark = T0 + timedelta(days=200)  # a clock set back: the last fact is the start
     by_clock = derive_by_clock(
         story.customer_id, first_seen_at(facts), DEFAULT_RULES, before_mark, state.history, stored
     )
     assert fired  # the clocks after the last fact, again
-    assert by_clock == derive(facts, DEFAULT_RULES, before_mark)
+    assert by_clock is not None and by_clock[0] == derive(facts, DEFAULT_RULES, before_mark)
 
 
 @settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
