@@ -166,7 +166,7 @@ async def main() -> None:
     group = f"bench-lifecycle-{run}"
     processor = LifecycleProcessor(
         engine, load_rules(DEFAULT_RULES), ClockMode.EVENT_TIME, dedup_owner=group,
-        outbox_service=f"bench-{run}",
+        outbox_service=f"bench-{run}", transactions_per_batch=settings.transactions_per_batch,
     )  # fmt: skip
     publisher = KafkaPublisher(BOOTSTRAP, "bench-lifecycle")
     handled = 0
@@ -241,7 +241,8 @@ async def main() -> None:
     print(
         f"\nlifecycle benchmark: {args.events:,} events for {args.customers:,} customers "
         f"({arrival}; batches of {settings.consumer_max_records:,}, "
-        f"{settings.consumer_members} group members)"
+        f"{settings.consumer_members} group members, "
+        f"{settings.transactions_per_batch} transactions each)"
     )
     print(f"  (a) raw aiokafka consume-only  : {raw_rate:10,.0f} events/s")
     print(f"  (b) asyncpg COPY of as many rows: {copy_rate:10,.0f} rows/s")

@@ -62,6 +62,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rules,
         settings.clock,
         erasure_secret=settings.erasure_secret,
+        transactions_per_batch=settings.transactions_per_batch,
     )
     consumer = GroupMembers(
         settings.consumer_members,

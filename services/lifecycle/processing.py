@@ -1,7 +1,9 @@
 """Use cases: apply a batch of customer events, and re-evaluate customers whose time came due.
 
 Each runs in one database transaction: dedup rows, facts, derived state, transition log and
-outbox rows commit together, so a crash anywhere leaves either all of it or none of it.
+outbox rows commit together, so a crash anywhere leaves either all of it or none of it. A batch
+of events is split by customer into parts that run as concurrent transactions (the offsets are
+committed after all of them): while one waits on PostgreSQL, another derives.
 """
 
 import asyncio
@@ -36,10 +38,11 @@ from .settings import ClockMode
 SERVICE = "lifecycle"
 # Between this many customers a batch lets the event loop run (Kafka heartbeats, HTTP).
 YIELD_EVERY = 500
-# A batch's customers are loaded, derived and saved this many at a time, in its transaction:
-# memory then grows with this step, not with the batch (25,000 events may be 18,000
-# customers). bench/lifecycle.py at 1M/100k: 2,000 per step peaked at 298 MB, 1,000 at 256 MB.
-CUSTOMERS_PER_STEP = 1000
+# A part's customers are loaded, derived and saved this many at a time, in its transaction:
+# memory then grows with this step times the parts, not with the batch (25,000 events may be
+# 18,000 customers). bench/lifecycle.py at 1M/100k, one transaction per batch: 2,000 per step
+# peaked at 298 MB, 1,000 at 256 MB; two transactions of 1,000 each peaked at 318 MB.
+CUSTOMERS_PER_STEP = 500
 Clock = Callable[[], datetime]
 
 
@@ -66,8 +69,10 @@ class LifecycleProcessor:
         dedup_owner: str = SERVICE,  # the state owner, not the group: every group shares it
         outbox_service: str = SERVICE,
         erasure_secret: str | None = None,
+        transactions_per_batch: int = 2,
     ) -> None:
         self._engine = engine
+        self._transactions = transactions_per_batch
         self._erasure_secret = erasure_secret or default_secret()
         self._rules = rules
         self._clock_mode = clock_mode
@@ -94,25 +99,45 @@ class LifecycleProcessor:
 
     async def _handle(self, batch: list[Decoded[DomainEvent]]) -> list[Poison]:
         now = await self._advance_clock(max((d.message.occurred_at for d in batch), default=None))
+        if now is None:
+            return []
+        # A repeat inside the batch counts once (the first), so no event id is in two parts.
+        first = {d.message.event_id: d for d in reversed(batch)}
+        by_customer: dict[str, list[Decoded[DomainEvent]]] = defaultdict(list)
+        for d in batch:
+            if first[d.message.event_id] is d:
+                by_customer[d.message.customer_id].append(d)
+        customers = sorted(by_customer)  # one lock order avoids deadlocks between instances
+        if not customers:
+            return []
+        size = -(-len(customers) // self._transactions)
+        parts = [customers[start : start + size] for start in range(0, len(customers), size)]
+        async with asyncio.TaskGroup() as group:
+            tasks = [
+                group.create_task(self._handle_part({c: by_customer[c] for c in part}, now))
+                for part in parts
+            ]
+        return [p for task in tasks for p in task.result()]
+
+    async def _handle_part(
+        self, by_customer: dict[str, list[Decoded[DomainEvent]]], now: datetime
+    ) -> list[Poison]:
+        """Part of a batch (its own customers and event ids) in one transaction."""
+        items = [d for events in by_customer.values() for d in events]
         async with self._engine.begin() as conn:
-            batch = await drop_erased(  # events of erased customers never restore their data
-                conn, batch, lambda d: d.message.customer_id, self._erasure_secret, SERVICE
+            kept = await drop_erased(  # events of erased customers never restore their data
+                conn, items, lambda d: d.message.customer_id, self._erasure_secret, SERVICE
             )
-            fresh_ids = await claim_new(
-                conn, self._dedup_owner, [d.message.event_id for d in batch]
-            )
-            by_customer: dict[str, list[Decoded[DomainEvent]]] = defaultdict(list)
-            for d in batch:
+            fresh_ids = await claim_new(conn, self._dedup_owner, [d.message.event_id for d in kept])
+            fresh: dict[str, list[Decoded[DomainEvent]]] = defaultdict(list)
+            for d in kept:
                 if d.message.event_id in fresh_ids:
-                    by_customer[d.message.customer_id].append(d)
-                    fresh_ids.discard(d.message.event_id)  # a repeat inside the batch counts once
-            if not by_customer or now is None:
-                return []
+                    fresh[d.message.customer_id].append(d)
             poison: list[Poison] = []
-            customers = sorted(by_customer)  # one lock order avoids deadlocks between instances
+            customers = list(fresh)  # sorted, as the part is
             for start in range(0, len(customers), CUSTOMERS_PER_STEP):
                 step = customers[start : start + CUSTOMERS_PER_STEP]
-                poison += await self._apply(conn, {c: by_customer[c] for c in step}, now)
+                poison += await self._apply(conn, {c: fresh[c] for c in step}, now)
         return poison
 
     async def _apply(

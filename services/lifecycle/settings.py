@@ -33,6 +33,9 @@ class LifecycleSettings(ServiceSettings):
     # 10,000 / 20,000 / 25,000 / 30,000 records per batch ran 1,836 / 2,893 / 3,760 / 3,434
     # events/s (machine speed varied) at 263 / 256 / 273 / 308 MB peak RSS (budget 300 MB).
     consumer_max_records: int = 25_000
+    # A batch's customers split into this many concurrent transactions, so the service derives
+    # one part while PostgreSQL writes another (each part its own customers and event ids).
+    transactions_per_batch: int = Field(default=2, ge=1, le=8)
     consumer_fetch_max_bytes: int = 8 * 1024 * 1024
     scheduler_interval_seconds: float = 1.0
     scheduler_batch_size: int = 5000

@@ -1,8 +1,7 @@
 """Concurrent scheduler workers against the real database: each due customer is evaluated
 once and each time-driven change is recorded and published once.
 
-The tables are copies in a schema of this test's own: the lifecycle services other tests
-started run their schedulers on the shared tables and would claim these customers too.
+The tables are copies in a schema of this test's own (`tests.support.lifecycle_schema`).
 """
 
 import asyncio
@@ -15,55 +14,28 @@ from typing import Any
 import orjson
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.lifecycle.domain import load_rules
 from services.lifecycle.processing import LifecycleProcessor, domain_event
 from services.lifecycle.settings import DEFAULT_RULES, ClockMode
 from services.lifecycle.tables import customers, transitions
-from shared.db import make_engine
 from shared.events import customer_event_adapter
 from shared.kafka_consumer import Decoded
 from shared.outbox import outbox
 from tests.support.factories import new_customer, purchase
 from tests.support.infra import Infrastructure
+from tests.support.lifecycle_schema import own_lifecycle_tables
 
 START = datetime(1990, 3, 1, tzinfo=UTC)
 CUSTOMERS = 60
 CLAIM_LIMIT = 7  # small batches, so that the workers interleave many times
 WORKERS = 3
-# What handle and evaluate_due touch.
-TABLES = (
-    "lifecycle_customers",
-    "lifecycle_transitions",
-    "processed_events",
-    "outbox",
-    "erased_customers",
-)
 
 
 @pytest.fixture
 async def engine(infra: Infrastructure) -> AsyncIterator[Any]:
-    schema = f"test_scheduler_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(infra.database_url, 1)
-    async with admin.begin() as conn:
-        await conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-        for table in TABLES:
-            await conn.execute(
-                sa.text(f"CREATE TABLE {schema}.{table} (LIKE public.{table} INCLUDING ALL)")
-            )
-    engine = create_async_engine(
-        infra.database_url,
-        pool_size=WORKERS + 1,
-        connect_args={"server_settings": {"search_path": schema}},
-    )
-    try:
+    async with own_lifecycle_tables(infra.database_url, WORKERS + 1) as engine:
         yield engine
-    finally:
-        await engine.dispose()
-        async with admin.begin() as conn:
-            await conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-        await admin.dispose()
 
 
 def processor_on(engine: Any, clock: dict[str, datetime], owner: str) -> LifecycleProcessor:
