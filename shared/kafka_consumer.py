@@ -62,6 +62,26 @@ def _summary(records: Sequence[ConsumerRecord]) -> dict[str, object]:  # type: i
     }
 
 
+def share_repeated_headers(records: Sequence[ConsumerRecord]) -> None:  # type: ignore[type-arg]
+    """Makes a batch's records share equal header pairs, and header names.
+
+    A batch is held until it commits, and its headers were most of each record's memory
+    (CloudEvents: nine name/value pairs, ~1.5 of ~2 KB, a new object per name per record);
+    spec version, source, type and content type repeat in nearly every record.
+    """
+    pairs: dict[tuple[str, bytes], tuple[str, bytes]] = {}
+    names: dict[str, str] = {}
+    for rec in records:
+        shared = []
+        for pair in rec.headers or ():
+            found = pairs.get(pair)
+            if found is None:
+                name = names.setdefault(pair[0], pair[0])
+                found = pairs[pair] = pair if name is pair[0] else (name, pair[1])
+            shared.append(found)
+        rec.headers = tuple(shared)
+
+
 def dead_letter(poison: Poison, group_id: str) -> KafkaRecord:
     rec = poison.record
     headers = list(rec.headers or ())
@@ -125,6 +145,7 @@ class BatchConsumer(Generic[T]):
                     await self._pause(1.0)
                     continue
                 records = [r for part in batch.values() for r in part]
+                share_repeated_headers(records)
                 if records:
                     try:
                         await self._process_until_done(records)
