@@ -29,10 +29,11 @@ class LifecycleSettings(ServiceSettings):
     # Group members in this process. 2 ran 1.24x faster in bench/ (2,327 vs 1,871 events/s at
     # 1M events / 100k customers) but took 408 MB against the 300 MB budget: 1 by default.
     consumer_members: int = Field(default=1, ge=1, le=12)
-    # More events per customer per derive. bench/lifecycle.py at 1M events / 100k customers:
-    # 10,000 / 20,000 / 25,000 / 30,000 records per batch ran 1,836 / 2,893 / 3,760 / 3,434
-    # events/s (machine speed varied) at 263 / 256 / 273 / 308 MB peak RSS (budget 300 MB).
-    consumer_max_records: int = 25_000
+    # More events per customer per derive. bench/lifecycle.py at 1M events / 100k customers,
+    # two transactions per batch, headers shared: 35,000 / 50,000 records per batch ran
+    # 4,897 / 5,050 events/s at 276 / 321 MB peak RSS (budget 300 MB); 25,000 (headers not yet
+    # shared) 4,338-4,495 events/s at 271-288 MB.
+    consumer_max_records: int = 35_000
     # A batch's customers split into this many concurrent transactions, so the service derives
     # one part while PostgreSQL writes another (each part its own customers and event ids).
     transactions_per_batch: int = Field(default=2, ge=1, le=8)
