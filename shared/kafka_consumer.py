@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from shared.cloudevents import KafkaRecord, ce_type_of
+from shared.gc_tuning import return_freed_memory
 from shared.kafka_producer import KafkaPublisher, PublishError
 from shared.logging import get_logger, record_fields
 from shared.metrics import BATCH_LATENCY, CONSUMER_LAG, DLQ_RECORDS, EVENTS_CONSUMED
@@ -153,6 +154,8 @@ class BatchConsumer(Generic[T]):
                         break
                     await self._commit(batch)
                     self._record_lag(batch)
+                    del batch, records  # before the trim: the batch is done with
+                    return_freed_memory()
         finally:
             await self._consumer.stop()
 

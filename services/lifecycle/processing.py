@@ -39,8 +39,8 @@ SERVICE = "lifecycle"
 # Between this many customers a batch lets the event loop run (Kafka heartbeats, HTTP).
 YIELD_EVERY = 500
 # A part's customers are loaded, derived and saved this many at a time, in its transaction:
-# memory then grows with this step times the parts, not with the batch (35,000 events may be
-# 30,000 customers). bench/lifecycle.py at 1M/100k, one transaction per batch: 2,000 per step
+# memory then grows with this step times the parts, not with the batch (40,000 events may be
+# 33,000 customers). bench/lifecycle.py at 1M/100k, one transaction per batch: 2,000 per step
 # peaked at 298 MB, 1,000 at 256 MB; two transactions of 1,000 each peaked at 318 MB.
 CUSTOMERS_PER_STEP = 500
 Clock = Callable[[], datetime]

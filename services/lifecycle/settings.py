@@ -30,10 +30,10 @@ class LifecycleSettings(ServiceSettings):
     # 1M events / 100k customers) but took 408 MB against the 300 MB budget: 1 by default.
     consumer_members: int = Field(default=1, ge=1, le=12)
     # More events per customer per derive. bench/lifecycle.py at 1M events / 100k customers,
-    # two transactions per batch, headers shared: 35,000 / 50,000 records per batch ran
-    # 4,897 / 5,050 events/s at 276 / 321 MB peak RSS (budget 300 MB); 25,000 (headers not yet
-    # shared) 4,338-4,495 events/s at 271-288 MB.
-    consumer_max_records: int = 35_000
+    # two transactions per batch, headers shared, freed heap trimmed after each batch:
+    # 40,000 / 50,000 records per batch ran 5,098 / 5,323 events/s at 280 / 305 MB peak RSS
+    # (budget 300 MB); 35,000 without the trim 4,897-4,911 at 276 MB.
+    consumer_max_records: int = 40_000
     # A batch's customers split into this many concurrent transactions, so the service derives
     # one part while PostgreSQL writes another (each part its own customers and event ids).
     transactions_per_batch: int = Field(default=2, ge=1, le=8)
