@@ -6,6 +6,8 @@ Run: make infra && .venv/bin/python -m bench.lifecycle [--events 1000000 --custo
 CLM_LIFECYCLE_TRANSACTIONS_PER_BATCH concurrent transactions), RSS of this process measured,
 (d) the scheduler re-evaluating every bench customer forced due at the same clock (most change
 nothing), (e) the scheduler with the clock moved 200 days on, when every one is truly due.
+Beside each rate it prints the best that the measured CPU costs allow on this machine: one
+process runs Python on one core; the process and PostgreSQL together have every core.
 Uses a scratch topic and a scratch outbox name; removes its rows afterwards.
 
 By default events arrive in random order of event time (most arrive after a later event of
@@ -44,6 +46,8 @@ from shared.kafka_producer import KafkaPublisher
 from shared.topics import TopicSpec, dlq_of
 
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+# The cores this process may run on: what the CPU costs measured here can be spread over.
+CORES = len(os.sched_getaffinity(0))
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql+asyncpg://clm:clm@127.0.0.1:55432/clm")
 
 
@@ -263,6 +267,11 @@ async def main() -> None:
     print(f"      CPU of the process per event: {cpu_per_event * 1e6:8.0f} us")
     print(f"      PostgreSQL CPU per event    : {pg_per_event * 1e6:8.0f} us")
     print(
+        f"      CPU-bound ceilings at these costs: {1 / cpu_per_event:,.0f} events/s for one "
+        f"process (one core), {CORES / (cpu_per_event + pg_per_event):,.0f} for the machine "
+        f"({CORES} cores for the process and PostgreSQL; the broker not counted)"
+    )
+    print(
         f"      peak RSS of the process     : {peak_rss / 2**20:8.0f} MB   [required <= 300 MB]"
         f" (before the first batch: {rss_before / 2**20:.0f} MB)"
     )
@@ -290,6 +299,11 @@ class SchedulerRun:
             f"(scaled to 100,000: {per_100k:.1f} s; required <= 10 s); CPU per customer: "
             f"process {self.cpu_per_customer * 1e6:.0f} us, PostgreSQL "
             f"{self.pg_per_customer * 1e6:.0f} us"
+        )
+        print(
+            f"      CPU-bound floors at these costs, per 100,000: {self.cpu_per_customer * 1e5:.1f} s"
+            f" for one process, {(self.cpu_per_customer + self.pg_per_customer) * 1e5 / CORES:.1f} s"
+            f" for the machine ({CORES} cores)"
         )
 
 
