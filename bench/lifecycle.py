@@ -5,7 +5,9 @@ Run: make infra && .venv/bin/python -m bench.lifecycle [--events 1000000 --custo
 (both in a child process), (c) the real consumer loop + LifecycleProcessor (each batch in
 CLM_LIFECYCLE_TRANSACTIONS_PER_BATCH concurrent transactions), RSS of this process measured,
 (d) the scheduler re-evaluating every bench customer forced due at the same clock (most change
-nothing), (e) the scheduler with the clock moved 200 days on, when every one is truly due.
+nothing), (e) the scheduler with the clock moved 200 days on, when every one is truly due;
+both in this process as the service runs it, or with `--scheduler-processes N` in N processes
+(as N instances would: their claims skip each other's rows).
 Beside each rate it prints the best that the measured CPU costs allow on this machine: one
 process runs Python on one core; the process and PostgreSQL together have every core.
 Uses a scratch topic and a scratch outbox name; removes its rows afterwards.
@@ -26,10 +28,12 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.server_cpu import postgres_cpu_seconds
 from services.lifecycle.domain import DomainEvent, load_rules
@@ -155,6 +159,10 @@ async def main() -> None:
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--late-fraction", type=float, default=None)
+    parser.add_argument(
+        "--scheduler-processes", type=int, default=1,
+        help="run (d) and (e) in this many processes (as as many instances would); 1: in this one",
+    )  # fmt: skip
     args = parser.parse_args()
     run = secrets.token_hex(4)
     topic = f"bench.lifecycle.{run}"
@@ -177,10 +185,7 @@ async def main() -> None:
     tune_garbage_collector()  # as the service's lifespan does
     engine = make_engine(DATABASE_URL, 5)
     group = f"bench-lifecycle-{run}"
-    processor = LifecycleProcessor(
-        engine, load_rules(DEFAULT_RULES), ClockMode.EVENT_TIME, dedup_owner=group,
-        outbox_service=f"bench-{run}", transactions_per_batch=settings.transactions_per_batch,
-    )  # fmt: skip
+    processor = bench_processor(engine, run, None)
     publisher = KafkaPublisher(BOOTSTRAP, "bench-lifecycle")
     handled = 0
 
@@ -224,15 +229,12 @@ async def main() -> None:
             "WHERE customer_id LIKE $1 AND next_due_at <= '2000-01-01'"
         )
         due = await conn.fetchval(still_due, f"bench-{run}-%")
-        forced = await run_scheduler(processor, settings)
+        processes = args.scheduler_processes
+        forced = await run_scheduler(processes, processor, run, None)
         # Then truly due: the clock 200 days on, every bench customer has churned meanwhile.
         watermark = await conn.fetchval("SELECT event_time FROM lifecycle_watermark WHERE id = 1")
         later = watermark + timedelta(days=200)
-        moved_on = LifecycleProcessor(
-            engine, load_rules(DEFAULT_RULES), ClockMode.WALL, wall_clock=lambda: later,
-            dedup_owner=group, outbox_service=f"bench-{run}",
-        )  # fmt: skip
-        truly_due = await run_scheduler(moved_on, settings)
+        truly_due = await run_scheduler(processes, bench_processor(engine, run, later), run, later)
     finally:
         for sql in (
             "DELETE FROM lifecycle_transitions WHERE customer_id LIKE $1",
@@ -275,7 +277,10 @@ async def main() -> None:
         f"      peak RSS of the process     : {peak_rss / 2**20:8.0f} MB   [required <= 300 MB]"
         f" (before the first batch: {rss_before / 2**20:.0f} MB)"
     )
-    print(f"  (d) scheduler ({settings.scheduler_workers} workers), forced due ({due:,} bench rows")
+    print(
+        f"  (d) scheduler ({processes} process{'es' if processes > 1 else ''} x "
+        f"{settings.scheduler_workers} workers), forced due ({due:,} bench rows"
+    )
     print("      set due at the same clock, so most change nothing):")
     forced.report()
     print(
@@ -292,6 +297,11 @@ class SchedulerRun:
     cpu_per_customer: float
     pg_per_customer: float
 
+    @classmethod
+    def of(cls, evaluated: int, seconds: float, cpu: float, pg_started: float) -> "SchedulerRun":
+        per = max(evaluated, 1)
+        return cls(evaluated, seconds, cpu / per, (postgres_cpu_seconds() - pg_started) / per)
+
     def report(self) -> None:
         per_100k = self.seconds * 100_000 / max(self.evaluated, 1)
         print(
@@ -307,9 +317,76 @@ class SchedulerRun:
         )
 
 
-async def run_scheduler(processor: LifecycleProcessor, settings: LifecycleSettings) -> SchedulerRun:
-    """The service's scheduler workers (CLM_LIFECYCLE_SCHEDULER_WORKERS) until nothing is due."""
-    t0, cpu0, pg0 = time.perf_counter(), time.process_time(), postgres_cpu_seconds()
+def bench_processor(engine: AsyncEngine, run: str, clock: datetime | None) -> LifecycleProcessor:
+    """The processor under test: the event-time clock, or the wall clock stopped at `clock`."""
+    settings = LifecycleSettings()
+    return LifecycleProcessor(
+        engine, load_rules(DEFAULT_RULES),
+        ClockMode.EVENT_TIME if clock is None else ClockMode.WALL,
+        wall_clock=(lambda: clock) if clock is not None else lambda: datetime.now(UTC),
+        dedup_owner=f"bench-lifecycle-{run}", outbox_service=f"bench-{run}",
+        transactions_per_batch=settings.transactions_per_batch,
+    )  # fmt: skip
+
+
+async def run_scheduler(
+    processes: int, processor: LifecycleProcessor, run: str, clock: datetime | None
+) -> SchedulerRun:
+    """The service's scheduler workers (CLM_LIFECYCLE_SCHEDULER_WORKERS) until nothing is due:
+    in this process with `processor`, or in `processes` child processes with one like it."""
+    if processes == 1:
+        t0, pg0 = time.perf_counter(), postgres_cpu_seconds()
+        evaluated, cpu = await scheduler_workers(processor)
+        return SchedulerRun.of(evaluated, time.perf_counter() - t0, cpu, pg0)
+    spawn = multiprocessing.get_context("spawn")
+    ready, results, start, finish = spawn.Queue(), spawn.Queue(), spawn.Event(), spawn.Event()
+    children = [
+        spawn.Process(target=scheduler_in_child, args=(run, clock, ready, start, results, finish))
+        for _ in range(processes)
+    ]
+    for child in children:
+        child.start()
+    for _ in children:  # spawning and imports are not timed
+        await asyncio.to_thread(ready.get, True, 120)
+    t0, pg0 = time.perf_counter(), postgres_cpu_seconds()
+    start.set()
+    outcomes = [await asyncio.to_thread(results.get, True, 600) for _ in children]
+    evaluated, cpu = sum(n for n, _ in outcomes), sum(c for _, c in outcomes)
+    # Measured before the children close their connections: a closed backend's CPU is gone.
+    measured = SchedulerRun.of(evaluated, time.perf_counter() - t0, cpu, pg0)
+    finish.set()
+    for child in children:
+        await asyncio.to_thread(child.join)
+    return measured
+
+
+def scheduler_in_child(
+    run: str, clock: datetime | None, ready: Any, start: Any, results: Any, finish: Any
+) -> None:
+    """One scheduler process of `run_scheduler`: reports ready, waits for `start`, puts
+    (customers evaluated, CPU seconds) on `results` and keeps its connections until `finish`."""
+
+    async def scheduler() -> None:
+        tune_garbage_collector()  # as the service's lifespan does
+        engine = make_engine(DATABASE_URL, 5)
+        try:
+            processor = bench_processor(engine, run, clock)
+            async with engine.connect():  # the pool's first connection, before the clock starts
+                pass
+            ready.put(os.getpid())
+            await asyncio.to_thread(start.wait)
+            results.put(await scheduler_workers(processor))
+            await asyncio.to_thread(finish.wait)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(scheduler())
+
+
+async def scheduler_workers(processor: LifecycleProcessor) -> tuple[int, float]:
+    """(customers evaluated, CPU seconds of this process) by the service's scheduler workers."""
+    settings = LifecycleSettings()
+    cpu0 = time.process_time()
 
     async def worker() -> int:
         evaluated = 0  # by this worker: bench rows and any other due rows it claimed
@@ -318,14 +395,7 @@ async def run_scheduler(processor: LifecycleProcessor, settings: LifecycleSettin
         return evaluated
 
     evaluated = sum(await asyncio.gather(*(worker() for _ in range(settings.scheduler_workers))))
-    seconds = time.perf_counter() - t0
-    per = max(evaluated, 1)
-    return SchedulerRun(
-        evaluated,
-        seconds,
-        (time.process_time() - cpu0) / per,
-        (postgres_cpu_seconds() - pg0) / per,
-    )
+    return evaluated, time.process_time() - cpu0
 
 
 if __name__ == "__main__":
