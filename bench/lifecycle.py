@@ -7,7 +7,8 @@ CLM_LIFECYCLE_TRANSACTIONS_PER_BATCH concurrent transactions), RSS of this proce
 (d) the scheduler re-evaluating every bench customer forced due at the same clock (most change
 nothing), (e) the scheduler with the clock moved 200 days on, when every one is truly due;
 both in this process as the service runs it, or with `--scheduler-processes N` in N processes
-(as N instances would: their claims skip each other's rows).
+(as N instances would: their claims skip each other's rows). `--processes N` likewise runs (c)
+in N processes of one consumer group.
 Beside each rate it prints the best that the measured CPU costs allow on this machine: one
 process runs Python on one core; the process and PostgreSQL together have every core.
 Uses a scratch topic and a scratch outbox name; removes its rows afterwards.
@@ -25,6 +26,7 @@ import os
 import random
 import secrets
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -33,6 +35,7 @@ from typing import Any
 import asyncpg
 import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.server_cpu import postgres_cpu_seconds
@@ -45,7 +48,7 @@ from shared.db import make_engine
 from shared.events import customer_event_adapter
 from shared.gc_tuning import tune_garbage_collector
 from shared.kafka_admin import delete_topics, ensure_topics
-from shared.kafka_consumer import BatchConsumer, Decoded, GroupMembers, Poison
+from shared.kafka_consumer import BatchConsumer, BatchHandler, Decoded, GroupMembers, Poison
 from shared.kafka_producer import KafkaPublisher
 from shared.topics import TopicSpec, dlq_of
 
@@ -160,6 +163,10 @@ async def main() -> None:
     parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--late-fraction", type=float, default=None)
     parser.add_argument(
+        "--processes", type=int, default=1,
+        help="consume in this many processes (as as many instances in one group would)",
+    )  # fmt: skip
+    parser.add_argument(
         "--scheduler-processes", type=int, default=1,
         help="run (d) and (e) in this many processes (as as many instances would); 1: in this one",
     )  # fmt: skip
@@ -186,39 +193,12 @@ async def main() -> None:
     engine = make_engine(DATABASE_URL, 5)
     group = f"bench-lifecycle-{run}"
     processor = bench_processor(engine, run, None)
-    publisher = KafkaPublisher(BOOTSTRAP, "bench-lifecycle")
-    handled = 0
-
-    async def handle(batch: list[Decoded[DomainEvent]]) -> list[Poison]:
-        nonlocal handled
-        poison = await processor.handle(batch)
-        handled += len(batch)  # committed: handle returns after its transaction
-        return poison
-
-    consumer = GroupMembers(  # as the service runs it (CLM_LIFECYCLE_CONSUMER_MEMBERS)
-        settings.consumer_members,
-        lambda n: BatchConsumer(
-            bootstrap_servers=BOOTSTRAP, topic=topic, group_id=group, decode=decode,
-            handle=handle, dlq=publisher, max_records=settings.consumer_max_records,
-            fetch_max_bytes=settings.consumer_fetch_max_bytes,
-        ),
-    )  # fmt: skip
-    process = psutil.Process()
-    rss_before = peak_rss = process.memory_info().rss
-    task = asyncio.create_task(consumer.run())
-    await consumer.wait_started()
-    started, cpu_started = time.perf_counter(), time.process_time()
-    pg_started = postgres_cpu_seconds()
     conn = await asyncpg.connect(DATABASE_URL.replace("+asyncpg", ""))
     try:
-        while handled < args.events:
-            peak_rss = max(peak_rss, process.memory_info().rss)
-            await asyncio.sleep(0.2)  # progress sampling of a benchmark, not test synchronisation
-        process_rate = args.events / (time.perf_counter() - started)
-        cpu_per_event = (time.process_time() - cpu_started) / args.events
-        pg_per_event = (postgres_cpu_seconds() - pg_started) / args.events
-        consumer.stop()
-        await task
+        if args.processes == 1:
+            processing = await process_here(processor, topic, group, args.events)
+        else:
+            processing = await process_in_processes(args.processes, topic, run, args.events)
 
         await conn.execute(
             "UPDATE lifecycle_customers SET next_due_at = '2000-01-01' WHERE customer_id LIKE $1",
@@ -244,7 +224,6 @@ async def main() -> None:
         await conn.execute("DELETE FROM processed_events WHERE consumer = $1", group)
         await conn.execute("DELETE FROM outbox WHERE service = $1", f"bench-{run}")
         await conn.close()
-        await publisher.stop()
         await engine.dispose()
         await delete_topics(BOOTSTRAP, [topic, dlq_of(topic)])  # scratch topics pile up otherwise
 
@@ -255,28 +234,13 @@ async def main() -> None:
     )
     print(
         f"\nlifecycle benchmark: {args.events:,} events for {args.customers:,} customers "
-        f"({arrival}; batches of {settings.consumer_max_records:,}, "
-        f"{settings.consumer_members} group members, "
+        f"({arrival}; batches of {settings.consumer_max_records:,}, {args.processes} "
+        f"process{'es' if args.processes > 1 else ''} of {settings.consumer_members} group members, "
         f"{settings.transactions_per_batch} transactions each)"
     )
     print(f"  (a) raw aiokafka consume-only  : {raw_rate:10,.0f} events/s")
     print(f"  (b) asyncpg COPY of as many rows: {copy_rate:10,.0f} rows/s")
-    print(
-        f"  (c) lifecycle processing (durable): {process_rate:10,.0f} events/s "
-        f"= {process_rate / raw_rate:.2f}x consume-only   [required >= 10,000/s: "
-        f"{'OK' if process_rate >= 10_000 else 'NOT MET'}]"
-    )
-    print(f"      CPU of the process per event: {cpu_per_event * 1e6:8.0f} us")
-    print(f"      PostgreSQL CPU per event    : {pg_per_event * 1e6:8.0f} us")
-    print(
-        f"      CPU-bound ceilings at these costs: {1 / cpu_per_event:,.0f} events/s for one "
-        f"process (one core), {CORES / (cpu_per_event + pg_per_event):,.0f} for the machine "
-        f"({CORES} cores for the process and PostgreSQL; the broker not counted)"
-    )
-    print(
-        f"      peak RSS of the process     : {peak_rss / 2**20:8.0f} MB   [required <= 300 MB]"
-        f" (before the first batch: {rss_before / 2**20:.0f} MB)"
-    )
+    processing.report(raw_rate)
     print(
         f"  (d) scheduler ({processes} process{'es' if processes > 1 else ''} x "
         f"{settings.scheduler_workers} workers), forced due ({due:,} bench rows"
@@ -317,6 +281,197 @@ class SchedulerRun:
         )
 
 
+@dataclass(frozen=True)
+class ProcessingRun:
+    rate: float
+    cpu_per_event: float
+    """Of the consuming processes together."""
+    pg_per_event: float
+    peak_rss: int
+    """Of the consuming processes together (sampled every 0.2 s)."""
+    rss_before: int
+    processes: int = 1
+    peak_rss_each: int = 0
+    """The largest peak of one of them (when there are several)."""
+
+    def report(self, raw_rate: float) -> None:
+        rate, cpu, pg = self.rate, self.cpu_per_event, self.pg_per_event
+        print(
+            f"  (c) lifecycle processing (durable): {rate:10,.0f} events/s "
+            f"= {rate / raw_rate:.2f}x consume-only   [required >= 10,000/s: "
+            f"{'OK' if rate >= 10_000 else 'NOT MET'}]"
+        )
+        n = self.processes
+        of = "the process" if n == 1 else f"the {n} processes together"
+        print(f"      CPU of {of} per event: {cpu * 1e6:8.0f} us")
+        print(f"      PostgreSQL CPU per event: {pg * 1e6:8.0f} us")
+        print(
+            f"      CPU-bound ceilings at these costs: {min(n, CORES) / cpu:,.0f} events/s for "
+            f"{n} process{'es' if n > 1 else ''} (a core each), {CORES / (cpu + pg):,.0f} for the "
+            f"machine ({CORES} cores for the service and PostgreSQL; the broker not counted)"
+        )
+        each = f", the largest one alone {self.peak_rss_each / 2**20:.0f} MB" if n > 1 else ""
+        print(
+            f"      peak RSS of {of}: {self.peak_rss / 2**20:8.0f} MB{each}   "
+            f"[required <= 300 MB] (before the first batch: {self.rss_before / 2**20:.0f} MB)"
+        )
+
+
+def bench_consumer(
+    topic: str, group: str, handle: BatchHandler[DomainEvent], publisher: KafkaPublisher
+) -> GroupMembers:
+    settings = LifecycleSettings()
+    return GroupMembers(  # as the service runs it (CLM_LIFECYCLE_CONSUMER_MEMBERS)
+        settings.consumer_members,
+        lambda n: BatchConsumer(
+            bootstrap_servers=BOOTSTRAP, topic=topic, group_id=group, decode=decode,
+            handle=handle, dlq=publisher, max_records=settings.consumer_max_records,
+            fetch_max_bytes=settings.consumer_fetch_max_bytes,
+        ),
+    )  # fmt: skip
+
+
+async def process_here(
+    processor: LifecycleProcessor, topic: str, group: str, total: int
+) -> ProcessingRun:
+    """(c) in this process, as one instance of the service runs it."""
+    publisher = KafkaPublisher(BOOTSTRAP, "bench-lifecycle")
+    handled = 0
+
+    async def handle(batch: list[Decoded[DomainEvent]]) -> list[Poison]:
+        nonlocal handled
+        poison = await processor.handle(batch)
+        handled += len(batch)  # committed: handle returns after its transaction
+        return poison
+
+    consumer = bench_consumer(topic, group, handle, publisher)
+    process = psutil.Process()
+    rss_before = peak_rss = process.memory_info().rss
+    task = asyncio.create_task(consumer.run())
+    try:
+        await consumer.wait_started()
+        started, cpu_started = time.perf_counter(), time.process_time()
+        pg_started = postgres_cpu_seconds()
+        while handled < total:
+            peak_rss = max(peak_rss, process.memory_info().rss)
+            await asyncio.sleep(0.2)  # progress sampling of a benchmark, not test synchronisation
+        return ProcessingRun(
+            total / (time.perf_counter() - started),
+            (time.process_time() - cpu_started) / total,
+            (postgres_cpu_seconds() - pg_started) / total,
+            peak_rss,
+            rss_before,
+        )
+    finally:
+        consumer.stop()
+        await task
+        await publisher.stop()
+
+
+async def process_in_processes(processes: int, topic: str, run: str, total: int) -> ProcessingRun:
+    """(c) in `processes` child processes of one consumer group, as as many instances would.
+
+    Progress is what the group committed (Kafka offsets). The children join the group when all
+    of them are ready, so the time includes joining it (a few seconds; one instance excludes it)."""
+    children = Children(processes, processing_in_child, topic, run)
+    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    await admin.start()
+    try:
+        members = [psutil.Process(pid) for pid in await children.ready()]
+        rss_before = peak_rss = sum(m.memory_info().rss for m in members)
+        peak_each = 0
+        group = f"bench-lifecycle-{run}"
+        started, pg_started = time.perf_counter(), postgres_cpu_seconds()
+        children.start.set()
+        done = 0
+        while done < total:
+            rss = [m.memory_info().rss for m in members]
+            peak_rss, peak_each = max(peak_rss, sum(rss)), max(peak_each, *rss)
+            await asyncio.sleep(0.2)  # progress sampling of a benchmark, not test synchronisation
+            done = await committed(admin, group, topic)
+        seconds = time.perf_counter() - started
+        pg_seconds = postgres_cpu_seconds() - pg_started  # before the children disconnect
+        children.stop.set()
+        cpu_seconds = sum(await children.outcomes())
+    finally:
+        await children.end()
+        await admin.close()
+    return ProcessingRun(
+        total / seconds, cpu_seconds / total, pg_seconds / total, peak_rss, rss_before,
+        processes, peak_each,
+    )  # fmt: skip
+
+
+async def committed(admin: AIOKafkaAdminClient, group: str, topic: str) -> int:
+    """Records of `topic` the group has committed (the topic's offsets start at 0)."""
+    offsets = await admin.list_consumer_group_offsets(group)
+    return sum(meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset > 0)
+
+
+def processing_in_child(topic: str, run: str, signals: "ChildSignals") -> None:
+    """One consuming process of `process_in_processes`: reports ready, joins the group at
+    `start`, and puts its CPU seconds from `start` to `stop` on `results`."""
+
+    async def consume() -> None:
+        tune_garbage_collector()  # as the service's lifespan does
+        engine = make_engine(DATABASE_URL, 5)
+        publisher = KafkaPublisher(BOOTSTRAP, "bench-lifecycle")
+        processor = bench_processor(engine, run, None)
+        consumer = bench_consumer(topic, f"bench-lifecycle-{run}", processor.handle, publisher)
+        signals.ready.put(os.getpid())
+        await asyncio.to_thread(signals.start.wait)
+        cpu_started = time.process_time()
+        task = asyncio.create_task(consumer.run())
+        try:
+            await asyncio.to_thread(signals.stop.wait)
+            signals.results.put(time.process_time() - cpu_started)
+        finally:
+            consumer.stop()
+            await task
+            await publisher.stop()
+            await engine.dispose()
+
+    asyncio.run(consume())
+
+
+@dataclass(frozen=True)
+class ChildSignals:
+    """How a bench child process and its parent keep step: the child puts its pid on `ready`,
+    works from `start`, puts its outcome on `results`, and ends at `stop`."""
+
+    ready: Any
+    start: Any
+    stop: Any
+    results: Any
+
+
+class Children:
+    """`n` spawned processes of `target(*args, signals)`, all with the same `ChildSignals`."""
+
+    def __init__(self, n: int, target: Callable[..., None], *args: object) -> None:
+        spawn = multiprocessing.get_context("spawn")
+        self.signals = ChildSignals(spawn.Queue(), spawn.Event(), spawn.Event(), spawn.Queue())
+        self.start, self.stop = self.signals.start, self.signals.stop
+        self._processes = [
+            spawn.Process(target=target, args=(*args, self.signals)) for _ in range(n)
+        ]
+        for process in self._processes:
+            process.start()
+
+    async def ready(self) -> list[int]:
+        return [await asyncio.to_thread(self.signals.ready.get, True, 300) for _ in self._processes]
+
+    async def outcomes(self) -> list[Any]:
+        return [
+            await asyncio.to_thread(self.signals.results.get, True, 900) for _ in self._processes
+        ]
+
+    async def end(self) -> None:
+        self.stop.set()
+        for process in self._processes:
+            await asyncio.to_thread(process.join)
+
+
 def bench_processor(engine: AsyncEngine, run: str, clock: datetime | None) -> LifecycleProcessor:
     """The processor under test: the event-time clock, or the wall clock stopped at `clock`."""
     settings = LifecycleSettings()
@@ -338,33 +493,22 @@ async def run_scheduler(
         t0, pg0 = time.perf_counter(), postgres_cpu_seconds()
         evaluated, cpu = await scheduler_workers(processor)
         return SchedulerRun.of(evaluated, time.perf_counter() - t0, cpu, pg0)
-    spawn = multiprocessing.get_context("spawn")
-    ready, results, start, finish = spawn.Queue(), spawn.Queue(), spawn.Event(), spawn.Event()
-    children = [
-        spawn.Process(target=scheduler_in_child, args=(run, clock, ready, start, results, finish))
-        for _ in range(processes)
-    ]
-    for child in children:
-        child.start()
-    for _ in children:  # spawning and imports are not timed
-        await asyncio.to_thread(ready.get, True, 120)
-    t0, pg0 = time.perf_counter(), postgres_cpu_seconds()
-    start.set()
-    outcomes = [await asyncio.to_thread(results.get, True, 600) for _ in children]
-    evaluated, cpu = sum(n for n, _ in outcomes), sum(c for _, c in outcomes)
-    # Measured before the children close their connections: a closed backend's CPU is gone.
-    measured = SchedulerRun.of(evaluated, time.perf_counter() - t0, cpu, pg0)
-    finish.set()
-    for child in children:
-        await asyncio.to_thread(child.join)
-    return measured
+    children = Children(processes, scheduler_in_child, run, clock)
+    try:
+        await children.ready()  # spawning and imports are not timed
+        t0, pg0 = time.perf_counter(), postgres_cpu_seconds()
+        children.start.set()
+        outcomes = await children.outcomes()
+        evaluated, cpu = sum(n for n, _ in outcomes), sum(c for _, c in outcomes)
+        # Measured before the children close their connections: a closed backend's CPU is gone.
+        return SchedulerRun.of(evaluated, time.perf_counter() - t0, cpu, pg0)
+    finally:
+        await children.end()
 
 
-def scheduler_in_child(
-    run: str, clock: datetime | None, ready: Any, start: Any, results: Any, finish: Any
-) -> None:
+def scheduler_in_child(run: str, clock: datetime | None, signals: "ChildSignals") -> None:
     """One scheduler process of `run_scheduler`: reports ready, waits for `start`, puts
-    (customers evaluated, CPU seconds) on `results` and keeps its connections until `finish`."""
+    (customers evaluated, CPU seconds) on `results` and keeps its connections until `stop`."""
 
     async def scheduler() -> None:
         tune_garbage_collector()  # as the service's lifespan does
@@ -373,10 +517,10 @@ def scheduler_in_child(
             processor = bench_processor(engine, run, clock)
             async with engine.connect():  # the pool's first connection, before the clock starts
                 pass
-            ready.put(os.getpid())
-            await asyncio.to_thread(start.wait)
-            results.put(await scheduler_workers(processor))
-            await asyncio.to_thread(finish.wait)
+            signals.ready.put(os.getpid())
+            await asyncio.to_thread(signals.start.wait)
+            signals.results.put(await scheduler_workers(processor))
+            await asyncio.to_thread(signals.stop.wait)
         finally:
             await engine.dispose()
 
