@@ -16,14 +16,29 @@ from pydantic import (
     Field,
     StringConstraints,
     TypeAdapter,
+    ValidationInfo,
     field_validator,
 )
 from pydantic_extra_types.currency_code import ISO4217
 
-EventId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
-CustomerId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=256)]
-Money = Annotated[Decimal, Field(ge=0, max_digits=20, decimal_places=4, allow_inf_nan=False)]
+from shared.event_limits import (
+    MAX_AMOUNT,
+    bounded_attributes,
+    customer_id_in_grammar,
+    occurred_in_sane_range,
+    printable,
+)
+
+Printable = AfterValidator(printable)
+EventId = Annotated[str, StringConstraints(min_length=1, max_length=128), Printable]
+CustomerId = Annotated[
+    str, StringConstraints(min_length=1, max_length=128), AfterValidator(customer_id_in_grammar)
+]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=256), Printable]
+Money = Annotated[
+    Decimal,
+    Field(ge=0, le=MAX_AMOUNT, max_digits=20, decimal_places=4, allow_inf_nan=False),
+]
 
 _TIMEZONES = frozenset(available_timezones())
 
@@ -109,7 +124,8 @@ class Consent(_Strict):
 class ProfileData(_Strict):
     name: ShortText | None = None
     email: (
-        Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")] | None
+        Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+$"), Printable]
+        | None
     ) = None
     phone: (
         Annotated[str, StringConstraints(max_length=32, pattern=r"^\+?[0-9 ()\-]{3,32}$")] | None
@@ -119,7 +135,7 @@ class ProfileData(_Strict):
     timezone: TimeZoneName | None = None
     consent: Consent | None = None
     acquisition_cost: Money | None = None
-    attributes: dict[str, Any] | None = None
+    attributes: Annotated[dict[str, Any] | None, BeforeValidator(bounded_attributes)] = None
 
     @field_validator("birthday", mode="before")
     @classmethod
@@ -134,6 +150,11 @@ class _EventBase(_Strict):
     customer_id: CustomerId
     occurred_at: EventTime
     source: ShortText | None = None
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _occurred_in_sane_range(cls, value: Any, info: ValidationInfo) -> Any:
+        return occurred_in_sane_range(value, info)
 
 
 class PurchaseEvent(_EventBase):

@@ -1,5 +1,6 @@
 """POST /v1/events and /v1/events/batch (CONTRACT.md)."""
 
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import orjson
@@ -7,6 +8,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from shared.auth import Scope, require
+from shared.event_limits import CONTEXT_MAX_FUTURE_SKEW, CONTEXT_RECEIVED_AT
 from shared.events import CustomerEvent, customer_event_adapter
 from shared.kafka_producer import PublishError
 from shared.problems import Problem, field_errors, validation_problem
@@ -63,6 +65,14 @@ async def _json_body(request: Request, limit: int) -> Any:
         raise Problem(400, "Malformed JSON", f"The body is not valid JSON: {exc}.") from exc
 
 
+def _validation_context(settings: IngestSettings) -> dict[str, Any]:
+    """The receiving clock, so that events dated beyond the allowed skew are refused."""
+    return {
+        CONTEXT_RECEIVED_AT: datetime.now(UTC),
+        CONTEXT_MAX_FUTURE_SKEW: timedelta(seconds=settings.max_future_skew_seconds),
+    }
+
+
 def _too_large(detail: str) -> Problem:
     return Problem(413, "Payload too large", detail, slug="too-large")
 
@@ -103,7 +113,9 @@ async def post_event(request: Request, _: EventsWriter) -> Response:
     settings, publishing = _settings(request), _publishing(request)
     payload = await _json_body(request, settings.max_event_bytes)
     try:
-        event = customer_event_adapter.validate_python(payload)
+        event = customer_event_adapter.validate_python(
+            payload, context=_validation_context(settings)
+        )
     except ValidationError as exc:
         errors = field_errors(exc.errors())
         names = ", ".join(e["field"] for e in errors)
@@ -143,7 +155,7 @@ async def post_batch(request: Request, _: EventsWriter) -> Response:
         ]
         raise validation_problem(errors, "Unknown top-level fields.")
     try:
-        events = _event_list.validate_python(raw_events)
+        events = _event_list.validate_python(raw_events, context=_validation_context(settings))
     except ValidationError as exc:
         errors = []
         for err in exc.errors():

@@ -18,6 +18,8 @@ class IngestSettings(ServiceSettings):
     max_batch_bytes: int = 5 * 1024 * 1024
     max_event_bytes: int = 64 * 1024
     publish_timeout_seconds: float = 5.0
+    # How far ahead of this server's clock an event's occurred_at may be (clocks drift).
+    max_future_skew_seconds: float = Field(default=3600.0, ge=0)
     # Single events are sent as they come: aiokafka keeps one produce request in flight per
     # broker, so under load the records queued behind it are batched anyway, and at low rates a
     # linger would only add its own length to every request's latency.
