@@ -1,18 +1,37 @@
-"""API keys with scopes: stored as SHA-256 digests, compared in constant time, cached briefly."""
+"""API keys with scopes: stored as SHA-256 digests, compared in constant time, cached.
 
+The cache is kept true by PostgreSQL: every change to `api_keys` notifies the channel
+`clm_api_keys` (a trigger, migration 0013) and each KeyStore listening on it drops that key's
+entry at once, so a revoked key stops working on every instance within a second. While the
+listener is not connected, nothing is trusted from the cache for longer than one look-up, except
+when the database cannot be reached: then a key seen before keeps its last known scopes (the
+cache does not fail closed), so ingest keeps accepting events while Kafka is up.
+"""
+
+import asyncio
+import contextlib
 import hashlib
 import hmac
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 
+import asyncpg
 import sqlalchemy as sa
 from fastapi import Request
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.database_outage import database_unavailable, is_database_outage
 from shared.db import metadata
+from shared.logging import get_logger
 from shared.problems import Problem
+
+log = get_logger(__name__)
+
+KEYS_CHANNEL = "clm_api_keys"
+LOOKUP_TIMEOUT_SECONDS = 3.0
 
 
 class Scope(StrEnum):
@@ -41,17 +60,57 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class _Entry:
+    fresh_until: float
+    scopes: frozenset[str] | None
+
+
 class KeyStore:
     def __init__(self, engine: AsyncEngine, cache_seconds: float = 30.0) -> None:
         self._engine = engine
         self._cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[float, frozenset[str] | None]] = {}
+        self._cache: dict[str, _Entry] = {}
+        self._listening = False
+        self._listener: asyncio.Task[None] | None = None
+
+    @property
+    def listening(self) -> bool:
+        """True while change notifications arrive, i.e. while cached answers may be reused."""
+        return self._listening
+
+    def start(self) -> None:
+        if self._listener is None:
+            self._listener = asyncio.create_task(self._listen_forever())
+
+    async def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+            self._listener = None
 
     async def scopes_for(self, key: str) -> frozenset[str] | None:
+        """The key's scopes, None for an unknown or revoked key; Problem 503 when the database
+        is down and the key was never seen."""
         digest = hash_key(key)
         cached = self._cache.get(digest)
-        if cached and cached[0] > time.monotonic():
-            return cached[1]
+        if cached and self._listening and cached.fresh_until > time.monotonic():
+            return cached.scopes
+        try:
+            scopes = await asyncio.wait_for(self._lookup(digest), LOOKUP_TIMEOUT_SECONDS)
+        except Exception as exc:
+            if not is_database_outage(exc):
+                raise
+            if cached is not None:
+                return cached.scopes  # last known answer: the database cannot say otherwise now
+            raise database_unavailable() from exc
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[digest] = _Entry(time.monotonic() + self._cache_seconds, scopes)
+        return scopes
+
+    async def _lookup(self, digest: str) -> frozenset[str] | None:
         async with self._engine.connect() as conn:
             row = (
                 await conn.execute(
@@ -60,13 +119,42 @@ class KeyStore:
                     )
                 )
             ).first()
-        scopes = (
-            frozenset(row.scopes) if row and hmac.compare_digest(row.key_hash, digest) else None
-        )
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[digest] = (time.monotonic() + self._cache_seconds, scopes)
-        return scopes
+        if row and hmac.compare_digest(row.key_hash, digest):
+            return frozenset(row.scopes)
+        return None
+
+    def _forget(self, digest: str) -> None:
+        self._cache.pop(digest, None)
+
+    def _mark_all_stale(self) -> None:
+        # Keep the scopes (the outage fallback) but re-check each key on its next use.
+        self._cache = {d: _Entry(0.0, e.scopes) for d, e in self._cache.items()}
+
+    async def _listen_forever(self) -> None:
+        dsn = self._engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        while True:
+            conn: asyncpg.Connection | None = None  # type: ignore[type-arg]
+            try:
+                conn = await asyncpg.connect(dsn, timeout=LOOKUP_TIMEOUT_SECONDS)
+                await conn.add_listener(KEYS_CHANNEL, self._on_notification)
+                # Changes made while we were not listening were missed: re-check every key.
+                self._mark_all_stale()
+                self._listening = True
+                while not conn.is_closed():
+                    await asyncio.sleep(1.0)
+                    await conn.execute("SELECT 1", timeout=LOOKUP_TIMEOUT_SECONDS)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # any failure: stop trusting the cache, reconnect
+                log.warning("api_key_listener_lost", error=repr(exc))
+            finally:
+                self._listening = False
+                if conn is not None and not conn.is_closed():
+                    conn.terminate()
+            await asyncio.sleep(1.0)
+
+    def _on_notification(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        self._forget(payload)
 
 
 async def register_key(engine: AsyncEngine, key: str, name: str, scopes: list[str]) -> None:
@@ -84,18 +172,36 @@ def _unauthorized(detail: str) -> Problem:
     return Problem(401, "Unauthorized", detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-def require(scope: Scope) -> Callable[[Request], Awaitable[frozenset[str]]]:
-    async def check(request: Request) -> frozenset[str]:
-        header = request.headers.get("authorization", "")
-        kind, _, key = header.partition(" ")
-        if kind.lower() != "bearer" or not key.strip():
-            raise _unauthorized("Send an API key as 'Authorization: Bearer <key>'.")
-        store: KeyStore = request.app.state.key_store
-        scopes = await store.scopes_for(key.strip())
-        if scopes is None:
-            raise _unauthorized("The API key is unknown or revoked.")
-        if scope not in scopes and Scope.ADMIN not in scopes:
-            raise Problem(403, "Forbidden", f"The API key lacks the scope '{scope}'.")
-        return scopes
+async def authenticate(headers: Mapping[str, str], store: KeyStore, scope: Scope) -> frozenset[str]:
+    """The caller's scopes, or Problem 401 (no or unknown key), 403 (scope lacking) or 503."""
+    header = headers.get("authorization", "")
+    kind, _, key = header.partition(" ")
+    if kind.lower() != "bearer" or not key.strip():
+        raise _unauthorized("Send an API key as 'Authorization: Bearer <key>'.")
+    scopes = await store.scopes_for(key.strip())
+    if scopes is None:
+        raise _unauthorized("The API key is unknown or revoked.")
+    if scope not in scopes and Scope.ADMIN not in scopes:
+        raise Problem(403, "Forbidden", f"The API key lacks the scope '{scope}'.")
+    return scopes
 
-    return check
+
+AUTHENTICATED_SCOPES = "api_scopes"
+
+
+class ScopeCheck:
+    """The dependency a route declares; `shared.service_app` runs the same check before the
+    body is read, and this one then reuses its answer."""
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+
+    async def __call__(self, request: Request) -> frozenset[str]:
+        known: frozenset[str] | None = getattr(request.state, AUTHENTICATED_SCOPES, None)
+        if known is not None:
+            return known
+        return await authenticate(request.headers, request.app.state.key_store, self.scope)
+
+
+def require(scope: Scope) -> Callable[[Request], Awaitable[frozenset[str]]]:
+    return ScopeCheck(scope)

@@ -85,8 +85,13 @@ def validation_problem(errors: list[dict[str, Any]], detail: str) -> Problem:
 
 
 def _render(request: Request, problem: Problem) -> JSONResponse:
+    return problem_response(problem, str(request.url.path))
+
+
+def problem_response(problem: Problem, path: str) -> JSONResponse:
+    """The problem as an application/problem+json response; `path` becomes its instance."""
     return JSONResponse(
-        problem.body(str(request.url.path)),
+        problem.body(path),
         status_code=problem.status,
         media_type=PROBLEM_JSON,
         headers=problem.headers,

@@ -1,19 +1,29 @@
 """The thin shell every service shares: problem handlers, correlation and trace ids, metrics,
 health."""
 
+import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 
-from fastapi import FastAPI, Response
+import asyncpg
+import sqlalchemy.exc
+from fastapi import FastAPI, Request, Response
+from fastapi.routing import iter_route_contexts
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.auth import AUTHENTICATED_SCOPES, KeyStore, ScopeCheck, authenticate
+from shared.database_outage import database_unavailable, is_database_outage
 from shared.db import database_ready
-from shared.logging import correlation_id, new_trace, parse_traceparent, trace_context
+from shared.logging import correlation_id, get_logger, new_trace, parse_traceparent, trace_context
 from shared.metrics import HTTP_LATENCY
-from shared.problems import install_problem_handlers
+from shared.problems import Problem, install_problem_handlers, problem_response
+
+log = get_logger(__name__)
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 _CID_HEADER = b"x-correlation-id"
@@ -72,6 +82,114 @@ class CorrelateAndMeasure:
             )
 
 
+def _scope_check_of(route: object) -> ScopeCheck | None:
+    dependant = getattr(route, "dependant", None)
+    pending = list(dependant.dependencies) if dependant is not None else []
+    while pending:
+        dependency = pending.pop()
+        if isinstance(dependency.call, ScopeCheck):
+            return dependency.call
+        pending.extend(dependency.dependencies)
+    return None
+
+
+@dataclass(frozen=True)
+class _GuardedRoute:
+    path: re.Pattern[str]
+    methods: frozenset[str]
+    check: ScopeCheck | None
+
+
+class AuthenticateFirst:
+    """Checks the API key (401) and its scope (403) of every route that requires one before
+    the route reads its body, so that a caller without a key learns nothing from a parser.
+
+    The route's dependency (`shared.auth.require`) declares the scope; this middleware finds
+    the route the request will reach (the first whose path and method match, as the router
+    does), runs that check and leaves the scopes for the dependency to reuse.
+    """
+
+    def __init__(self, app: ASGIApp, service: FastAPI) -> None:
+        self.app = app
+        self.service = service
+        self._routes: list[_GuardedRoute] | None = None
+
+    def _guarded_routes(self) -> list[_GuardedRoute]:
+        if self._routes is None:
+            self._routes = [
+                _GuardedRoute(
+                    context.path_regex,
+                    frozenset(context.methods or ()),
+                    _scope_check_of(context.original_route),
+                )
+                for context in iter_route_contexts(self.service.routes)
+                if context.path_regex is not None
+            ]
+        return self._routes
+
+    def _check_for(self, scope: Scope) -> ScopeCheck | None:
+        path, method = scope["path"], scope["method"]
+        for route in self._guarded_routes():
+            if route.path.match(path) and (not route.methods or method in route.methods):
+                return route.check
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        check = self._check_for(scope) if scope["type"] == "http" else None
+        if check is None:
+            await self.app(scope, receive, send)
+            return
+        store: KeyStore = self.service.state.key_store
+        try:
+            scopes = await authenticate(Headers(scope=scope), store, check.scope)
+        except Problem as problem:
+            await problem_response(problem, scope["path"])(scope, receive, send)
+            return
+        scope.setdefault("state", {})[AUTHENTICATED_SCOPES] = scopes
+        await self.app(scope, receive, send)
+
+
+def _install_outage_handlers(app: FastAPI) -> None:
+    """PostgreSQL unreachable -> 503 + Retry-After (retrying helps); other errors stay 500."""
+
+    async def on_database_error(request: Request, exc: Exception) -> JSONResponse:
+        if is_database_outage(exc):
+            log.warning("database_unavailable", path=request.url.path, error=repr(exc))
+            return problem_response(database_unavailable(), request.url.path)
+        log.exception("unhandled_error", path=request.url.path)
+        problem = Problem(500, "Internal error", "An unexpected error occurred; it was logged.")
+        return problem_response(problem, request.url.path)
+
+    for kind in (
+        sqlalchemy.exc.SQLAlchemyError,
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        OSError,
+        TimeoutError,
+    ):
+        app.add_exception_handler(kind, on_database_error)
+
+
+def _with_key_listener(
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Runs the service's lifespan, and between its start and stop the key store's listener."""
+
+    @asynccontextmanager
+    async def wrapped(app: FastAPI) -> AsyncIterator[None]:
+        async with lifespan(app):
+            store: KeyStore | None = getattr(app.state, "key_store", None)
+            if store is not None:
+                store.start()
+            try:
+                yield
+            finally:
+                if store is not None:
+                    await store.stop()
+
+    return wrapped
+
+
 def kafka_and_database(app: FastAPI) -> Mapping[str, ReadinessCheck]:
     """The usual readiness: the service's publisher reaches Kafka and its engine the database."""
     return {
@@ -88,9 +206,17 @@ def create_service_app(
     readiness: Callable[[FastAPI], Mapping[str, ReadinessCheck]] | None = None,
     version: str = "1.0.0",
 ) -> FastAPI:
-    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=version,
+        lifespan=_with_key_listener(lifespan),
+    )
     install_problem_handlers(app)
+    _install_outage_handlers(app)
 
+    # Added first, so it runs inside CorrelateAndMeasure: its answers carry the trace headers.
+    app.add_middleware(AuthenticateFirst, service=app)
     app.add_middleware(CorrelateAndMeasure)
 
     @app.get("/healthz", tags=["ops"], summary="The process is alive")
