@@ -149,6 +149,25 @@ class AuthenticateFirst:
         await self.app(scope, receive, send)
 
 
+class RefuseEncodedSlashes:
+    """404 for a path with an encoded '/' (%2F): the router would decode it into a path
+    separator, so `/v1/customers/victim%2Fhistory` would read victim's history. No customer id
+    contains '/' (the id grammar), so no resource has such a name."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raw: bytes = (scope.get("raw_path") or b"") if scope["type"] == "http" else b""
+        if b"%2f" in raw.lower():
+            problem = Problem(
+                404, "Not found", "No resource name contains '/' (sent encoded as %2F)."
+            )
+            await problem_response(problem, scope["path"])(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 def _install_outage_handlers(app: FastAPI) -> None:
     """PostgreSQL unreachable -> 503 + Retry-After (retrying helps); other errors stay 500."""
 
@@ -217,6 +236,7 @@ def create_service_app(
 
     # Added first, so it runs inside CorrelateAndMeasure: its answers carry the trace headers.
     app.add_middleware(AuthenticateFirst, service=app)
+    app.add_middleware(RefuseEncodedSlashes)
     app.add_middleware(CorrelateAndMeasure)
 
     @app.get("/healthz", tags=["ops"], summary="The process is alive")

@@ -14,7 +14,6 @@ import httpx
 import orjson
 import pytest
 import sqlalchemy as sa
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from shared.erasure import customer_hash, default_secret, pseudonym
@@ -23,7 +22,7 @@ from tests.support.factories import new_customer, profile, purchase
 from tests.support.infra import Infrastructure
 from tests.support.polling import eventually
 from tests.support.services import ServiceProcess
-from tests.support.topics import TopicTail
+from tests.support.topics import TopicTail, start_group_at_end
 
 GROUP = f"clm-erasure-test-{uuid.uuid4().hex[:8]}"
 NAME, EMAIL, PHONE = "Erin Erased", "erin.erased@example.com", "+8613800138000"
@@ -41,31 +40,16 @@ TABLES = (
 )
 
 
-async def _start_group_at_end(bootstrap: str, group: str, topics: list[str]) -> None:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        cluster = await consumer._client.fetch_all_metadata()
-        tps = [TopicPartition(t, p) for t in topics for p in cluster.partitions_for_topic(t) or ()]
-        consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        await consumer.commit(dict(ends.items()))
-    finally:
-        await consumer.stop()
-
-
 @pytest.fixture(scope="module")
 async def services(
     infra: Infrastructure, start_service: Callable[..., ServiceProcess]
 ) -> AsyncIterator[dict[str, ServiceProcess]]:
     bootstrap = infra.kafka_bootstrap
-    await _start_group_at_end(bootstrap, f"{GROUP}-lifecycle", [CUSTOMER_EVENTS])
-    await _start_group_at_end(bootstrap, f"{GROUP}-scoring", [CUSTOMER_EVENTS])
-    await _start_group_at_end(bootstrap, f"{GROUP}-notify-lifecycle", [LIFECYCLE_CHANGES])
-    await _start_group_at_end(bootstrap, f"{GROUP}-notify-events", [CUSTOMER_EVENTS])
-    await _start_group_at_end(bootstrap, f"{GROUP}-notify-scores", [CUSTOMER_SCORES])
+    await start_group_at_end(bootstrap, f"{GROUP}-lifecycle", [CUSTOMER_EVENTS])
+    await start_group_at_end(bootstrap, f"{GROUP}-scoring", [CUSTOMER_EVENTS])
+    await start_group_at_end(bootstrap, f"{GROUP}-notify-lifecycle", [LIFECYCLE_CHANGES])
+    await start_group_at_end(bootstrap, f"{GROUP}-notify-events", [CUSTOMER_EVENTS])
+    await start_group_at_end(bootstrap, f"{GROUP}-notify-scores", [CUSTOMER_SCORES])
     procs = {
         "lifecycle": start_service("lifecycle", CLM_LIFECYCLE_CONSUMER_GROUP=f"{GROUP}-lifecycle"),
         "scoring": start_service(

@@ -53,3 +53,20 @@ class TopicTail:
                 kept.extend(r for r in recs if keep(r))
             await asyncio.sleep(0)
         return kept
+
+
+async def start_group_at_end(bootstrap: str, group: str, topics: list[str]) -> None:
+    """Commits the end of every partition for `group`, so a service started with that group
+    reads only what is published from now on."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        cluster = await consumer._client.fetch_all_metadata()
+        tps = [TopicPartition(t, p) for t in topics for p in cluster.partitions_for_topic(t) or ()]
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        await consumer.commit(dict(ends.items()))
+    finally:
+        await consumer.stop()
