@@ -2,7 +2,8 @@
 
 import asyncio
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -113,17 +114,42 @@ class KafkaPublisher:
 
     async def _reset(self) -> None:
         producer, self._producer = self._producer, None
+        # A transaction abandoned in the background may still hold the old lock; the successor
+        # producer (same transactional id) fences it.
+        self._txn_lock = asyncio.Lock()
         if producer is not None:
             self._discard(producer)
 
+    async def _within_timeout(self, work: Coroutine[Any, Any, None]) -> None:
+        """Runs `work` for at most the publish timeout, cleanup included.
+
+        asyncio.wait_for would wait for the cancelled work to finish: aborting a transaction
+        on a broker that is down waits for the broker (a minute), and so did the request. Here
+        the caller gets its TimeoutError on time and the cancelled work ends in the background.
+        """
+        task = asyncio.ensure_future(work)
+        done, _ = await asyncio.wait({task}, timeout=self._timeout_s)
+        if task in done:
+            task.result()
+            return
+        task.cancel()
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+        task.add_done_callback(_consume_outcome)
+        raise TimeoutError(f"not acknowledged within {self._timeout_s:g} s")
+
+    async def _locked_transaction(self, records: Sequence[KafkaRecord]) -> None:
+        async with self._txn_lock:
+            await self._publish_in_transaction(records)
+
     async def publish(self, records: Sequence[KafkaRecord]) -> None:
-        """All records acknowledged, or PublishError (and, if transactional, none visible)."""
+        """All records acknowledged, or PublishError (and, if transactional, none visible),
+        within the publish timeout."""
         try:
             if self._transactional_id:
-                async with self._txn_lock:
-                    await asyncio.wait_for(self._publish_in_transaction(records), self._timeout_s)
+                await self._within_timeout(self._locked_transaction(records))
             else:
-                await asyncio.wait_for(self._publish_plain(records), self._timeout_s)
+                await self._within_timeout(self._publish_plain(records))
         except (TimeoutError, KafkaError, OSError) as exc:
             log.warning("publish_failed", error=repr(exc), records=len(records))
             await self._reset()
@@ -185,10 +211,16 @@ class KafkaPublisher:
         if producer is not None:
             await self._close_quietly(producer)
         if self._closing:
-            await asyncio.gather(*self._closing, return_exceptions=True)
+            await asyncio.wait(set(self._closing), timeout=10)
 
 
 _partitioner = DefaultPartitioner()
+
+
+def _consume_outcome(task: "asyncio.Task[None]") -> None:
+    """Reads the outcome of abandoned work, so asyncio does not log it as never retrieved."""
+    if not task.cancelled():
+        task.exception()
 
 
 async def _send_batches(

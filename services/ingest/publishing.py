@@ -5,7 +5,7 @@ from collections.abc import Sequence
 
 from shared.customer_event_codec import to_kafka_record
 from shared.events import CustomerEvent
-from shared.kafka_producer import KafkaPublisher
+from shared.kafka_producer import KafkaPublisher, PublishError
 from shared.logging import current_traceparent
 
 from .recent_ids import RecentEventIds
@@ -43,6 +43,7 @@ class EventPublishing:
             self._pool.put_nowait(publisher)
         self.recent = RecentEventIds(settings.recent_ids_capacity)
         self._topic = settings.topic
+        self._timeout_s = settings.publish_timeout_seconds
 
     def fresh(self, events: Sequence[CustomerEvent]) -> list[CustomerEvent]:
         """Drops events whose id was published recently or repeats earlier in the same request."""
@@ -64,7 +65,11 @@ class EventPublishing:
         topic = self._topic
         trace = _traceparent()
         records = [to_kafka_record(topic, e, trace) for e in events]
-        publisher = await self._pool.get()
+        try:
+            # Every producer busy (each for at most the timeout): wait no longer than that.
+            publisher = await asyncio.wait_for(self._pool.get(), self._timeout_s)
+        except TimeoutError as exc:
+            raise PublishError("every transactional producer is busy") from exc
         try:
             await publisher.publish(records)
         finally:
