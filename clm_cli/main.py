@@ -47,6 +47,8 @@ dlq_app = typer.Typer(help="Dead-lettered records: list, show, redrive.", no_arg
 customer_app = typer.Typer(help="One customer across every service.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(customer_app, name="customer")
+keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 console = Console()
 errors = Console(stderr=True)
@@ -511,6 +513,63 @@ def _replay_forecast(settings: CliSettings) -> None:
         for (before, after), n in result.moves.most_common():
             table.add_row(before, after, f"{n:,}")
         console.print(table)
+
+
+# ------------------------------------------------------------------ API keys
+
+
+@keys_app.command("create")
+@expected_failures
+def keys_create(
+    name: Annotated[str, typer.Option(help="Who or what uses the key")],
+    scope: Annotated[list[str] | None, typer.Option(help="A scope; repeat for several")] = None,
+    all_scopes: Annotated[bool, typer.Option("--all-scopes", help="Every scope")] = False,
+) -> None:
+    """Create a key and print it (shown this once; only its digest is stored)."""
+    from clm_cli.keys import with_database
+    from shared.api_key_admin import create_key, valid_scopes
+    from shared.auth import Scope
+
+    scopes = [s.value for s in Scope] if all_scopes else list(scope or [])
+    try:
+        valid_scopes(scopes)
+    except ValueError as exc:
+        raise CliError(f"{str(exc).capitalize()}.", exit_code=2) from None
+    key, info = with_database(_settings(), lambda engine: create_key(engine, name, scopes))
+    errors.print(f"Created key {info.id} ({info.name}: {', '.join(info.scopes)}).")
+    console.print(key, soft_wrap=True, highlight=False)
+
+
+@keys_app.command("list")
+@expected_failures
+def keys_list() -> None:
+    """Every key: id, name, scopes, created, revoked."""
+    from clm_cli.keys import with_database
+    from shared.api_key_admin import list_keys
+
+    table = Table("id", "name", "scopes", "created", "revoked")
+    for info in with_database(_settings(), list_keys):
+        table.add_row(
+            info.id, info.name, " ".join(info.scopes),
+            f"{info.created_at:%Y-%m-%d %H:%M}" if info.created_at else "",
+            f"{info.revoked_at:%Y-%m-%d %H:%M}" if info.revoked_at else "",
+        )  # fmt: skip
+    console.print(table)
+
+
+@keys_app.command("revoke")
+@expected_failures
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The id `clm keys list` shows")],
+) -> None:
+    """Revoke a key: every service refuses it within a second."""
+    from clm_cli.keys import with_database
+    from shared.api_key_admin import revoke_key
+
+    info = with_database(_settings(), lambda engine: revoke_key(engine, key_id))
+    if info is None:
+        raise CliError(f"No API key has the id '{key_id}'; `clm keys list` shows them.")
+    console.print(f"Revoked key {info.id} ({info.name}).")
 
 
 if __name__ == "__main__":

@@ -1,20 +1,32 @@
-"""Register an API key: python -m shared.apikeys_cli register --name N (--scope S ... | --all-scopes)."""
+"""Register an API key: python -m shared.apikeys_cli register --name N (--scope S ... | --all-scopes).
+
+`clm keys create|list|revoke` does the same and more; this module stays for images without the
+CLI (docker compose). A missing DATABASE_URL or an unreachable database is one sentence on
+stderr and exit status 2, never a traceback.
+"""
 
 import argparse
 import asyncio
 import os
-import secrets
+import sys
 
-from shared.auth import Scope, register_key
+from shared.api_key_admin import create_key, new_key
+from shared.auth import Scope
+from shared.database_outage import is_database_outage
 from shared.db import make_engine
 
 
-async def _register(key: str, name: str, scopes: list[str]) -> None:
-    engine = make_engine(os.environ["DATABASE_URL"], pool_size=1)
+async def _register(database_url: str, key: str, name: str, scopes: list[str]) -> None:
+    engine = make_engine(database_url, pool_size=1)
     try:
-        await register_key(engine, key, name, scopes)
+        await create_key(engine, name, scopes, key)
     finally:
         await engine.dispose()
+
+
+def _fail(sentence: str) -> None:
+    print(f"error: {sentence}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def main() -> None:
@@ -29,8 +41,20 @@ def main() -> None:
     scopes = [s.value for s in Scope] if args.all_scopes else args.scope
     if not scopes:
         parser.error("give --scope at least once, or --all-scopes")
-    key = args.key or f"clm_{secrets.token_urlsafe(32)}"
-    asyncio.run(_register(key, args.name, scopes))
+    database_url = os.environ.get("DATABASE_URL")
+    if not database_url:
+        _fail(
+            "DATABASE_URL is not set; export it, e.g. "
+            "DATABASE_URL=postgresql+asyncpg://clm:clm@127.0.0.1:55432/clm"
+        )
+        return
+    key = args.key or new_key()
+    try:
+        asyncio.run(_register(database_url, key, args.name, scopes))
+    except Exception as exc:
+        if not is_database_outage(exc):
+            raise
+        _fail(f"PostgreSQL at DATABASE_URL cannot be reached ({exc}).")
     print(key)
 
 

@@ -11,6 +11,7 @@ from shared.gc_tuning import tune_garbage_collector
 from shared.logging import configure_logging
 from shared.service_app import ReadinessCheck, create_service_app
 
+from .api_keys_routes import router as api_keys_router
 from .publishing import EventPublishing
 from .routes import BatchBody, router
 from .settings import get_settings
@@ -48,6 +49,7 @@ app = create_service_app(
     readiness=_readiness,
 )
 app.include_router(router)
+app.include_router(api_keys_router)
 
 
 def _openapi_with_event_schemas() -> dict:  # type: ignore[type-arg]
