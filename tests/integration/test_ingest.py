@@ -95,7 +95,8 @@ async def test_a_repeated_event_id_is_published_once(
         first = await ingest_client.post("/v1/events", json=event)
         again = await ingest_client.post("/v1/events/batch", json={"events": [event, event]})
         assert first.status_code == again.status_code == 202
-        assert again.json()["duplicates"] == [event["event_id"], event["event_id"]]
+        # Whether an id was seen before is not answered: it is known only per worker process.
+        assert again.json() == {"accepted": 2, "event_ids": [event["event_id"]] * 2}
         await ingest_client.post("/v1/events", json=sentinel)
         kept = await tail.collect(_for(customer), until=lambda k: len(k) >= 2)
     assert [_event_id(r) for r in kept] == [event["event_id"], sentinel["event_id"]]
