@@ -22,6 +22,8 @@ from pydantic import (
 from pydantic_extra_types.currency_code import ISO4217
 
 from shared.event_limits import (
+    CUSTOMER_ID_GRAMMAR,
+    CUSTOMER_ID_PATTERN,
     MAX_AMOUNT,
     bounded_attributes,
     customer_id_in_grammar,
@@ -32,7 +34,13 @@ from shared.event_limits import (
 Printable = AfterValidator(printable)
 EventId = Annotated[str, StringConstraints(min_length=1, max_length=128), Printable]
 CustomerId = Annotated[
-    str, StringConstraints(min_length=1, max_length=128), AfterValidator(customer_id_in_grammar)
+    str,
+    StringConstraints(min_length=1, max_length=128),
+    AfterValidator(customer_id_in_grammar),
+    Field(
+        description=CUSTOMER_ID_GRAMMAR,
+        json_schema_extra={"pattern": CUSTOMER_ID_PATTERN},
+    ),
 ]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=256), Printable]
 Money = Annotated[
