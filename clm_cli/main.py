@@ -151,6 +151,48 @@ def status() -> None:
     console.print(lag_table)
 
 
+@app.command()
+@expected_failures
+def messages(
+    kind: Annotated[
+        str | None, typer.Option(help="email, sms or task; every kind when left out.")
+    ] = None,
+    to: Annotated[str | None, typer.Option(help="Only those to this address or customer.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the records as JSON.")] = False,
+) -> None:
+    """What the local sink received from notify (emails, SMS, signed tasks), newest first."""
+    settings = _settings()
+    params: dict[str, Any] = {"limit": limit} | {k: v for k, v in (("kind", kind), ("to", to)) if v}
+    try:
+        resp = httpx.get(f"{settings.sink_url}/messages", params=params, timeout=10)
+    except httpx.TransportError as exc:
+        raise CliError(
+            f"The local sink at {settings.sink_url} is not reachable ({type(exc).__name__}); "
+            "`make run` starts it."
+        ) from exc
+    if resp.status_code != 200:
+        raise CliError(f"The sink answered HTTP {resp.status_code}: {resp.text[:200]}")
+    items = resp.json()["items"]
+    if as_json:
+        sys.stdout.write(orjson.dumps(items, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    if not items:
+        console.print("Nothing delivered to the sink yet.")
+        return
+    for item in items:
+        console.rule(f"{item['kind']} to {item.get('to')}  ({item['received_at']})")
+        if item.get("subject"):
+            console.print(f"[bold]{item['subject']}[/]", highlight=False)
+        for name, value in (item.get("headers") or {}).items():
+            if name.startswith("List-Unsubscribe"):
+                console.print(f"{name}: {value}", highlight=False, soft_wrap=True)
+        if item.get("html"):
+            console.print("[dim](HTML part present)[/]")
+        console.print(str(item.get("text") or ""), highlight=False, soft_wrap=True)
+    console.print(f"\nThe page: {settings.sink_url}/")
+
+
 # ------------------------------------------------------------------ demo data
 
 

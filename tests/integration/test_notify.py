@@ -23,7 +23,7 @@ from shared.cloudevents import CloudEvent, to_kafka
 from shared.topics import CUSTOMER_EVENTS, CUSTOMER_SCORES, LIFECYCLE_CHANGES, NOTIFICATIONS
 from tests.support.factories import complaint, new_customer, profile, purchase
 from tests.support.infra import Infrastructure
-from tests.support.mailbox import Mailbox, smtp_server
+from tests.support.mailbox import Mailbox, smtp_server, text_of
 from tests.support.polling import eventually
 from tests.support.services import ServiceProcess, free_port
 from tests.support.topics import TopicTail
@@ -441,9 +441,7 @@ async def test_churn_win_back_carries_a_coupon_and_a_purchase_cancels_the_follow
     coupon = by_step["win_back_offer"]["coupon"]
     assert coupon and coupon.startswith("WB-")
     [mail] = _inbox(mailbox).to(email)
-    body = mail.get_payload(decode=True)
-    assert isinstance(body, bytes)
-    assert coupon in body.decode()
+    assert coupon in text_of(mail)
     assert mail["Content-Language"] == "zh-CN"
     assert by_step["win_back_follow_up"]["status"] == "scheduled"
     await ingest_client.post("/v1/events", json=purchase(customer))
