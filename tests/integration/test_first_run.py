@@ -5,6 +5,7 @@ dashboard counts retrying messages; `clm messages` shows what arrived. The sink 
 with notify's own channel adapters over real SMTP and HTTP.
 """
 
+import asyncio
 import json
 import os
 import subprocess
@@ -102,9 +103,11 @@ async def test_the_sink_keeps_emails_sms_and_signed_tasks_and_refuses_forged_tas
     lines = (sink["state"] / "sink" / "messages.jsonl").read_text().splitlines()
     assert len(lines) == 3  # kept on disk, the forged task not among them
 
-    page = httpx.get(sink["url"] + "/", timeout=5)
+    async with httpx.AsyncClient(timeout=5) as http:
+        page = await http.get(sink["url"] + "/")
     assert page.status_code == 200 and "ann@example.com" in page.text
-    cli = subprocess.run(
+    cli = await asyncio.to_thread(
+        subprocess.run,
         [sys.executable, "-m", "clm_cli.main", "messages", "--json", "--kind", "email"],
         cwd=ROOT, env={**os.environ, "CLM_SINK_HTTP_PORT": str(sink["http_port"])},
         capture_output=True, text=True, timeout=60,
@@ -240,7 +243,8 @@ async def test_a_first_run_delivers_to_the_sink_and_unsubscribe_really_opts_out(
             messages = summary.json()["messages"]
             assert messages["available"] is True, messages
             assert messages["sent"] >= 1 and "retrying" in messages
-        cli = subprocess.run(
+        cli = await asyncio.to_thread(
+            subprocess.run,
             [sys.executable, "-m", "clm_cli.main", "messages", "--to", address],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
         )  # fmt: skip
