@@ -5,7 +5,8 @@ real PostgreSQL: one scheduled refit per interval across them; bulk rescores con
 each other and with online scoring finish without a deadlock and without replacing the table;
 and every instance reports a finished rescore as done.
 
-Purchases are in 1998, a year no other test writes to, and the fits stop at 1999-01-01.
+Purchases are in 2003, a year no other test writes to (test_scoring fits up to 2001), and
+these fits stop at 2004-01-01.
 """
 
 import asyncio
@@ -26,11 +27,11 @@ from shared.events import CustomerEvent, customer_event_adapter
 from tests.support.factories import purchase
 from tests.support.infra import Infrastructure
 
-AS_OF = datetime(1999, 1, 1, tzinfo=UTC)
+AS_OF = datetime(2004, 1, 1, tzinfo=UTC)
 
 
 def _purchases(n: int, seed: int) -> list[CustomerEvent]:
-    """Customers drawn from BG/NBD (weeks), buying in 1998 up to AS_OF."""
+    """Customers drawn from BG/NBD (weeks), buying in 2003 up to AS_OF."""
     rng = np.random.default_rng(seed)
     truth = bgnbd.BgNbdParams(r=2.0, alpha=8.0, a=1.0, b=3.0)
     sim = simulate_bgnbd(truth, rng.uniform(4, 52, n), rng)
@@ -103,7 +104,7 @@ async def test_one_scheduled_refit_per_interval_across_replicas(
 ) -> None:
     first, second = replicas
     await first.handle_events(_purchases(200, seed=9))
-    await first.fit(AS_OF, "week")  # current, and as of 1999: due for the scheduled refit
+    await first.fit(AS_OF, "week")  # current, and as of 2004: due for the scheduled refit
     started = datetime.now(UTC)
     now = started + timedelta(days=3)  # the replicas' timers fire on the same day
     results = await asyncio.gather(first.refit_if_due(now), second.refit_if_due(now))
