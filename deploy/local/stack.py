@@ -456,6 +456,12 @@ def start_sink(env: dict[str, str]) -> None:
     say(f"sink      ready  {url} (email on SMTP :{SINK_SMTP_PORT}, SMS, tasks; `clm messages`)")
 
 
+def access_log() -> list[str]:
+    """CLM_ACCESS_LOG=1 logs every request (JSON, logger uvicorn.access); off by default."""
+    wanted = os.environ.get("CLM_ACCESS_LOG", "").strip().lower() in ("1", "true", "yes")
+    return ["--access-log"] if wanted else ["--no-access-log"]
+
+
 def start_services(env: dict[str, str]) -> None:
     for svc in SERVICES:
         if read_pid(svc.name) is not None:  # ours, ready or still starting: waited for below
@@ -466,7 +472,7 @@ def start_services(env: dict[str, str]) -> None:
         spawn(
             svc.name,
             [sys.executable, "-m", "uvicorn", svc.app, "--host", "127.0.0.1",
-             "--port", str(svc.port), "--no-access-log", *svc.uvicorn_args],
+             "--port", str(svc.port), *access_log(), *svc.uvicorn_args],
             env=env,
         )  # fmt: skip
     for svc in SERVICES:
