@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 from prometheus_client import REGISTRY
 
+import services.notify.service_layer.metrics  # noqa: F401 - registers notify's decisions
 import shared.metrics  # noqa: F401 - registers the platform's metrics
 from deploy.local.stack import SERVICES
 
