@@ -34,7 +34,8 @@ def _run(*args: str, cwd: Path = ROOT) -> None:
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("wheel")
     uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or "uv"
-    _run(uv, "build", "--wheel", "--out-dir", str(work / "dist"), str(ROOT))
+    # sdist first, the wheel from it (in a temporary folder): no build/ left in the checkout.
+    _run(uv, "build", "--out-dir", str(work / "dist"), str(ROOT))
     [wheel] = (work / "dist").glob("clm-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     missing = [f for f in DATA_FILES if f not in names]
