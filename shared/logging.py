@@ -135,6 +135,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     for name in _LIBRARY_LOGGERS:
         library = logging.getLogger(name)
         library.handlers.clear()
+        library.setLevel(logging.NOTSET)  # the service's level applies to them too
         library.propagate = True
     structlog.configure(
         processors=[*processors(), structlog.processors.JSONRenderer()],
