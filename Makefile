@@ -4,7 +4,7 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test stop status infra bench lint typecheck clean
+.PHONY: run test stop status infra bench lint typecheck clean tools
 
 $(BIN)/.installed: pyproject.toml requirements.lock
 	@command -v $(PY) >/dev/null || { echo "Python 3.11 ($(PY)) is required"; exit 1; }
@@ -29,7 +29,13 @@ status:
 infra: $(BIN)/.installed
 	$(BIN)/python deploy/local/stack.py infra
 
-test: $(BIN)/.installed  ## unit + integration tests against the real broker and database
+tools:  ## promtool (Debian's prometheus package) checks the alert rules in the tests
+	@command -v promtool >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >/dev/null; \
+	  else echo "promtool is missing: apt-get install prometheus (as root)"; exit 1; fi; }
+
+test: $(BIN)/.installed tools  ## unit + integration tests against the real broker and database
 	@# With a Docker engine the tests start their own containers (testcontainers); else the local stack.
 	@if command -v docker >/dev/null && docker info >/dev/null 2>&1; then echo "Docker: testcontainers"; \
 	else $(BIN)/python deploy/local/stack.py infra; fi

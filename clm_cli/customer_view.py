@@ -73,6 +73,15 @@ def check_known(replies: CustomerReplies, customer_id: str, settings: CliSetting
             "None of lifecycle, scoring and notify is reachable "
             f"(lifecycle at {settings.service_url('lifecycle')}); start the stack with `clm up`."
         )
+    refused = [
+        r for r in (replies.state, replies.scores, replies.messages) if r.status == "refused"
+    ]
+    if refused and not replies.known():
+        names = ", ".join(sorted({r.service for r in refused}))
+        raise CliError(
+            f"Authentication failed: {names} refused the API key ({refused[0].detail.rstrip('.')}); "
+            "set CLM_API_KEY to a valid key with the customers:read, scores:read and notify:read scopes."
+        )
     if not replies.known():
         raise CliError(f"No service knows a customer with id '{customer_id}'.")
 
@@ -92,6 +101,8 @@ def _unavailable(reply: Reply) -> RenderableType | None:
         return Text(f"{reply.service} is not reachable ({reply.detail})", style="red")
     if reply.status == "not_found":
         return Text(f"{reply.service} does not know this customer", style="yellow")
+    if reply.status == "refused":
+        return Text(f"{reply.service} refused the API key ({reply.detail})", style="red")
     if reply.status == "error":
         return Text(f"{reply.service} failed: {reply.detail}", style="red")
     return None

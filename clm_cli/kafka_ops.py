@@ -13,12 +13,19 @@ from aiokafka.errors import KafkaError
 from clm_cli.errors import CliError
 
 CONNECT_TIMEOUT_SECONDS = 10.0
-# The consumer groups of the stack's services (notify runs one group per topic it reads).
-STACK_GROUPS = {
-    "lifecycle": ("clm-lifecycle",),
-    "scoring": ("clm-scoring",),
-    "notify": ("clm-notify-lifecycle", "clm-notify-events"),
+# The consumer groups of the stack's services and the topic each reads (notify runs one group
+# per topic it reads).
+STACK_GROUPS: dict[str, dict[str, str]] = {
+    "lifecycle": {"clm-lifecycle": "clm.customer-events.v1"},
+    "scoring": {"clm-scoring": "clm.customer-events.v1"},
+    "notify": {
+        "clm-notify-lifecycle": "clm.lifecycle-changes.v1",
+        "clm-notify-events": "clm.customer-events.v1",
+        "clm-notify-scores": "clm.customer-scores.v1",
+    },
 }
+# How far back from the end to look for the last record that holds data (doubled as needed).
+_TAIL_WINDOW = 64
 
 
 def unreachable(bootstrap: str) -> CliError:
@@ -95,42 +102,65 @@ async def read_range(
 
 @dataclass(frozen=True)
 class GroupLag:
+    """One group on one topic, summed over the topic's partitions.
+
+    committed: the group's committed positions; a partition it never committed counts from the
+    log start (where the group will begin, auto_offset_reset=earliest). end: the offset after
+    the last record that holds data (read_committed), not the log end: the transaction
+    markers after the last record are offsets no consumer ever receives, so an idle group has
+    lag 0. `never_committed` counts the partitions with data the group has not committed yet.
+    """
+
     group: str
     topic: str
     partitions: int
     committed: int
     end: int
+    never_committed: int = 0
 
     @property
     def lag(self) -> int:
         return max(self.end - self.committed, 0)
 
 
-async def consumer_lag(bootstrap: str, groups: list[str]) -> dict[str, list[GroupLag]]:
-    """Committed offsets against end offsets, per group and topic; [] for a group that never
-    committed."""
+async def data_end(kafka: AIOKafkaConsumer, tp: TopicPartition, start: int, end: int) -> int:
+    """The offset after the last committed data record in [start, end), or `start` when that
+    range holds only control markers and aborted records (the consumer must be assigned)."""
+    window = _TAIL_WINDOW
+    while True:
+        low = max(start, end - window)
+        records = await read_range(kafka, {tp: (low, end)}, timeout_s=30)
+        if records:
+            return max(r.offset for r in records) + 1
+        if low == start:
+            return start
+        window *= 4
+
+
+async def consumer_lag(bootstrap: str, groups: dict[str, str]) -> dict[str, list[GroupLag]]:
+    """Per group (each reading one topic): committed positions against the last data offset."""
     result: dict[str, list[GroupLag]] = {}
     async with admin(bootstrap) as client, consumer(bootstrap) as kafka:
-        for group in groups:
+        for group, topic in groups.items():
             try:
                 committed = await client.list_consumer_group_offsets(group)
             except KafkaError as exc:
                 raise CliError(
                     f"Kafka did not return the offsets of group {group}: {exc}."
                 ) from exc
-            tps = [tp for tp, meta in committed.items() if meta.offset >= 0]
-            ends = await kafka.end_offsets(tps) if tps else {}
-            by_topic: dict[str, list[TopicPartition]] = {}
+            tps = await partitions_of(kafka, topic)
+            kafka.assign(tps)
+            starts = await kafka.beginning_offsets(tps)
+            ends = await kafka.end_offsets(tps)  # the last stable offset (read_committed)
+            position, total_end, fresh = 0, 0, 0
             for tp in tps:
-                by_topic.setdefault(tp.topic, []).append(tp)
-            result[group] = [
-                GroupLag(
-                    group=group,
-                    topic=topic,
-                    partitions=len(parts),
-                    committed=sum(committed[tp].offset for tp in parts),
-                    end=sum(max(ends[tp], committed[tp].offset) for tp in parts),
-                )
-                for topic, parts in sorted(by_topic.items())
-            ]
+                meta = committed.get(tp)
+                done = meta.offset if meta is not None and meta.offset >= 0 else None
+                begin = starts[tp] if done is None else max(done, starts[tp])
+                last = await data_end(kafka, tp, begin, ends[tp]) if ends[tp] > begin else begin
+                if done is None and last > begin:
+                    fresh += 1
+                position += begin
+                total_end += last
+            result[group] = [GroupLag(group, topic, len(tps), position, total_end, fresh)]
     return result

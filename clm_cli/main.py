@@ -52,6 +52,30 @@ app.add_typer(keys_app, name="keys")
 
 console = Console()
 errors = Console(stderr=True)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("clm")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            found = "unknown (not installed)"
+        typer.echo(f"clm {found}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    _version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Operate the customer lifecycle platform: the local stack, demo data, models, DLQs."""
+
+
 # The broker client logs each failed connection attempt; the CLI reports the failure itself.
 logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 P = ParamSpec("P")
@@ -115,13 +139,43 @@ def down() -> None:
 
 @app.command()
 @expected_failures
-def status() -> None:
-    """Each component's pid, port and health, and the consumer lag of each service group."""
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+) -> None:
+    """Each component's pid, port and health, and the consumer lag of each service group.
+    Exits 1 when any component is down or the lag cannot be read (Kafka unreachable)."""
     from clm_cli import kafka_ops
 
     settings = _settings()
     with console.status("Probing components..."):
         found = stack_control.components(settings)
+    groups = {g: t for gs in kafka_ops.STACK_GROUPS.values() for g, t in gs.items()}
+    lag_error: str | None = None
+    lags: dict[str, list[kafka_ops.GroupLag]] = {}
+    try:
+        with console.status("Reading consumer offsets..."):
+            lags = asyncio.run(kafka_ops.consumer_lag(settings.kafka_bootstrap_servers, groups))
+    except CliError as exc:
+        lag_error = exc.sentence
+    healthy = all(c.healthy for c in found) and lag_error is None
+    if as_json:
+        report = {
+            "healthy": healthy,
+            "components": [
+                {"name": c.name, "pid": c.pid, "port": c.port, "health": c.health,
+                 "healthy": c.healthy}
+                for c in found
+            ],
+            "consumer_lag": [
+                {"group": r.group, "topic": r.topic, "partitions": r.partitions,
+                 "committed": r.committed, "end": r.end, "lag": r.lag,
+                 "never_committed_partitions": r.never_committed}
+                for rows in lags.values() for r in rows
+            ],
+            "consumer_lag_error": lag_error,
+        }  # fmt: skip
+        sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
+        raise typer.Exit(0 if healthy else 1)
     table = Table(title="components")
     for column in ("component", "pid", "port", "health"):
         table.add_column(column)
@@ -129,28 +183,66 @@ def status() -> None:
         style = "green" if c.healthy else "red"
         table.add_row(c.name, str(c.pid or "-"), str(c.port), f"[{style}]{c.health}[/]")
     console.print(table)
-    groups = [g for gs in kafka_ops.STACK_GROUPS.values() for g in gs]
-    try:
-        with console.status("Reading consumer offsets..."):
-            lags = asyncio.run(kafka_ops.consumer_lag(settings.kafka_bootstrap_servers, groups))
-    except CliError as exc:
-        console.print(f"[yellow]consumer lag unknown:[/] {exc.sentence}", soft_wrap=True)
-        return
-    lag_table = Table(title="consumer lag")
+    if lag_error is not None:
+        console.print(f"[red]consumer lag unknown:[/] {lag_error}", soft_wrap=True)
+        raise typer.Exit(1)
+    lag_table = Table(title="consumer lag (to the last record holding data)")
     for column in ("group", "topic", "partitions", "committed", "end", "lag"):
         numeric = column in ("partitions", "committed", "end", "lag")
         lag_table.add_column(column, justify="right" if numeric else "left", no_wrap=True)
     for group in groups:
-        rows = lags.get(group, [])
-        if not rows:
-            lag_table.add_row(group, "[dim]nothing committed yet[/]", "", "", "", "")
-        for row in rows:
+        for row in lags.get(group, []):
             style = "green" if row.lag == 0 else "yellow"
+            note = f" ({row.never_committed} never committed)" if row.never_committed else ""
             lag_table.add_row(
                 group, row.topic, str(row.partitions), f"{row.committed:,}", f"{row.end:,}",
-                f"[{style}]{row.lag:,}[/]",
+                f"[{style}]{row.lag:,}[/]{note}",
             )  # fmt: skip
     console.print(lag_table)
+    if not healthy:
+        raise typer.Exit(1)
+
+
+@app.command()
+@expected_failures
+def messages(
+    kind: Annotated[
+        str | None, typer.Option(help="email, sms or task; every kind when left out.")
+    ] = None,
+    to: Annotated[str | None, typer.Option(help="Only those to this address or customer.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the records as JSON.")] = False,
+) -> None:
+    """What the local sink received from notify (emails, SMS, signed tasks), newest first."""
+    settings = _settings()
+    params: dict[str, Any] = {"limit": limit} | {k: v for k, v in (("kind", kind), ("to", to)) if v}
+    try:
+        resp = httpx.get(f"{settings.sink_url}/messages", params=params, timeout=10)
+    except httpx.TransportError as exc:
+        raise CliError(
+            f"The local sink at {settings.sink_url} is not reachable ({type(exc).__name__}); "
+            "`make run` starts it."
+        ) from exc
+    if resp.status_code != 200:
+        raise CliError(f"The sink answered HTTP {resp.status_code}: {resp.text[:200]}")
+    items = resp.json()["items"]
+    if as_json:
+        sys.stdout.write(orjson.dumps(items, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    if not items:
+        console.print("Nothing delivered to the sink yet.")
+        return
+    for item in items:
+        console.rule(f"{item['kind']} to {item.get('to')}  ({item['received_at']})")
+        if item.get("subject"):
+            console.print(f"[bold]{item['subject']}[/]", highlight=False)
+        for name, value in (item.get("headers") or {}).items():
+            if name.startswith("List-Unsubscribe"):
+                console.print(f"{name}: {value}", highlight=False, soft_wrap=True)
+        if item.get("html"):
+            console.print("[dim](HTML part present)[/]")
+        console.print(str(item.get("text") or ""), highlight=False, soft_wrap=True)
+    console.print(f"\nThe page: {settings.sink_url}/")
 
 
 # ------------------------------------------------------------------ demo data

@@ -11,7 +11,8 @@ from clm_cli.settings import CliSettings
 
 @dataclass(frozen=True)
 class Reply:
-    """What one service said: `ok`, `not_found`, `unreachable` or `error` (with a detail)."""
+    """What one service said: `ok`, `not_found`, `unreachable`, `refused` (the API key: 401 or
+    403) or `error` (with a detail)."""
 
     service: str
     status: str
@@ -54,6 +55,8 @@ async def fetch(settings: CliSettings, service: str, path: str, **params: Any) -
         return Reply(service, "ok", resp.json())
     if resp.status_code == 404:
         return Reply(service, "not_found", detail=problem_detail(resp))
+    if resp.status_code in (401, 403):
+        return Reply(service, "refused", detail=f"HTTP {resp.status_code}: {problem_detail(resp)}")
     return Reply(service, "error", detail=f"HTTP {resp.status_code}: {problem_detail(resp)}")
 
 

@@ -27,7 +27,10 @@ async def wait_for_broker(bootstrap_servers: str, timeout_s: float = 60.0) -> No
 
 
 async def ensure_topics(
-    bootstrap_servers: str, partitions: int, topics: list[TopicSpec] | None = None
+    bootstrap_servers: str,
+    partitions: int,
+    topics: list[TopicSpec] | None = None,
+    replication_factor: int = 1,
 ) -> list[str]:
     """Create missing topics; returns the names it created."""
     wanted = topics if topics is not None else platform_topics()
@@ -38,7 +41,10 @@ async def ensure_topics(
         missing = [t for t in wanted if t.name not in existing]
         if not missing:
             return []
-        new = [NewTopic(t.name, partitions, 1, topic_configs=t.config) for t in missing]
+        new = [
+            NewTopic(t.name, partitions, replication_factor, topic_configs=t.config)
+            for t in missing
+        ]
         try:
             await admin.create_topics(new)
         except TopicAlreadyExistsError:
@@ -59,3 +65,24 @@ async def delete_topics(bootstrap_servers: str, names: list[str]) -> None:
             await admin.delete_topics(doomed)
     finally:
         await admin.close()
+
+
+def main() -> None:
+    """`python -m shared.kafka_admin --partitions 12 --replication-factor 3`: what the
+    Kubernetes topics Job and the compose `topics` service run (KAFKA_BOOTSTRAP_SERVERS)."""
+    import argparse
+    import os
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--partitions", type=int, default=12)
+    parser.add_argument("--replication-factor", type=int, default=1)
+    parser.add_argument("--wait-seconds", type=float, default=120.0)
+    args = parser.parse_args()
+    bootstrap = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+    asyncio.run(wait_for_broker(bootstrap, args.wait_seconds))
+    created = asyncio.run(ensure_topics(bootstrap, args.partitions, None, args.replication_factor))
+    print(f"created topics: {', '.join(created) or 'none (all exist)'}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -106,8 +106,37 @@ def processors() -> list[Any]:
     ]
 
 
+class _JsonLines(logging.StreamHandler):  # type: ignore[type-arg]
+    """The root handler this module installs (found again and replaced on reconfiguration)."""
+
+
+# Loggers that libraries give handlers of their own (uvicorn's dictConfig): theirs are removed
+# so that their lines reach the root handler and come out as JSON like ours.
+_LIBRARY_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "aiokafka", "httpx", "alembic")
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
-    logging.basicConfig(format="%(message)s", stream=sys.stdout, level=level.upper())
+    """JSON lines on stdout from every logger: structlog's and the standard library's
+    (uvicorn, aiokafka, httpx...), with the same fields (service, level, timestamp, trace)."""
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, *processors()],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.JSONRenderer(),
+        ],
+    )
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _JsonLines)]:
+        root.removeHandler(old)
+    handler = _JsonLines(sys.stdout)
+    handler.setFormatter(formatter)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    for name in _LIBRARY_LOGGERS:
+        library = logging.getLogger(name)
+        library.handlers.clear()
+        library.setLevel(logging.NOTSET)  # the service's level applies to them too
+        library.propagate = True
     structlog.configure(
         processors=[*processors(), structlog.processors.JSONRenderer()],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),

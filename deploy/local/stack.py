@@ -37,6 +37,9 @@ KAFKA_PARTITIONS = int(os.environ.get("CLM_TOPIC_PARTITIONS", "12"))
 KAFKA_HEAP = os.environ.get("CLM_KAFKA_HEAP", "1g")
 PG_PORT = int(os.environ.get("CLM_PG_PORT", "55432"))
 PG_USER, PG_PASSWORD, PG_DB = "clm", "clm", "clm"
+# The local mail/SMS/webhook sink notify delivers to (deploy/local/sink).
+SINK_SMTP_PORT = int(os.environ.get("CLM_SINK_SMTP_PORT", "1025"))
+SINK_HTTP_PORT = int(os.environ.get("CLM_SINK_HTTP_PORT", "9010"))
 
 
 @dataclass(frozen=True)
@@ -416,6 +419,49 @@ def ready(port: int) -> bool:
         return False
 
 
+def local_wiring() -> dict[str, str]:
+    """How the local services find each other and the sink, from the ports in force; a value
+    the operator exported wins (it is applied over these)."""
+    port = {svc.name: svc.port for svc in SERVICES}
+    sink = f"http://127.0.0.1:{SINK_HTTP_PORT}"
+    return {
+        "CLM_LIFECYCLE_SCORING_URL": f"http://127.0.0.1:{port['scoring']}",
+        "CLM_LIFECYCLE_NOTIFY_URL": f"http://127.0.0.1:{port['notify']}",
+        "CLM_NOTIFY_PUBLIC_URL": f"http://127.0.0.1:{port['notify']}",
+        "CLM_NOTIFY_SMTP_HOST": "127.0.0.1",
+        "CLM_NOTIFY_SMTP_PORT": str(SINK_SMTP_PORT),
+        "CLM_NOTIFY_SMS_BASE_URL": sink,
+        "CLM_NOTIFY_WEBHOOK_URL": f"{sink}/tasks",
+    }
+
+
+def start_sink(env: dict[str, str]) -> None:
+    url = f"http://127.0.0.1:{SINK_HTTP_PORT}/"
+    if read_pid("sink") is not None:
+        say(f"sink already running on {url}")
+        return
+    for port in (SINK_SMTP_PORT, SINK_HTTP_PORT):
+        if port_open(port):
+            raise SystemExit(
+                f"[stack] port {port} for the sink is taken by another process "
+                "(set CLM_SINK_SMTP_PORT / CLM_SINK_HTTP_PORT)"
+            )
+    spawn(
+        "sink",
+        [sys.executable, "-m", "deploy.local.sink", "--smtp-port", str(SINK_SMTP_PORT),
+         "--http-port", str(SINK_HTTP_PORT), "--state", str(STATE / "sink")],
+        env=env,
+    )  # fmt: skip
+    wait_until(lambda: port_open(SINK_HTTP_PORT) and port_open(SINK_SMTP_PORT), "the sink", 30)
+    say(f"sink      ready  {url} (email on SMTP :{SINK_SMTP_PORT}, SMS, tasks; `clm messages`)")
+
+
+def access_log() -> list[str]:
+    """CLM_ACCESS_LOG=1 logs every request (JSON, logger uvicorn.access); off by default."""
+    wanted = os.environ.get("CLM_ACCESS_LOG", "").strip().lower() in ("1", "true", "yes")
+    return ["--access-log"] if wanted else ["--no-access-log"]
+
+
 def start_services(env: dict[str, str]) -> None:
     for svc in SERVICES:
         if read_pid(svc.name) is not None:  # ours, ready or still starting: waited for below
@@ -426,7 +472,7 @@ def start_services(env: dict[str, str]) -> None:
         spawn(
             svc.name,
             [sys.executable, "-m", "uvicorn", svc.app, "--host", "127.0.0.1",
-             "--port", str(svc.port), "--no-access-log", *svc.uvicorn_args],
+             "--port", str(svc.port), *access_log(), *svc.uvicorn_args],
             env=env,
         )  # fmt: skip
     for svc in SERVICES:
@@ -445,6 +491,8 @@ def cmd_infra() -> None:
 def cmd_up() -> None:
     env = infra_env()
     key = dev_api_key(env)
+    env = {**local_wiring(), **env}
+    start_sink(env)
     start_services(env)
     say("all services ready")
     say(f"development API key (every scope): {key}")
@@ -457,12 +505,13 @@ def cmd_up() -> None:
 def cmd_down() -> None:
     for svc in reversed(SERVICES):
         stop_pid(svc.name)
+    stop_pid("sink")
     MAIN_BROKER.stop()
     stop_postgres()
 
 
 def cmd_status() -> None:
-    for name in ["kafka", "postgres", *(s.name for s in SERVICES)]:
+    for name in ["kafka", "postgres", "sink", *(s.name for s in SERVICES)]:
         pid = read_pid(name)
         print(f"{name:10s} {'running pid ' + str(pid) if pid else 'stopped'}")
 

@@ -48,7 +48,8 @@ AT_RISK_PER_CUSTOMER_MAX = 300  # up to this many at-risk customers: one scores 
 AT_RISK_IDS_MAX = 50_000
 CLV_PAGE, CLV_PAGES_MAX = 1000, 20  # CLV distribution from at most 20,000 customers
 MESSAGE_PAGE, MESSAGE_PAGES_MAX = 1000, 10
-MESSAGE_STATUSES = ("sent", "suppressed", "failed")
+# retrying: scheduled again after a failed attempt (a provider down shows here, not in failed).
+MESSAGE_STATUSES = ("sent", "retrying", "suppressed", "failed")
 CLV_BINS = 20
 FORECAST_HORIZONS = {"day": range(7, 92, 7), "week": range(1, 14), "month": range(1, 13)}
 

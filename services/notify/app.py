@@ -25,6 +25,7 @@ from .bootstrap import (
     load_configuration,
 )
 from .entrypoints.routes import router
+from .entrypoints.unsubscribe import router as unsubscribe_router
 from .service_layer.calendar import Calendar
 from .service_layer.intake import SERVICE
 from .service_layer.observations import (
@@ -143,3 +144,4 @@ app = create_service_app(
     lifespan=lifespan,
 )
 app.include_router(router)
+app.include_router(unsubscribe_router)

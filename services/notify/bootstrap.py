@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -16,6 +17,7 @@ from services.notify.domain import (
     load_playbooks,
     load_templates,
 )
+from services.notify.domain.unsubscribe import unsubscribe_url
 from services.notify.service_layer.calendar import Calendar
 from services.notify.service_layer.intake import Intake
 from services.notify.service_layer.sender import Sender, SenderConfig
@@ -49,6 +51,9 @@ def build_channels(settings: NotifySettings) -> dict[Channel, ChannelAdapter]:
             password=settings.smtp_password,
             timeout=settings.smtp_timeout_seconds,
             pool_size=settings.sender_concurrency,
+            unsubscribe_url=partial(
+                _email_unsubscribe_url, settings.public_url, settings.unsubscribe_secret
+            ),
         ),
         Channel.SMS: HttpSms(
             base_url=settings.sms_base_url,
@@ -62,6 +67,10 @@ def build_channels(settings: NotifySettings) -> dict[Channel, ChannelAdapter]:
             timeout=settings.http_timeout_seconds,
         ),
     }
+
+
+def _email_unsubscribe_url(public_url: str, secret: str, customer_id: str) -> str:
+    return unsubscribe_url(public_url, secret, customer_id, Channel.EMAIL.value)
 
 
 def build_intake(engine: AsyncEngine, config: Configuration, settings: NotifySettings) -> Intake:

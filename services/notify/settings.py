@@ -65,14 +65,20 @@ class NotifySettings(ServiceSettings):
     webhook_url: str = "http://127.0.0.1:9011/tasks"
     webhook_secret: str = _DEV_SECRET
     coupon_secret: str = _DEV_SECRET
+    # Where customers reach notify from outside: the base of the one-click unsubscribe links.
+    public_url: str = "http://127.0.0.1:8004"
+    unsubscribe_secret: str = _DEV_SECRET
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_production(self) -> "NotifySettings":
         if self.environment == "production" and _DEV_SECRET in (
             self.webhook_secret,
             self.coupon_secret,
+            self.unsubscribe_secret,
         ):
-            raise ValueError("CLM_NOTIFY_WEBHOOK_SECRET / COUPON_SECRET must be set in production")
+            raise ValueError(
+                "CLM_NOTIFY_WEBHOOK_SECRET / COUPON_SECRET / UNSUBSCRIBE_SECRET must be set in production"
+            )
         return self
 
     def now(self) -> datetime:

@@ -30,6 +30,8 @@ def launcher_env(infra: Infrastructure, tmp_path: Path) -> Iterator[dict[str, st
         "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
         "DATABASE_URL": infra.database_url,
         "CLM_INGEST_WORKERS": "1",
+        "CLM_SINK_SMTP_PORT": str(free_port()),
+        "CLM_SINK_HTTP_PORT": str(free_port()),
         **{f"CLM_{name.upper()}_PORT": str(free_port()) for name in NAMES},
     }
     yield env

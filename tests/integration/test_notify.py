@@ -23,7 +23,7 @@ from shared.cloudevents import CloudEvent, to_kafka
 from shared.topics import CUSTOMER_EVENTS, CUSTOMER_SCORES, LIFECYCLE_CHANGES, NOTIFICATIONS
 from tests.support.factories import complaint, new_customer, profile, purchase
 from tests.support.infra import Infrastructure
-from tests.support.mailbox import Mailbox, smtp_server
+from tests.support.mailbox import Mailbox, smtp_server, text_of
 from tests.support.polling import eventually
 from tests.support.services import ServiceProcess, free_port
 from tests.support.topics import TopicTail
@@ -441,9 +441,7 @@ async def test_churn_win_back_carries_a_coupon_and_a_purchase_cancels_the_follow
     coupon = by_step["win_back_offer"]["coupon"]
     assert coupon and coupon.startswith("WB-")
     [mail] = _inbox(mailbox).to(email)
-    body = mail.get_payload(decode=True)
-    assert isinstance(body, bytes)
-    assert coupon in body.decode()
+    assert coupon in text_of(mail)
     assert mail["Content-Language"] == "zh-CN"
     assert by_step["win_back_follow_up"]["status"] == "scheduled"
     await ingest_client.post("/v1/events", json=purchase(customer))
@@ -646,3 +644,35 @@ async def test_sms_goes_to_the_http_provider_with_the_documented_payload(
 def test_clock_helpers_pick_a_midday_zone() -> None:
     local = datetime.now(ZoneInfo(MIDDAY))
     assert 11 <= local.hour <= 13
+
+
+async def test_messages_retrying_after_a_failed_attempt_are_listed_as_retrying(
+    infra: Infrastructure, client: httpx.AsyncClient
+) -> None:
+    """The dashboard's retrying count (issue 18, item 8): a message scheduled again after a
+    failed attempt is `retrying`; one never tried is only `scheduled`."""
+    import asyncpg
+
+    customer = new_customer("retry")
+    later = datetime.now(UTC) + timedelta(days=365)  # never due during the test
+    ids = {"retrying": str(uuid.uuid4()), "fresh": str(uuid.uuid4())}
+    conn = await asyncpg.connect(infra.database_url.replace("+asyncpg", ""))
+    try:
+        for (name, message), attempts in zip(ids.items(), (2, 0), strict=True):
+            await conn.execute(
+                "INSERT INTO notify_messages (id, playbook, step, customer_id, occurrence_id,"
+                " trigger_kind, trigger_at, channel, template, status, reason, due_at, attempts,"
+                " created_at, updated_at) VALUES ($1, 'new_customer', 'welcome', $2, $3,"
+                " 'stage', now(), 'email', 'welcome', 'scheduled', $4, $5, $6, now(), now())",
+                message, customer, f"occ-{name}", "retrying: 451 try again" if attempts else "x",
+                later, attempts,
+            )  # fmt: skip
+        retrying = await client.get("/v1/messages", params={"status": "retrying", "limit": 1000})
+        scheduled = await client.get("/v1/messages", params={"status": "scheduled", "limit": 1000})
+        assert retrying.status_code == 200, retrying.text
+        listed = {m["id"] for m in retrying.json()["items"]}
+        assert ids["retrying"] in listed and ids["fresh"] not in listed
+        assert set(ids.values()) <= {m["id"] for m in scheduled.json()["items"]}
+    finally:
+        await conn.execute("DELETE FROM notify_messages WHERE customer_id = $1", customer)
+        await conn.close()

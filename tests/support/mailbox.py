@@ -41,6 +41,16 @@ class Mailbox:
             return [m for m in self.messages if m["To"] == address]
 
 
+def text_of(message: Message) -> str:
+    """The text/plain part of an email (notify sends multipart/alternative: text and HTML)."""
+    for part in message.walk():
+        if part.get_content_type() == "text/plain":
+            payload = part.get_payload(decode=True)
+            assert isinstance(payload, bytes)
+            return payload.decode(part.get_content_charset() or "utf-8")
+    raise AssertionError("the email has no text/plain part")
+
+
 @contextmanager
 def smtp_server() -> Iterator[tuple[Controller, Mailbox]]:
     """An SMTP server on a free port for as long as the block runs."""

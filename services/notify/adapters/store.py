@@ -363,7 +363,9 @@ async def messages_with_status(
     after: tuple[datetime, str] | None,
 ) -> list[dict[str, Any]]:
     query = sa.select(messages).order_by(messages.c.updated_at.desc(), messages.c.id.desc())
-    if status:
+    if status == "retrying":  # scheduled again after a failed attempt: not a stored status
+        query = query.where(messages.c.status == "scheduled", messages.c.attempts > 0)
+    elif status:
         query = query.where(messages.c.status == status)
     if after:
         query = query.where(sa.tuple_(messages.c.updated_at, messages.c.id) < sa.tuple_(*after))

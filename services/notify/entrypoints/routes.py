@@ -19,8 +19,9 @@ Writer = Annotated[frozenset[str], Depends(require(Scope.NOTIFY_WRITE))]
 Status = Annotated[
     str | None,
     Query(
-        pattern="^(scheduled|sending|sent|failed|suppressed|cancelled)$",
-        description="scheduled | sending | sent | failed | suppressed | cancelled",
+        pattern="^(scheduled|sending|sent|failed|suppressed|cancelled|retrying)$",
+        description="scheduled | sending | sent | failed | suppressed | cancelled, or retrying "
+        "(scheduled again after a failed attempt; a subset of scheduled)",
     ),
 ]
 

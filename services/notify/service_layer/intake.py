@@ -16,6 +16,7 @@ from services.notify.domain import CustomerProfile, PlannedStep, PlaybookBook, T
 from services.notify.domain.customers import merge_profile
 from services.notify.domain.keys import coupon_code, message_id
 from services.notify.domain.triggers import score_triggers
+from services.notify.service_layer.metrics import DECISIONS
 from shared.dedup import claim_new
 from shared.erasure import default_secret, drop_erased
 from shared.events import CustomerEvent
@@ -190,12 +191,14 @@ def _log_decisions(
     causes: Mapping[str, Observation],
     traces: Mapping[str, str | None],
 ) -> None:
-    """Suppressions and cancellations at info, scheduling at debug; each names the customer,
-    the event that decided it and that event's trace."""
+    """Counted in clm_notify_decisions_total; each line (naming the customer, the event that
+    decided it and that event's trace) at debug: a replay suppresses thousands of stale
+    triggers a minute, and a line each flooded the logs."""
     for message, status, reason in decided:
+        DECISIONS.labels(message["channel"], status).inc()
         cause = causes.get(message["id"])
         event_id = cause.event_id if cause else None
-        (log.debug if status == "scheduled" else log.info)(
+        log.debug(
             f"message_{status}",
             customer_id=message["customer_id"],
             event_id=event_id,

@@ -263,10 +263,8 @@ def _online_upsert_sql() -> str:
 
 
 _UPSERT_ONLINE = _online_upsert_sql()
-CREATE_STAGING = (
-    "CREATE TEMP TABLE scoring_rescore_staging ("
-    + ", ".join(f"{name} {kind}" for name, kind, _ in _SCORE_COLUMNS)
-    + ") ON COMMIT DROP"
+CREATE_STAGING = _batch_table(
+    "scoring_rescore_staging", [(name, kind) for name, kind, _ in _SCORE_COLUMNS]
 )
 
 

@@ -3,12 +3,14 @@ and the read models behind the HTTP API."""
 
 import asyncio
 import secrets
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from time import monotonic, perf_counter
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.scoring.adapters import customer_store, model_store, population
@@ -30,6 +32,7 @@ from shared.topics import CUSTOMER_SCORES
 
 log = get_logger(__name__)
 SERVICE = "scoring"
+T = TypeVar("T")
 
 
 class ScoringService:
@@ -52,7 +55,12 @@ class ScoringService:
                 newest = await model_store.current_id(conn)
                 if newest is None:
                     self._model = None
-                elif self._model is None or self._model.model_id != newest:
+                elif (
+                    self._model is None
+                    or self._model.model_id != newest
+                    # Another instance (or this one) may have finished its rescore since.
+                    or self._model.rescore_status in ("pending", "running")
+                ):
                     self._model = await model_store.get(conn, newest)
             self._model_checked = monotonic()
         return self._model
@@ -112,7 +120,8 @@ class ScoringService:
 
     # -- population fit and bulk rescore
     async def fit(self, as_of: datetime, time_unit: TimeUnit) -> ScoringModel:
-        async with self._fit_lock:
+        """One fit at a time in this process and across every replica (an advisory lock)."""
+        async with self._fit_lock, _advisory_lock(self.engine, population.FIT_LOCK):
             started = perf_counter()
             async with self.engine.connect() as conn:
                 stats = await population.extract_population(
@@ -159,11 +168,11 @@ class ScoringService:
     async def rescore_all(self, model: ScoringModel) -> int:
         """Every customer scored with ``model`` as of now; material changes to the outbox.
 
-        One read of every customer, the maths over all of them at once, then one transaction:
-        the new scores copied into a staging table in parts of ``rescore_chunk_size``, swapped
-        in (``population.swap_in_rescore``), then the score updates copied into the outbox in
-        parts too. A worker thread prepares each next part while one is copied, so the
-        encoding in Python overlaps the database's writes.
+        One read of every customer and the maths over all of them at once; then, per part of
+        ``rescore_chunk_size`` customers, one short transaction: the new scores copied into
+        the connection's staging table, written over the stored rows in customer-id order
+        (``population.apply_rescore``) and the part's score updates copied into the outbox.
+        A worker thread prepares each next part while one is written.
         """
         started = perf_counter()
         now = datetime.now(UTC)
@@ -194,35 +203,65 @@ class ScoringService:
             messages = _messages_at(rows, scores, model, now, indices, [cause] * len(indices))
             return population.outbox_rows(SERVICE, CUSTOMER_SCORES, messages)
 
-        async with self.engine.begin() as conn:
-            await population.begin_rescore(conn)
-            await _pipelined(starts, staging, lambda part: population.stage_rescore(conn, part))
-            swapped = perf_counter()
-            stale = await population.swap_in_rescore(conn)
-            outbox = perf_counter()
-            await _pipelined(
-                starts,
-                lambda lo: updates(lo, stale),
-                lambda part: population.copy_outbox(conn, part),
-            )
-            outbox = perf_counter() - outbox
-        written = len(rows) - len(stale)
+        kept_stored = 0
+
+        async def write(lo_and_part: tuple[int, list[tuple[Any, ...]]]) -> None:
+            nonlocal kept_stored
+            lo, part = lo_and_part
+            if not part:
+                return
+            async with self.engine.begin() as conn:
+                await population.stage_rescore(conn, part)
+                stale = await population.apply_rescore(conn)
+                await population.copy_outbox(conn, await asyncio.to_thread(updates, lo, stale))
+            kept_stored += len(stale)
+
+        await _pipelined(starts, lambda lo: (lo, staging(lo)), write)
+        written = len(rows) - kept_stored
         seconds = perf_counter() - started
         async with self.engine.begin() as conn:
-            await model_store.mark_rescore(conn, model, "done", written, seconds)
+            marked = await model_store.mark_rescore(conn, model, "done", written, seconds)
         if self._model is not None and self._model.model_id == model.model_id:
-            self._model_checked = -1e9
+            self._model = marked
         log.info(
             "rescored",
             model_id=model.model_id,
             customers=written,
+            parts=len(starts),
             seconds=round(seconds, 2),
             read_seconds=round(read, 2),
             score_seconds=round(scored, 2),
-            stage_seconds=round(swapped - started - read - scored, 2),
-            outbox_seconds=round(outbox, 2),
         )
         return written
+
+    async def refit_if_due(self, now: datetime) -> ScoringModel | None:
+        """The scheduled refit and rescore, by one replica per interval: the one that gets
+        the advisory lock, and only when the current model is older than the interval."""
+        interval = timedelta(hours=self.settings.refit_interval_hours)
+        async with self.engine.connect() as lock:
+            taken = await lock.scalar(
+                sa.text("SELECT pg_try_advisory_lock(:key)"),
+                {"key": population.SCHEDULED_REFIT_LOCK},
+            )
+            await lock.commit()  # a session lock outlives the transaction; no snapshot kept
+            if not taken:
+                log.info("scheduled_refit_skipped", reason="another replica is refitting")
+                return None
+            try:
+                current = await self.current_model(max_age=0)
+                # Another replica refitted within this interval (a tenth of slack for timers).
+                if current is not None and now - current.as_of < interval * 0.9:
+                    log.info("scheduled_refit_skipped", reason="the current model is recent")
+                    return None
+                model = await self.fit(now, self.settings.refit_time_unit)
+                await self.rescore_all(model)
+                return model
+            finally:
+                await lock.execute(
+                    sa.text("SELECT pg_advisory_unlock(:key)"),
+                    {"key": population.SCHEDULED_REFIT_LOCK},
+                )
+                await lock.commit()
 
     async def refit_periodically(self, stopping: asyncio.Event) -> None:
         interval = self.settings.refit_interval_hours * 3600
@@ -235,8 +274,7 @@ class ScoringService:
             except TimeoutError:
                 pass
             try:
-                model = await self.fit(datetime.now(UTC), self.settings.refit_time_unit)
-                await self.rescore_all(model)
+                await self.refit_if_due(datetime.now(UTC))
             except Exception as exc:  # the previous model stays current
                 log.warning("scheduled_refit_failed", error=repr(exc))
 
@@ -281,10 +319,23 @@ class ScoringService:
         }
 
 
+@asynccontextmanager
+async def _advisory_lock(engine: AsyncEngine, key: int) -> AsyncIterator[None]:
+    """A PostgreSQL session advisory lock, waited for, held while the block runs."""
+    async with engine.connect() as conn:
+        await conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+        await conn.commit()
+        try:
+            yield
+        finally:
+            await conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+            await conn.commit()
+
+
 async def _pipelined(
     starts: list[int],
-    prepare: Callable[[int], list[tuple[Any, ...]]],
-    write: Callable[[list[tuple[Any, ...]]], Awaitable[None]],
+    prepare: Callable[[int], T],
+    write: Callable[[T], Awaitable[None]],
 ) -> None:
     """``write(prepare(lo))`` for every ``lo``, part k + 1 prepared in a worker thread while
     part k is written."""

@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 from prometheus_client import REGISTRY
 
+import services.notify.service_layer.metrics  # noqa: F401 - registers notify's decisions
 import shared.metrics  # noqa: F401 - registers the platform's metrics
 from deploy.local.stack import SERVICES
 
@@ -24,7 +25,10 @@ def test_every_service_has_a_probed_resourced_autoscaled_deployment() -> None:
         assert f"{svc.name}.yaml" in listed
         by_kind = {d["kind"]: d for d in _docs(f"{svc.name}.yaml")}
         container = by_kind["Deployment"]["spec"]["template"]["spec"]["containers"][0]
-        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        # Started once Kafka and the database answer; ready while the process serves HTTP, so a
+        # broker outage gives clients the app's 503 + Retry-After, not refused connections.
+        assert container["startupProbe"]["httpGet"]["path"] == "/readyz"
+        assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
         assert container["ports"][0]["containerPort"] == svc.port
         assert f"services.{svc.name}.app:app" in container["command"]
@@ -35,9 +39,15 @@ def test_every_service_has_a_probed_resourced_autoscaled_deployment() -> None:
             "clm-config",
             "clm-secrets",
         }
-        hpa = by_kind["HorizontalPodAutoscaler"]["spec"]
-        assert hpa["scaleTargetRef"]["name"] == f"clm-{svc.name}"
-        assert hpa["maxReplicas"] <= 12  # never more consumers than partitions
+        if "HorizontalPodAutoscaler" in by_kind:
+            hpa = by_kind["HorizontalPodAutoscaler"]["spec"]
+            assert hpa["scaleTargetRef"]["name"] == f"clm-{svc.name}"
+            assert hpa["maxReplicas"] <= 12  # never more consumers than partitions
+        else:  # consumers scale on lag (KEDA), which owns the HPA it creates
+            scaled = by_kind["ScaledObject"]["spec"]
+            assert scaled["scaleTargetRef"]["name"] == f"clm-{svc.name}"
+            assert scaled["maxReplicaCount"] <= 12
+            assert scaled["triggers"][0]["type"] == "kafka"
 
 
 def test_config_names_the_external_kafka_and_database() -> None:
