@@ -17,6 +17,7 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
     field_validator,
+    model_validator,
 )
 from pydantic_extra_types.currency_code import ISO4217
 
@@ -61,6 +62,7 @@ class EventType(StrEnum):
     CONTACT = "contact"
     COMPLAINT = "complaint"
     PROFILE = "profile"
+    REFUND = "refund"
 
 
 class _Strict(BaseModel):
@@ -74,6 +76,25 @@ class PurchaseData(_Strict):
     cost: Money | None = None
     category: ShortText | None = None
     channel: ShortText | None = None
+
+
+class RefundData(_Strict):
+    """A refund, return or cancellation of the customer's order `order_id`.
+
+    Without `amount` the whole order is refunded (it no longer counts as a purchase);
+    with it, that much (in `currency`) is taken off the order's amount.
+    """
+
+    order_id: ShortText
+    amount: Money | None = None
+    currency: ISO4217 | None = None
+    reason: ShortText | None = None
+
+    @model_validator(mode="after")
+    def _amount_has_a_currency(self) -> "RefundData":
+        if self.amount is not None and self.currency is None:
+            raise ValueError("currency is required with amount")
+        return self
 
 
 class ContactChannel(StrEnum):
@@ -156,7 +177,13 @@ class ProfileEvent(_EventBase):
     data: ProfileData
 
 
+class RefundEvent(_EventBase):
+    type: Literal["refund"]
+    data: RefundData
+
+
 CustomerEvent = Annotated[
-    PurchaseEvent | ContactEvent | ComplaintEvent | ProfileEvent, Field(discriminator="type")
+    PurchaseEvent | ContactEvent | ComplaintEvent | ProfileEvent | RefundEvent,
+    Field(discriminator="type"),
 ]
 customer_event_adapter: TypeAdapter[CustomerEvent] = TypeAdapter(CustomerEvent)
