@@ -30,6 +30,9 @@ class RatesIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rates: Annotated[list[RateIn], Field(min_length=1, max_length=10_000)]
+    reporting_currency: ISO4217 | None = Field(
+        default=None, description="When given, must be the deployment's reporting currency."
+    )
 
 
 class RateOut(BaseModel):
@@ -46,12 +49,17 @@ class RatesOut(BaseModel):
 @router.put("", response_model=RatesOut, summary="Load (add or correct) dated exchange rates")
 async def put_rates(body: RatesIn, request: Request, _: Admin) -> RatesOut:
     reporting = request.app.state.settings.reporting_currency
+    if body.reporting_currency not in (None, reporting):
+        message = (
+            f"these rates are to {body.reporting_currency}; this deployment reports in {reporting}"
+        )
+        errors = [{"field": "reporting_currency", "message": message, "code": "other_currency"}]
+        raise validation_problem(errors, "The rates are to another reporting currency.")
     for index, rate in enumerate(body.rates):
         if rate.currency == reporting and rate.rate != 1:
             errors = [
                 {
-                    "field": "rates.currency",
-                    "index": index,
+                    "field": f"rates.{index}.currency",
                     "message": f"{reporting} is the reporting currency: its rate is 1",
                     "code": "reporting_currency",
                 }
