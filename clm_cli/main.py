@@ -214,6 +214,7 @@ def seed(
         f"Load demo data ({customers:,} customers)?", default=True
     ):
         return
+    # Events in other currencies than the reporting one are refused without rates.
     from clm_cli.rates import DEMO_RATES, put_rates, read_rates_file
 
     loaded = asyncio.run(put_rates(settings, read_rates_file(DEMO_RATES)))
