@@ -16,8 +16,8 @@ from pydantic import (
     Field,
     StringConstraints,
     TypeAdapter,
+    ValidationInfo,
     field_validator,
-    model_validator,
 )
 from pydantic_extra_types.currency_code import ISO4217
 
@@ -87,14 +87,15 @@ class RefundData(_Strict):
 
     order_id: ShortText
     amount: Money | None = None
-    currency: ISO4217 | None = None
+    currency: ISO4217 | None = Field(default=None, validate_default=True)
     reason: ShortText | None = None
 
-    @model_validator(mode="after")
-    def _amount_has_a_currency(self) -> "RefundData":
-        if self.amount is not None and self.currency is None:
+    @field_validator("currency")
+    @classmethod
+    def _amount_has_a_currency(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and info.data.get("amount") is not None:
             raise ValueError("currency is required with amount")
-        return self
+        return value
 
 
 class ContactChannel(StrEnum):
