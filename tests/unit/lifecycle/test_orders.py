@@ -186,3 +186,41 @@ def test_any_order_and_duplication_of_purchases_updates_and_refunds_gives_the_sa
     assert state.total_spend <= sum(
         (Decimal(e.data["amount"]) for e in latest.values()), Decimal(0)
     )
+
+
+def test_a_refund_retracts_what_no_longer_holds_with_reason_order_refunded() -> None:
+    from services.lifecycle.domain.changes import changes_between
+
+    bought = facts_of(
+        purchase("ev-1", 0, "1001", "100"),
+        purchase("ev-2", 10, "1002", "100"),
+        purchase("ev-3", 20, "1003", "100"),
+    )
+    before = derive(bought, LifecycleRules(), day(21))
+    assert before.stage is Stage.MAINTENANCE
+    after = derive(apply_all(bought, [refund("rf-1", 21, "1002")]), LifecycleRules(), day(22))
+    assert after.stage is Stage.DEVELOPMENT
+    changes = changes_between(before.history, after.history, "rf-1", Reason.ORDER_REFUNDED)
+    [retraction] = changes
+    assert (retraction.from_stage, retraction.to_stage) == (Stage.MAINTENANCE, Stage.DEVELOPMENT)
+    assert (retraction.reason, retraction.cause_event_id) == (Reason.ORDER_REFUNDED, "rf-1")
+    assert retraction.is_correction
+
+
+def test_the_correction_names_the_refund_or_the_order_update_behind_it() -> None:
+    from services.lifecycle.processing import _correction_cause
+    from shared.kafka_consumer import Decoded
+
+    def batch(*events: DomainEvent) -> list[Decoded[DomainEvent]]:
+        return [Decoded(None, e) for e in events]  # type: ignore[arg-type]
+
+    known = facts_of(purchase("ev-1", 0, "1001", "100"))
+    update = purchase("ev-9", 1, "1001", "80")
+    late = purchase("ev-8", 1, "1009", "80")
+    assert _correction_cause(batch(late, refund("rf-1", 2, "1001")), known) == (
+        "rf-1",
+        Reason.ORDER_REFUNDED,
+    )
+    assert _correction_cause(batch(late, update), known) == ("ev-9", Reason.ORDER_UPDATED)
+    assert _correction_cause(batch(late), known) == ("ev-8", Reason.LATE_EVENT_CORRECTION)
+    assert _correction_cause(batch(update), None) == ("ev-9", Reason.LATE_EVENT_CORRECTION)
