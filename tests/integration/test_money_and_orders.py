@@ -33,12 +33,12 @@ def refund(customer: str, at: str, order_id: str, **data: Any) -> dict[str, Any]
 
 @pytest.fixture(scope="module")
 def lifecycle(start_service: Callable[..., ServiceProcess]) -> ServiceProcess:
-    return start_service("lifecycle")
+    return start_service("lifecycle", ready_within=180)
 
 
 @pytest.fixture(scope="module")
 def scoring(start_service: Callable[..., ServiceProcess]) -> ServiceProcess:
-    return start_service("scoring", CLM_SCORING_REFIT_INTERVAL_HOURS="0")
+    return start_service("scoring", ready_within=180, CLM_SCORING_REFIT_INTERVAL_HOURS="0")
 
 
 async def _client(service: ServiceProcess, key: str) -> AsyncIterator[httpx.AsyncClient]:
