@@ -2,16 +2,20 @@
 currencies, an order resent under a new event id and refunds come out of lifecycle and
 scoring in the reporting currency, each order counted once."""
 
+import os
+import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 import pytest
 
-from shared.topics import LIFECYCLE_CHANGES
+from shared.topics import CUSTOMER_EVENTS, LIFECYCLE_CHANGES
+from tests.integration.test_erasure import _start_group_at_end
 from tests.support.factories import _event, new_customer, purchase
 from tests.support.infra import Infrastructure
 from tests.support.polling import eventually
@@ -31,14 +35,36 @@ def refund(customer: str, at: str, order_id: str, **data: Any) -> dict[str, Any]
     return _event("refund", customer, at, {"order_id": order_id, **data})
 
 
-@pytest.fixture(scope="module")
-def lifecycle(start_service: Callable[..., ServiceProcess]) -> ServiceProcess:
-    return start_service("lifecycle", ready_within=180)
+# Groups of this module's own, starting at the topic's end (as test_erasure.py does): the
+# services of other modules keep their partitions and their metrics.
+GROUP = f"clm-money-test-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture(scope="module")
-def scoring(start_service: Callable[..., ServiceProcess]) -> ServiceProcess:
-    return start_service("scoring", ready_within=180, CLM_SCORING_REFIT_INTERVAL_HOURS="0")
+async def lifecycle(
+    infra: Infrastructure, start_service: Callable[..., ServiceProcess]
+) -> AsyncIterator[ServiceProcess]:
+    group = f"{GROUP}-lifecycle"
+    await _start_group_at_end(infra.kafka_bootstrap, group, [CUSTOMER_EVENTS])
+    proc = start_service("lifecycle", ready_within=180, CLM_LIFECYCLE_CONSUMER_GROUP=group)
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="module")
+async def scoring(
+    infra: Infrastructure, start_service: Callable[..., ServiceProcess]
+) -> AsyncIterator[ServiceProcess]:
+    group = f"{GROUP}-scoring"
+    await _start_group_at_end(infra.kafka_bootstrap, group, [CUSTOMER_EVENTS])
+    proc = start_service(
+        "scoring",
+        ready_within=180,
+        CLM_SCORING_CONSUMER_GROUP=group,
+        CLM_SCORING_REFIT_INTERVAL_HOURS="0",
+    )
+    yield proc
+    proc.stop()
 
 
 async def _client(service: ServiceProcess, key: str) -> AsyncIterator[httpx.AsyncClient]:
@@ -212,3 +238,25 @@ async def _scores(
         return None
 
     return await eventually(probe, timeout=90, what=f"scores of {customer}")
+
+
+async def test_clm_rates_load_and_list_through_ingest(
+    infra: Infrastructure, ingest: ServiceProcess, admin_key: str, tmp_path: Path
+) -> None:
+    from tests.integration.test_cli import clm
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": infra.database_url,
+        "CLM_API_KEY": admin_key,
+        "CLM_INGEST_URL": ingest.url,
+        "COLUMNS": "200",
+    }
+    rates = tmp_path / "rates.csv"
+    rates.write_text(f"currency,date,rate\nHKD,{RATES_FROM},0.92\n")
+    loaded = await clm(env, "rates", "load", str(rates))
+    assert loaded.code == 0, loaded.stderr
+    assert "Loaded 1 rates" in loaded.stdout
+    listed = await clm(env, "rates", "list", "--currency", "HKD")
+    assert listed.code == 0, listed.stderr
+    assert RATES_FROM in listed.stdout and "0.92" in listed.stdout
