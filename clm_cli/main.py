@@ -49,6 +49,10 @@ app.add_typer(dlq_app, name="dlq")
 app.add_typer(customer_app, name="customer")
 keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+rates_app = typer.Typer(
+    help="Exchange rates to the reporting currency: load, list.", no_args_is_help=True
+)
+app.add_typer(rates_app, name="rates")
 
 console = Console()
 errors = Console(stderr=True)
@@ -304,6 +308,14 @@ def seed(
         f"Load demo data ({customers:,} customers)?", default=True
     ):
         return
+    # Events in other currencies than the reporting one are refused without rates.
+    from clm_cli.rates import DEMO_RATES, put_rates, read_rates_file
+
+    loaded = asyncio.run(put_rates(settings, read_rates_file(DEMO_RATES)))
+    console.print(
+        f"Loaded the demo exchange rates ({len(loaded['rates'])} rates to "
+        f"{loaded['reporting_currency']})."
+    )
     with console.status(f"Generating {customers:,} customers over {days} days..."):
         events = demo_events(customers, days, seed, datetime.now(UTC))
     started = time.monotonic()
@@ -324,6 +336,47 @@ def seed(
     )
     if duplicates:
         console.print(f"{duplicates:,} of them were already known to ingest (same seed as before).")
+
+
+# ------------------------------------------------------------------ exchange rates
+
+
+@rates_app.command("load")
+@expected_failures
+def rates_load(
+    file: Annotated[
+        str,
+        typer.Argument(help="JSON (the PUT /v1/exchange-rates body) or CSV currency,date,rate."),
+    ],
+) -> None:
+    """Load (add or correct) dated exchange rates to the reporting currency."""
+    from pathlib import Path
+
+    from clm_cli.rates import put_rates, read_rates_file
+
+    body = read_rates_file(Path(file))
+    answer = asyncio.run(put_rates(_settings(), body))
+    console.print(
+        f"[green]Loaded {len(body['rates'])} rates[/] to {answer['reporting_currency']}; "
+        f"{len(answer['rates'])} stored for those currencies."
+    )
+
+
+@rates_app.command("list")
+@expected_failures
+def rates_list(
+    currency: Annotated[str | None, typer.Option(help="Only this currency.")] = None,
+) -> None:
+    """The loaded exchange rates: reporting-currency units per unit, from each date on."""
+    from clm_cli.rates import list_rates
+
+    answer = asyncio.run(list_rates(_settings(), currency))
+    table = Table(title=f"exchange rates to {answer['reporting_currency']}")
+    for column in ("currency", "from", "rate"):
+        table.add_column(column)
+    for rate in answer["rates"]:
+        table.add_row(rate["currency"], rate["date"], rate["rate"])
+    console.print(table)
 
 
 # ------------------------------------------------------------------ models

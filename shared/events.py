@@ -84,6 +84,7 @@ class EventType(StrEnum):
     CONTACT = "contact"
     COMPLAINT = "complaint"
     PROFILE = "profile"
+    REFUND = "refund"
 
 
 class _Strict(BaseModel):
@@ -97,6 +98,26 @@ class PurchaseData(_Strict):
     cost: Money | None = None
     category: ShortText | None = None
     channel: ShortText | None = None
+
+
+class RefundData(_Strict):
+    """A refund, return or cancellation of the customer's order `order_id`.
+
+    Without `amount` the whole order is refunded (it no longer counts as a purchase);
+    with it, that much (in `currency`) is taken off the order's amount.
+    """
+
+    order_id: ShortText
+    amount: Money | None = None
+    currency: ISO4217 | None = Field(default=None, validate_default=True)
+    reason: ShortText | None = None
+
+    @field_validator("currency")
+    @classmethod
+    def _amount_has_a_currency(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and info.data.get("amount") is not None:
+            raise ValueError("currency is required with amount")
+        return value
 
 
 class ContactChannel(StrEnum):
@@ -185,7 +206,13 @@ class ProfileEvent(_EventBase):
     data: ProfileData
 
 
+class RefundEvent(_EventBase):
+    type: Literal["refund"]
+    data: RefundData
+
+
 CustomerEvent = Annotated[
-    PurchaseEvent | ContactEvent | ComplaintEvent | ProfileEvent, Field(discriminator="type")
+    PurchaseEvent | ContactEvent | ComplaintEvent | ProfileEvent | RefundEvent,
+    Field(discriminator="type"),
 ]
 customer_event_adapter: TypeAdapter[CustomerEvent] = TypeAdapter(CustomerEvent)

@@ -13,7 +13,7 @@ from shared.logging import get_logger
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://clm.example/problems/"
-_TYPE_TAGS = {"purchase", "contact", "complaint", "profile"}
+_TYPE_TAGS = {"purchase", "contact", "complaint", "profile", "refund"}
 
 log = get_logger(__name__)
 

@@ -23,6 +23,12 @@ class ServiceSettings(BaseSettings):
     db_pool_size: int = 10
     api_key_cache_seconds: float = 30.0
     readiness_timeout_seconds: float = 2.0
+    reporting_currency: str = Field(
+        default="CNY",
+        validation_alias="CLM_REPORTING_CURRENCY",
+        pattern=r"^[A-Z]{3}$",
+        description="ISO 4217 code every money figure of every service is reported in",
+    )
     erasure_secret: str = Field(
         default=LOCAL_ERASURE_SECRET, validation_alias="CLM_ERASURE_SECRET", min_length=16
     )

@@ -12,7 +12,9 @@ from shared.logging import configure_logging
 from shared.service_app import ReadinessCheck, create_service_app
 
 from .api_keys_routes import router as api_keys_router
+from .money import CurrencyCheck
 from .publishing import EventPublishing
+from .rates_routes import router as rates_router
 from .routes import BatchBody, router
 from .settings import get_settings
 
@@ -26,6 +28,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.engine = engine
     app.state.key_store = KeyStore(engine, settings.api_key_cache_seconds)
     app.state.publishing = EventPublishing(settings)
+    app.state.currency_check = CurrencyCheck(engine, settings.reporting_currency)
     tune_garbage_collector()
     try:
         yield
@@ -43,13 +46,15 @@ def _readiness(app: FastAPI) -> Mapping[str, ReadinessCheck]:
 
 app = create_service_app(
     title="CLM ingest",
-    description="Accepts purchase, contact, complaint and profile events and publishes them "
-    "to clm.customer-events.v1 as CloudEvents.",
+    description="Accepts purchase, contact, complaint, profile and refund events and publishes them "
+    "to clm.customer-events.v1 as CloudEvents; keeps the exchange rates to the reporting "
+    "currency.",
     lifespan=lifespan,
     readiness=_readiness,
 )
 app.include_router(router)
 app.include_router(api_keys_router)
+app.include_router(rates_router)
 
 
 def _openapi_with_event_schemas() -> dict:  # type: ignore[type-arg]

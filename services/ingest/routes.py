@@ -13,6 +13,7 @@ from shared.events import CustomerEvent, customer_event_adapter
 from shared.kafka_producer import PublishError
 from shared.problems import Problem, field_errors, validation_problem
 
+from .money import CurrencyCheck
 from .publishing import EventPublishing
 from .settings import IngestSettings
 
@@ -42,6 +43,11 @@ def _accepted(event_ids: list[str]) -> Response:
 def _publishing(request: Request) -> EventPublishing:
     publishing: EventPublishing = request.app.state.publishing
     return publishing
+
+
+def _currency_check(request: Request) -> CurrencyCheck:
+    check: CurrencyCheck = request.app.state.currency_check
+    return check
 
 
 def _settings(request: Request) -> IngestSettings:
@@ -122,6 +128,7 @@ async def post_event(request: Request, _: EventsWriter) -> Response:
         errors = field_errors(exc.errors())
         names = ", ".join(e["field"] for e in errors)
         raise validation_problem(errors, f"Invalid fields: {names}") from exc
+    await _currency_check(request).refuse_unconvertible([event])
     if not publishing.fresh([event]):
         return _accepted([event.event_id])
     try:
@@ -167,6 +174,7 @@ async def post_batch(request: Request, _: EventsWriter) -> Response:
         raise validation_problem(
             errors, f"{len(indexes)} invalid event(s) at index {indexes}; nothing was accepted."
         ) from exc
+    await _currency_check(request).refuse_unconvertible(events, batch=True)
     fresh = publishing.fresh(events)
     if fresh:
         try:

@@ -63,6 +63,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.clock,
         erasure_secret=settings.erasure_secret,
         transactions_per_batch=settings.transactions_per_batch,
+        reporting_currency=settings.reporting_currency,
     )
     consumer = GroupMembers(
         settings.consumer_members,

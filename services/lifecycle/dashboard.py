@@ -429,6 +429,7 @@ async def dashboard_summary(
     return _finite(
         {
             "generated_at": datetime.now(UTC).isoformat(),
+            "currency": request.app.state.settings.reporting_currency,  # of spend and CLV
             "stages": lifecycle["stages"],
             "transitions": lifecycle["transitions"],
             **scoring,

@@ -28,6 +28,8 @@ from shared.erasure import erased_among, lock_for_erasure, pseudonym, record_era
 # Tables whose rows of the customer are deleted in every mode.
 _ALWAYS_DELETED = (
     "scoring_purchases",
+    "scoring_order_versions",
+    "scoring_refunds",
     "scoring_contacts",
     "scoring_complaints",
     "notify_customers",

@@ -17,18 +17,23 @@ from services.lifecycle.domain import (
     Change,
     CustomerFacts,
     DomainEvent,
+    EventType,
     LifecycleRules,
+    Reason,
     apply,
     changes_between,
     derive_by_clock,
     derive_resuming,
 )
+from services.lifecycle.domain.reporting import in_reporting_currency
 from shared.customer_event_codec import ConsumedRecord, decode_record
 from shared.dedup import claim_new
 from shared.erasure import default_secret, drop_erased
 from shared.events import CustomerEvent, ProfileEvent
+from shared.exchange_rates import RatesCache
 from shared.gc_tuning import collection_paused
 from shared.kafka_consumer import Decoded, Poison
+from shared.money import ExchangeRates
 from shared.topics import LIFECYCLE_CHANGES
 
 from . import state_store
@@ -70,6 +75,7 @@ class LifecycleProcessor:
         outbox_service: str = SERVICE,
         erasure_secret: str | None = None,
         transactions_per_batch: int = 2,
+        reporting_currency: str = "CNY",
     ) -> None:
         self._engine = engine
         self._transactions = transactions_per_batch
@@ -79,6 +85,7 @@ class LifecycleProcessor:
         self._wall_clock = wall_clock
         self._dedup_owner = dedup_owner
         self._outbox_service = outbox_service
+        self._rates = RatesCache(reporting_currency)
 
     async def _now(self, conn: AsyncConnection) -> datetime | None:
         if self._clock_mode is ClockMode.EVENT_TIME:
@@ -135,9 +142,10 @@ class LifecycleProcessor:
                     fresh[d.message.customer_id].append(d)
             poison: list[Poison] = []
             customers = list(fresh)  # sorted, as the part is
+            rates = await self._rates.current(conn) if customers else self._rates.cached()
             for start in range(0, len(customers), CUSTOMERS_PER_STEP):
                 step = customers[start : start + CUSTOMERS_PER_STEP]
-                poison += await self._apply(conn, {c: fresh[c] for c in step}, now)
+                poison += await self._apply(conn, {c: fresh[c] for c in step}, now, rates)
         return poison
 
     async def _apply(
@@ -145,8 +153,12 @@ class LifecycleProcessor:
         conn: AsyncConnection,
         by_customer: dict[str, list[Decoded[DomainEvent]]],
         now: datetime,
+        rates: ExchangeRates,
     ) -> list[Poison]:
-        """Loads, derives and saves these customers (part of a batch, in its transaction)."""
+        """Loads, derives and saves these customers (part of a batch, in its transaction).
+
+        Amounts join the facts in the reporting currency; an event whose currency has no
+        rate (ingest refuses those, so it came another way) is parked with its customer's."""
         stored = await state_store.load_for_update(conn, list(by_customer))
         results: list[state_store.Derived] = []
         changes: list[Change] = []
@@ -158,7 +170,7 @@ class LifecycleProcessor:
             facts = loaded.facts if loaded else CustomerFacts(customer_id)
             try:
                 for item in items:
-                    facts = apply(facts, item.message)
+                    facts = apply(facts, in_reporting_currency(item.message, rates))
                 earlier = loaded.resume() if loaded else None
                 state, checkpoint = derive_resuming(facts, self._rules, now, earlier)
             except ValueError as exc:  # facts the rules cannot use: park them, keep going
@@ -166,7 +178,8 @@ class LifecycleProcessor:
                 continue
             results.append(state_store.Derived(facts, state, checkpoint, loaded))
             history = loaded.history if loaded else ()
-            changes += changes_between(history, state.history, items[-1].message.event_id)
+            cause, reason = _correction_cause(items, loaded.facts if loaded else None)
+            changes += changes_between(history, state.history, cause, reason)
         await state_store.save(conn, results)
         await self._record(conn, changes)
         return poison
@@ -215,3 +228,19 @@ class LifecycleProcessor:
         await state_store.enqueue(
             conn, self._outbox_service, LIFECYCLE_CHANGES, to_outbox_rows(changes)
         )
+
+
+def _correction_cause(
+    items: list[Decoded[DomainEvent]], earlier: CustomerFacts | None
+) -> tuple[str, Reason]:
+    """Who and why, for transitions a customer's new events retract: a refund, an update of
+    an order already counted, or (otherwise) a late event."""
+    for item in items:
+        if item.message.type is EventType.REFUND:
+            return item.message.event_id, Reason.ORDER_REFUNDED
+    known = {p.order_id or e for e, p in earlier.purchases.items()} if earlier else set()
+    for item in items:
+        event = item.message
+        if event.type is EventType.PURCHASE and event.data.get("order_id") in known:
+            return event.event_id, Reason.ORDER_UPDATED
+    return items[-1].message.event_id, Reason.LATE_EVENT_CORRECTION

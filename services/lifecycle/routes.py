@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from services.lifecycle.domain import Flag, LifecycleRules, Stage, Tier
 from services.lifecycle.domain.transitions import parse_history_text
@@ -42,6 +42,9 @@ class CustomerState(BaseModel):
     churn_risk: float | None
     as_of: datetime
     next_due_at: datetime | None
+    currency: str = Field(
+        description="ISO 4217 code of total_spend and trailing_spend: the reporting currency"
+    )
 
 
 class TransitionOut(BaseModel):
@@ -68,7 +71,11 @@ class CustomerPage(BaseModel):
     next_cursor: str | None
 
 
-_STATE_COLUMNS = [customers.c[name] for name in CustomerState.model_fields]
+_STATE_COLUMNS = [customers.c[name] for name in CustomerState.model_fields if name != "currency"]
+
+
+def _state(request: Request, row: Any) -> dict[str, Any]:
+    return {**row._asdict(), "currency": request.app.state.settings.reporting_currency}
 
 
 def _engine(request: Request) -> Any:
@@ -89,7 +96,7 @@ async def get_customer(customer_id: str, request: Request, _: CustomersReader) -
         ).first()
     if row is None:
         raise _not_found(customer_id)
-    return row._asdict()
+    return _state(request, row)
 
 
 @router.get("/customers/{customer_id}/history", response_model=History)
@@ -126,7 +133,7 @@ async def list_customers(
         query = query.where(customers.c.customer_id > cursor)
     async with _engine(request).connect() as conn:
         rows = (await conn.execute(query)).all()
-    items = [r._asdict() for r in rows[:limit]]
+    items = [_state(request, r) for r in rows[:limit]]
     return {"items": items, "next_cursor": items[-1]["customer_id"] if len(rows) > limit else None}
 
 

@@ -33,6 +33,8 @@ TABLES = (
     "scoring_customers",
     "scoring_occasions",
     "scoring_purchases",
+    "scoring_order_versions",
+    "scoring_refunds",
     "scoring_contacts",
     "scoring_complaints",
     "notify_customers",

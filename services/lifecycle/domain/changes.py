@@ -77,11 +77,13 @@ def changes_between(
     old_history: Sequence[Transition],
     new_history: Sequence[Transition],
     cause_event_id: str | None = None,
+    reason: Reason = Reason.LATE_EVENT_CORRECTION,
 ) -> list[Change]:
     """Corrections for transitions that no longer hold (latest first), then new transitions.
 
     `cause_event_id` names the late event behind the corrections when the caller knows it;
-    otherwise a correction keeps the retracted transition's cause.
+    otherwise a correction keeps the retracted transition's cause. `reason` says why they no
+    longer hold (a refund or an order update, when that is what retracts them).
     """
     if isinstance(old_history, StoredHistory) and same_history(new_history, old_history):
         return []  # a resumed history that kept the stored one as it was
@@ -90,7 +92,7 @@ def changes_between(
     # Items are read only where retracted or added: stored items are parsed on access.
     retracted = [old_history[i] for i, id_ in enumerate(old_order) if id_ not in new_ids]
     added = [new_history[i] for i, id_ in enumerate(new_order) if id_ not in old_ids]
-    corrections = [_correction(t, cause_event_id) for t in reversed(retracted)]
+    corrections = [_correction(t, cause_event_id, reason) for t in reversed(retracted)]
     return corrections + [_published(t) for t in added]
 
 
@@ -111,7 +113,7 @@ def _published(transition: Transition) -> Change:
     )
 
 
-def _correction(transition: Transition, cause_event_id: str | None) -> Change:
+def _correction(transition: Transition, cause_event_id: str | None, reason: Reason) -> Change:
     return Change(
         id=stable_uuid(f"retracts\x1f{transition.id}"),
         customer_id=transition.customer_id,
@@ -123,7 +125,7 @@ def _correction(transition: Transition, cause_event_id: str | None) -> Change:
         from_tier=transition.to_tier,
         to_tier=transition.from_tier,
         occurred_at=transition.occurred_at,
-        reason=Reason.LATE_EVENT_CORRECTION,
+        reason=reason,
         cause_event_id=cause_event_id or transition.cause_event_id,
         retracts=transition.id,
     )

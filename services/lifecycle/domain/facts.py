@@ -3,6 +3,10 @@
 Every field is a join of the events seen so far (a minimum, a last-writer-wins
 register, or a map keyed by event or ticket id), so applying the same set of
 events in any order, with any duplicates, gives equal facts.
+
+Orders: every purchase event is kept as a version of its order (`order_id`, per customer);
+`orders()` reads one purchase per order from the versions and the refunds (see `Order`).
+Amounts are in the reporting currency: the caller converts them before `apply`.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ class EventType(StrEnum):
     CONTACT = "contact"
     COMPLAINT = "complaint"
     PROFILE = "profile"
+    REFUND = "refund"
     SCORE = "score"
 
 
@@ -53,12 +58,41 @@ _EVENT_TYPES: dict[object, EventType] = {t.value: t for t in EventType}
 
 @dataclass(frozen=True, slots=True)
 class Purchase:
+    """One version of an order (one purchase event); `order_id` None: the event is the order."""
+
     occurred_at: datetime
     amount: Decimal
     category: str | None
+    order_id: str | None = None
 
-    def sort_key(self) -> tuple[datetime, Decimal, str]:
-        return (self.occurred_at, self.amount, self.category or "")
+    def sort_key(self) -> tuple[datetime, Decimal, str, str]:
+        return (self.occurred_at, self.amount, self.category or "", self.order_id or "")
+
+
+@dataclass(frozen=True, slots=True)
+class Refund:
+    """A refund, return or cancellation of `order_id`; `amount` None refunds all of it."""
+
+    occurred_at: datetime
+    order_id: str
+    amount: Decimal | None
+
+    def sort_key(self) -> tuple[datetime, str, bool, Decimal]:
+        return (self.occurred_at, self.order_id, self.amount is None, self.amount or _ZERO)
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """One order as it counts: placed by its earliest version (time and event id, which
+    stay put when the order is resent or updated), for the amount of its latest version
+    (latest `occurred_at`, ties to the greater event id) less its partial refunds. An order
+    with a full refund, or refunded down to nothing, does not count at all."""
+
+    order_id: str
+    placed_at: datetime
+    placed_by: str
+    amount: Decimal
+    category: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,27 +170,60 @@ class CustomerFacts:
     complaints: Mapping[str, Ticket] = field(default_factory=dict)
     profile: Mapping[str, ProfileValue] = field(default_factory=dict)
     scores: Mapping[str, ChurnRiskReading] = field(default_factory=dict)
+    refunds: Mapping[str, Refund] = field(default_factory=dict)
 
     @property
     def first_seen_at(self) -> datetime | None:
         return self.first_seen.at if self.first_seen else None
 
-    def occasions(self) -> list[PurchaseOccasion]:
-        by_day: dict[date, list[tuple[str, Purchase]]] = {}
+    def orders(self) -> list[Order]:
+        """The orders that count, by order id (see `Order`)."""
+        if not self.refunds and all(p.order_id is None for p in self.purchases.values()):
+            return [  # every event its own order, none refunded: the common case, kept cheap
+                Order(event_id, p.occurred_at, event_id, p.amount, p.category)
+                for event_id, p in self.purchases.items()
+            ]
+        versions: dict[str, list[tuple[datetime, str, Purchase]]] = {}
         for event_id, purchase in self.purchases.items():
-            by_day.setdefault(purchase.occurred_at.date(), []).append((event_id, purchase))
+            order_id = purchase.order_id or event_id
+            versions.setdefault(order_id, []).append((purchase.occurred_at, event_id, purchase))
+        refunded: dict[str, Decimal | None] = {}
+        for refund in self.refunds.values():
+            if refund.order_id in refunded and refunded[refund.order_id] is None:
+                continue
+            so_far = refunded.get(refund.order_id, _ZERO)
+            refunded[refund.order_id] = (
+                None if refund.amount is None or so_far is None else so_far + refund.amount
+            )
+        orders = []
+        for order_id, kept in versions.items():
+            placed_at, placed_by, _ = min(kept, key=_version_key)
+            latest = max(kept, key=_version_key)[2]
+            amount = latest.amount
+            if order_id in refunded:
+                taken = refunded[order_id]
+                if taken is None or taken >= amount:
+                    continue  # refunded in full: no longer a purchase
+                amount -= taken
+            orders.append(Order(order_id, placed_at, placed_by, amount, latest.category))
+        return orders
+
+    def occasions(self) -> list[PurchaseOccasion]:
+        by_day: dict[date, list[Order]] = {}
+        for order in self.orders():
+            by_day.setdefault(order.placed_at.date(), []).append(order)
         occasions = []
         for day in sorted(by_day):
             orders = by_day[day]
-            times = [p.occurred_at for _, p in orders]
+            times = [o.placed_at for o in orders]
             occasions.append(
                 PurchaseOccasion(
                     day=day,
                     first_at=min(times),
                     last_at=max(times),
-                    amount=sum((p.amount for _, p in orders), Decimal(0)),
-                    categories=frozenset(p.category for _, p in orders if p.category),
-                    event_ids=frozenset(event_id for event_id, _ in orders),
+                    amount=sum((o.amount for o in orders), Decimal(0)),
+                    categories=frozenset(o.category for o in orders if o.category),
+                    event_ids=frozenset(o.placed_by for o in orders),
                 )
             )
         return occasions
@@ -168,6 +235,7 @@ class CustomerFacts:
             "first_seen": _stamp_json(self.first_seen),
             "purchases": {
                 k: [_ts(p.occurred_at), str(p.amount), p.category]
+                + ([] if p.order_id is None else [p.order_id])
                 for k, p in sorted(self.purchases.items())
             },
             "contacts": {
@@ -188,6 +256,10 @@ class CustomerFacts:
                 for k, v in sorted(self.profile.items())
             },
             "scores": {k: [_ts(s.as_of), s.churn_risk] for k, s in sorted(self.scores.items())},
+            "refunds": {
+                k: [_ts(r.occurred_at), r.order_id, None if r.amount is None else str(r.amount)]
+                for k, r in sorted(self.refunds.items())
+            },
         }
 
     @classmethod
@@ -198,8 +270,8 @@ class CustomerFacts:
             customer_id=raw["customer_id"],
             first_seen=_stamp_from(raw.get("first_seen")),
             purchases={
-                k: Purchase(_parse_ts(ts), Decimal(amount), category)
-                for k, (ts, amount, category) in raw.get("purchases", {}).items()
+                k: Purchase(_parse_ts(p[0]), Decimal(p[1]), p[2], p[3] if len(p) > 3 else None)
+                for k, p in raw.get("purchases", {}).items()
             },
             contacts={
                 k: Contact(_parse_ts(ts), channel, direction)
@@ -222,6 +294,10 @@ class CustomerFacts:
                 k: ChurnRiskReading(_parse_ts(ts), float(value))
                 for k, (ts, value) in raw.get("scores", {}).items()
             },
+            refunds={
+                k: Refund(_parse_ts(ts), order_id, None if amount is None else Decimal(amount))
+                for k, (ts, order_id, amount) in raw.get("refunds", {}).items()
+            },
         )
 
 
@@ -236,7 +312,7 @@ def apply(facts: CustomerFacts, event: DomainEvent) -> CustomerFacts:
     if event.type is not EventType.SCORE and (first_seen is None or stamp.key() < first_seen.key()):
         first_seen = stamp
     purchases, contacts, complaints = facts.purchases, facts.contacts, facts.complaints
-    profile, scores = facts.profile, facts.scores
+    profile, scores, refunds = facts.profile, facts.scores, facts.refunds
     match event.type:
         case EventType.PURCHASE:
             purchases = _with_max(purchases, event.event_id, _purchase_of(event))
@@ -249,6 +325,8 @@ def apply(facts: CustomerFacts, event: DomainEvent) -> CustomerFacts:
             complaints = _with_ticket(complaints, event, stamp)
         case EventType.PROFILE:
             profile = _with_profile(profile, event.data, stamp)
+        case EventType.REFUND:
+            refunds = _with_max(refunds, event.event_id, _refund_of(event))
         case EventType.SCORE:
             reading = ChurnRiskReading(event.occurred_at, _churn_risk_of(event))
             scores = dict(scores)
@@ -257,7 +335,7 @@ def apply(facts: CustomerFacts, event: DomainEvent) -> CustomerFacts:
                 scores[event.event_id] = reading
     # The constructor, not dataclasses.replace: this runs for every event.
     return CustomerFacts(
-        facts.customer_id, first_seen, purchases, contacts, complaints, profile, scores
+        facts.customer_id, first_seen, purchases, contacts, complaints, profile, scores, refunds
     )
 
 
@@ -268,14 +346,40 @@ def apply_all(facts: CustomerFacts, events: Iterable[DomainEvent]) -> CustomerFa
 
 
 def _purchase_of(event: DomainEvent) -> Purchase:
+    amount = _amount_of(event, event.data.get("amount", "0"))
+    category, order_id = event.data.get("category"), event.data.get("order_id")
+    return Purchase(
+        event.occurred_at,
+        amount,
+        str(category) if category else None,
+        str(order_id) if order_id else None,
+    )
+
+
+def _refund_of(event: DomainEvent) -> Refund:
+    order_id = event.data.get("order_id")
+    if not order_id:
+        raise ValueError(f"refund {event.event_id}: order_id is required")
+    raw = event.data.get("amount")
+    amount = None if raw is None else _amount_of(event, raw)
+    return Refund(event.occurred_at, str(order_id), amount)
+
+
+def _amount_of(event: DomainEvent, raw: Any) -> Decimal:
     try:
-        amount = Decimal(str(event.data.get("amount", "0")))
+        amount = Decimal(str(raw))
     except InvalidOperation as exc:
-        raise ValueError(f"purchase {event.event_id}: amount is not a number") from exc
+        raise ValueError(f"{event.type} {event.event_id}: amount is not a number") from exc
     if not amount.is_finite() or amount < 0:
-        raise ValueError(f"purchase {event.event_id}: amount must be a finite number >= 0")
-    category = event.data.get("category")
-    return Purchase(event.occurred_at, amount, str(category) if category else None)
+        raise ValueError(f"{event.type} {event.event_id}: amount must be a finite number >= 0")
+    return amount
+
+
+def _version_key(version: tuple[datetime, str, Purchase]) -> tuple[datetime, str]:
+    return version[0], version[1]
+
+
+_ZERO = Decimal(0)
 
 
 def _churn_risk_of(event: DomainEvent) -> float:

@@ -67,3 +67,6 @@ class Reason(StrEnum):
     TRAILING_SPEND_DECREASED = "trailing_spend_decreased"
     # a previously published transition no longer holds
     LATE_EVENT_CORRECTION = "late_event_correction"
+    # ... because an order it counted was refunded, or updated to another amount
+    ORDER_REFUNDED = "order_refunded"
+    ORDER_UPDATED = "order_updated"

@@ -867,17 +867,10 @@ _BOTH_FLAGS = frozenset({Flag.AT_RISK, Flag.UPGRADE_CANDIDATE})
 
 
 def _points_of(facts: CustomerFacts) -> list[_PointRow]:
+    # One point per order that counts, placed by its first version (facts.Order).
     rows: list[_PointRow] = [
-        (
-            purchase.occurred_at,
-            _PURCHASE_POINT,
-            event_id,
-            "",
-            purchase.amount,
-            purchase.category,
-            0.0,
-        )
-        for event_id, purchase in facts.purchases.items()
+        (order.placed_at, _PURCHASE_POINT, order.placed_by, "", order.amount, order.category, 0.0)
+        for order in facts.orders()
     ]
     for ticket_id, ticket in facts.complaints.items():
         opened = ticket.opened

@@ -18,30 +18,58 @@ T = TypeVar("T")
 
 # Each kind of fact: its batch table (the names of BatchFacts.columns) and the write from it.
 # Rows go in key order: neighbouring index entries are written together.
-_OCCASIONS = (
-    "scoring_batch_occasions",
-    (("ids", "varchar"), ("days", "date"), ("amounts", "float8"), ("orders", "int"),
-     ("first_at", "timestamptz"), ("last_at", "timestamptz")),
+_ORDER_VERSIONS = (
+    "scoring_batch_order_versions",
+    (("ids", "varchar"), ("events", "varchar"), ("orders", "varchar"), ("times", "timestamptz"),
+     ("amounts", "float8")),
     """
-    INSERT INTO scoring_occasions AS o (customer_id, day, amount, orders, first_at, last_at)
-    SELECT * FROM scoring_batch_occasions ORDER BY ids, days
-    ON CONFLICT (customer_id, day) DO UPDATE SET
-        amount = o.amount + excluded.amount,
-        orders = o.orders + excluded.orders,
-        first_at = least(o.first_at, excluded.first_at),
-        last_at = greatest(o.last_at, excluded.last_at)
+    INSERT INTO scoring_order_versions (customer_id, event_id, order_id, occurred_at, amount)
+    SELECT * FROM scoring_batch_order_versions ORDER BY ids, events
+    ON CONFLICT DO NOTHING
     """,
 )  # fmt: skip
 
-_PURCHASES = (
-    "scoring_batch_purchases",
-    (("ids", "varchar"), ("events", "varchar"), ("times", "timestamptz"), ("amounts", "float8")),
+_REFUNDS = (
+    "scoring_batch_refunds",
+    (("ids", "varchar"), ("events", "varchar"), ("orders", "varchar"), ("times", "timestamptz"),
+     ("amounts", "float8")),
     """
-    INSERT INTO scoring_purchases (customer_id, event_id, occurred_at, amount)
-    SELECT * FROM scoring_batch_purchases ORDER BY ids, events
+    INSERT INTO scoring_refunds (customer_id, event_id, order_id, occurred_at, amount)
+    SELECT * FROM scoring_batch_refunds ORDER BY ids, events
     ON CONFLICT DO NOTHING
     """,
-)
+)  # fmt: skip
+
+# One purchase row per order that counts (the same rule as lifecycle's facts.Order): placed
+# by its earliest version, for its latest version's amount (ties: the greater event id) less
+# its partial refunds; gone after a full refund or once refunds reach its amount. Then the
+# customer's occasions (UTC calendar days) from those rows.
+_REBUILD_ORDERS = """
+    DELETE FROM scoring_purchases WHERE customer_id = ANY(:ids);
+    INSERT INTO scoring_purchases (customer_id, event_id, occurred_at, amount)
+    SELECT v.customer_id, v.placed_by, v.placed_at, v.amount - coalesce(r.taken, 0)
+    FROM (
+        SELECT customer_id, order_id, min(occurred_at) AS placed_at,
+               (array_agg(event_id ORDER BY occurred_at, event_id))[1] AS placed_by,
+               (array_agg(amount ORDER BY occurred_at DESC, event_id DESC))[1] AS amount
+        FROM scoring_order_versions WHERE customer_id = ANY(:ids)
+        GROUP BY customer_id, order_id
+    ) AS v
+    LEFT JOIN (
+        SELECT customer_id, order_id, bool_or(amount IS NULL) AS whole,
+               coalesce(sum(amount), 0) AS taken
+        FROM scoring_refunds WHERE customer_id = ANY(:ids)
+        GROUP BY customer_id, order_id
+    ) AS r ON r.customer_id = v.customer_id AND r.order_id = v.order_id
+    WHERE r.customer_id IS NULL OR (NOT r.whole AND r.taken < v.amount)
+    ORDER BY 1, 2;
+    DELETE FROM scoring_occasions WHERE customer_id = ANY(:ids);
+    INSERT INTO scoring_occasions (customer_id, day, amount, orders, first_at, last_at)
+    SELECT customer_id, (occurred_at AT TIME ZONE 'UTC')::date, sum(amount), count(*),
+           min(occurred_at), max(occurred_at)
+    FROM scoring_purchases WHERE customer_id = ANY(:ids)
+    GROUP BY 1, 2 ORDER BY 1, 2
+"""
 
 _COMPLAINTS = (
     "scoring_batch_complaints",
@@ -83,11 +111,17 @@ async def _write_fact(conn: AsyncConnection, fact: _Fact, values: dict[str, list
 
 
 async def record_facts(conn: AsyncConnection, facts: BatchFacts) -> None:
-    """Occasions, purchases, complaints and contacts of a batch. The customers' own row
+    """Orders (versions, refunds, and the purchases and occasions derived from them),
+    complaints and contacts of a batch. The customers' own row
     (first seen, acquisition cost) is written once, with the scores (``store_scores``)."""
-    if facts.occasions:
-        await _write_fact(conn, _OCCASIONS, facts.columns("occasions"))
-        await _write_fact(conn, _PURCHASES, facts.columns("purchases"))
+    if facts.purchases:
+        await _write_fact(conn, _ORDER_VERSIONS, facts.columns("purchases"))
+    if facts.refunds:
+        await _write_fact(conn, _REFUNDS, facts.columns("refunds"))
+    ordering = facts.ordering_customers
+    if ordering:
+        for statement in _REBUILD_ORDERS.split(";"):
+            await conn.execute(sa.text(statement), {"ids": ordering})
     if facts.complaints:
         await _write_fact(conn, _COMPLAINTS, facts.columns("complaints"))
     if facts.contacts:

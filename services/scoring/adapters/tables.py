@@ -70,6 +70,28 @@ purchases = sa.Table(
     sa.Column("amount", sa.Float, nullable=False),
 )
 
+# Every purchase event as a version of its order, and every refund (migration 0013_h3);
+# scoring_purchases holds one row per order that counts, derived from them.
+order_versions = sa.Table(
+    "scoring_order_versions",
+    metadata,
+    sa.Column("customer_id", _ID, primary_key=True),
+    sa.Column("event_id", sa.String(128), primary_key=True),
+    sa.Column("order_id", sa.String(256), nullable=False),
+    sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("amount", sa.Float, nullable=False),
+)
+
+refunds = sa.Table(
+    "scoring_refunds",
+    metadata,
+    sa.Column("customer_id", _ID, primary_key=True),
+    sa.Column("event_id", sa.String(128), primary_key=True),
+    sa.Column("order_id", sa.String(256), nullable=False),
+    sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("amount", sa.Float),
+)
+
 complaints = sa.Table(
     "scoring_complaints",
     metadata,

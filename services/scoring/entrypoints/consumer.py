@@ -10,8 +10,12 @@ from shared.topics import CUSTOMER_EVENTS
 
 def batch_handler(service: ScoringService) -> BatchHandler[CustomerEvent]:
     async def handle(batch: list[Decoded[CustomerEvent]]) -> list[Poison]:
-        await service.handle_events([item.message for item in batch])
-        return []
+        _, unconvertible = await service.handle_convertible([item.message for item in batch])
+        return [
+            Poison(item.record, "NoRate: data.currency has no exchange rate by the event's day")
+            for item in batch
+            if item.message.event_id in unconvertible
+        ]
 
     return handle
 

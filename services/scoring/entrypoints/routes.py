@@ -30,6 +30,11 @@ def _service(request: Request) -> ScoringService:
 Service = Annotated[ScoringService, Depends(_service)]
 
 
+def _described(model: Any, service: ScoringService) -> dict[str, Any]:
+    # Gamma-Gamma's gamma and the spend it predicts are in the reporting currency.
+    return {**model.describe(), "currency": service.settings.reporting_currency}
+
+
 def _no_model() -> Problem:
     return Problem(
         404, "No model", "No model has been fitted yet; POST /v1/models/fit.", slug="no-model"
@@ -56,7 +61,7 @@ async def fit_model(
         ) from exc
     service.rescore_in_background(model)
     response.headers["Location"] = f"/v1/models/{model.model_id}"
-    return model.describe()
+    return _described(model, service)
 
 
 @router.get("/models/current", tags=["models"], summary="The current model")
@@ -64,7 +69,7 @@ async def current_model(service: Service, _: ScoresReader) -> dict[str, Any]:
     model = await service.current_model(max_age=0)
     if model is None:
         raise _no_model()
-    return model.describe()
+    return _described(model, service)
 
 
 @router.get("/models/{model_id}", tags=["models"], summary="One fitted model")
@@ -73,7 +78,7 @@ async def get_model(model_id: str, service: Service, _: ScoresReader) -> dict[st
         model = await model_store.get(conn, model_id)
     if model is None:
         raise Problem(404, "Not found", f"No model {model_id!r}.", slug="model-not-found")
-    return model.describe()
+    return _described(model, service)
 
 
 @router.post("/models/retention", tags=["models"], summary="Shifted-beta-geometric retention")
@@ -153,6 +158,7 @@ async def top_customers(
     last = items[-1] if more else None
     return {
         "by": by,
+        "currency": service.settings.reporting_currency,  # of clv
         "items": items,
         "next_cursor": queries.encode_cursor(last[by], last["customer_id"]) if last else None,
     }

@@ -1,12 +1,15 @@
 """What one batch of customer events says about each customer, aggregated for set-based upserts.
 
-Pure: events in, columns out. Several orders of one customer on one UTC calendar day are one
-purchase occasion (amounts summed); the caller has already dropped repeated event ids.
+Pure: events in, columns out; the caller has already dropped repeated event ids. Amounts are
+converted to the reporting currency at the rate of the event's day. Purchases are kept as
+versions of their order and refunds as they came: the store derives one purchase per order
+from them (its latest version less its refunds; none after a full refund), and the occasions
+(one per customer and UTC calendar day, amounts summed) from those.
 """
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from shared.events import (
@@ -15,15 +18,9 @@ from shared.events import (
     CustomerEvent,
     ProfileEvent,
     PurchaseEvent,
+    RefundEvent,
 )
-
-
-@dataclass
-class _Occasion:
-    amount: float
-    orders: int
-    first_at: datetime
-    last_at: datetime
+from shared.money import ExchangeRates, event_day, to_reporting
 
 
 @dataclass
@@ -37,8 +34,10 @@ class _Complaint:
 @dataclass
 class BatchFacts:
     first_seen: dict[str, datetime] = field(default_factory=dict)
-    purchases: list[tuple[str, str, datetime, float]] = field(default_factory=list)
-    occasions: dict[tuple[str, date], _Occasion] = field(default_factory=dict)
+    # (customer, event id, order id, occurred_at, amount in the reporting currency)
+    purchases: list[tuple[str, str, str, datetime, float]] = field(default_factory=list)
+    # (customer, event id, order id, occurred_at, amount or None for a full refund)
+    refunds: list[tuple[str, str, str, datetime, float | None]] = field(default_factory=list)
     complaints: dict[tuple[str, str], _Complaint] = field(default_factory=dict)
     contacts: list[tuple[str, str, datetime, bool]] = field(default_factory=list)
     acquisition_costs: dict[str, tuple[datetime, float]] = field(default_factory=dict)
@@ -62,21 +61,16 @@ class BatchFacts:
             "cost_at": [c[0] if c else None for c in costs],
         }
 
-    def _purchases_columns(self) -> dict[str, list[Any]]:
-        ids, events, times, amounts = (list(col) for col in zip(*self.purchases, strict=True))
-        return {"ids": ids, "events": events, "times": times, "amounts": amounts}
+    @property
+    def ordering_customers(self) -> list[str]:
+        """Customers whose orders this batch changes (a purchase or a refund)."""
+        return sorted({row[0] for row in self.purchases} | {row[0] for row in self.refunds})
 
-    def _occasions_columns(self) -> dict[str, list[Any]]:
-        keys = list(self.occasions)
-        values = [self.occasions[k] for k in keys]
-        return {
-            "ids": [k[0] for k in keys],
-            "days": [k[1] for k in keys],
-            "amounts": [v.amount for v in values],
-            "orders": [v.orders for v in values],
-            "first_at": [v.first_at for v in values],
-            "last_at": [v.last_at for v in values],
-        }
+    def _purchases_columns(self) -> dict[str, list[Any]]:
+        return _columns(self.purchases)
+
+    def _refunds_columns(self) -> dict[str, list[Any]]:
+        return _columns(self.refunds)
 
     def _complaints_columns(self) -> dict[str, list[Any]]:
         keys = list(self.complaints)
@@ -95,11 +89,31 @@ class BatchFacts:
         return {"ids": ids, "events": events, "times": times, "inbound": inbound}
 
 
+def _columns(rows: list[tuple[Any, ...]]) -> dict[str, list[Any]]:
+    ids, events, orders, times, amounts = (list(col) for col in zip(*rows, strict=True))
+    return {"ids": ids, "events": events, "orders": orders, "times": times, "amounts": amounts}
+
+
+def convertible(
+    events: Sequence[CustomerEvent], rates: ExchangeRates
+) -> tuple[list[CustomerEvent], set[str]]:
+    """The events whose money converts, and the ids of those whose currency has no rate by
+    their day."""
+    kept, refused = [], set()
+    for event in events:
+        currency = getattr(event.data, "currency", None)
+        if currency and not rates.can_convert(currency, event_day(event.occurred_at)):
+            refused.add(event.event_id)
+        else:
+            kept.append(event)
+    return kept, refused
+
+
 def _earliest(current: datetime | None, new: datetime) -> datetime:
     return new if current is None or new < current else current
 
 
-def collect(events: Sequence[CustomerEvent]) -> BatchFacts:
+def collect(events: Sequence[CustomerEvent], rates: ExchangeRates) -> BatchFacts:
     facts = BatchFacts()
     for event in events:
         customer = event.customer_id
@@ -109,7 +123,17 @@ def collect(events: Sequence[CustomerEvent]) -> BatchFacts:
         # Dispatch on the discriminator: isinstance on pydantic models goes through ABCMeta.
         kind = event.type
         if kind == "purchase":
-            _purchase(facts, cast(PurchaseEvent, event), at)
+            purchase = cast(PurchaseEvent, event)
+            amount = to_reporting(purchase.data.amount, purchase.data.currency, at, rates)
+            facts.purchases.append(
+                (customer, event.event_id, purchase.data.order_id, at, float(amount))
+            )
+        elif kind == "refund":
+            data = cast(RefundEvent, event).data
+            refunded = None
+            if data.amount is not None and data.currency is not None:
+                refunded = float(to_reporting(data.amount, data.currency, at, rates))
+            facts.refunds.append((customer, event.event_id, data.order_id, at, refunded))
         elif kind == "complaint":
             _complaint(facts, cast(ComplaintEvent, event), at)
         elif kind == "contact":
@@ -121,20 +145,6 @@ def collect(events: Sequence[CustomerEvent]) -> BatchFacts:
             if cost is not None and (known is None or at >= known[0]):
                 facts.acquisition_costs[customer] = (at, float(cost))
     return facts
-
-
-def _purchase(facts: BatchFacts, event: PurchaseEvent, at: datetime) -> None:
-    amount = float(event.data.amount)
-    facts.purchases.append((event.customer_id, event.event_id, at, amount))
-    key = (event.customer_id, at.date())
-    occasion = facts.occasions.get(key)
-    if occasion is None:
-        facts.occasions[key] = _Occasion(amount, 1, at, at)
-    else:
-        occasion.amount += amount
-        occasion.orders += 1
-        occasion.first_at = min(occasion.first_at, at)
-        occasion.last_at = max(occasion.last_at, at)
 
 
 def _complaint(facts: BatchFacts, event: ComplaintEvent, at: datetime) -> None:

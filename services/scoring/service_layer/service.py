@@ -27,6 +27,7 @@ from services.scoring.settings import ScoringSettings
 from shared.dedup import claim_new
 from shared.erasure import drop_erased
 from shared.events import CustomerEvent
+from shared.exchange_rates import RatesCache
 from shared.logging import get_logger
 from shared.topics import CUSTOMER_SCORES
 
@@ -43,6 +44,7 @@ class ScoringService:
         self._model_checked = -1e9
         self._fit_lock = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
+        self._rates = RatesCache(settings.reporting_currency)
 
     def parameters(self, model: ScoringModel | None) -> ScoringParameters:
         return self.settings.parameters(model.time_unit if model else self.settings.refit_time_unit)
@@ -68,12 +70,22 @@ class ScoringService:
     # -- online scoring: one transaction per batch
     async def handle_events(self, events: list[CustomerEvent]) -> int:
         """Applies a batch; returns how many events were new (the rest were repeats)."""
+        return (await self.handle_convertible(events))[0]
+
+    async def handle_convertible(self, events: list[CustomerEvent]) -> tuple[int, set[str]]:
+        """Applies a batch's events whose money converts to the reporting currency; returns
+        how many were new and the ids of those that do not convert (left unapplied: ingest
+        refuses them, so they came another way)."""
         unique = list({e.event_id: e for e in reversed(events)}.values())[::-1]
         model = await self.current_model()
         now = datetime.now(UTC)
         async with self.engine.begin() as conn:
+            rates = await self._rates.current(conn)
+            unique, unconvertible = batch_facts.convertible(unique, rates)
             # Worked out in a thread while the database checks erasures and repeats.
-            speculative = asyncio.ensure_future(asyncio.to_thread(batch_facts.collect, unique))
+            speculative = asyncio.ensure_future(
+                asyncio.to_thread(batch_facts.collect, unique, rates)
+            )
             kept = await drop_erased(  # events of erased customers never restore their data
                 conn, unique, lambda e: e.customer_id, self.settings.erasure_secret, SERVICE
             )
@@ -82,9 +94,9 @@ class ScoringService:
             new = [e for e in kept if e.event_id in fresh]
             facts = await speculative
             if len(new) < len(unique):  # only the new events of customers not erased count
-                facts = batch_facts.collect(new)
+                facts = batch_facts.collect(new, rates)
             if not facts.first_seen:
-                return 0
+                return 0, unconvertible
             await customer_store.record_facts(conn, facts)
             rows = await customer_store.load_customers(
                 conn,
@@ -108,7 +120,7 @@ class ScoringService:
             await population.copy_outbox(
                 conn, population.outbox_rows(SERVICE, CUSTOMER_SCORES, await messages)
             )
-        return len(new)
+        return len(new), unconvertible
 
     @staticmethod
     def _material(rows: CustomerRows, scores: Scores, model: ScoringModel | None) -> Any:
@@ -426,6 +438,7 @@ def describe_customer(
         }
     return {
         "customer_id": rows.customer_ids[0],
+        "currency": settings.reporting_currency,  # of every amount here
         "as_of": moment.isoformat(),
         "model_id": _id(model),
         "model_as_of": model.as_of.isoformat() if model else None,

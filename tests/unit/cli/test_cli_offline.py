@@ -56,3 +56,17 @@ def test_seed_without_a_terminal_does_not_ask(
     result = CliRunner().invoke(app, ["seed", "--if-empty", "--ask"], input="")
     assert result.exit_code == 0
     assert "demo data not loaded" in result.output
+
+
+def test_rates_load_of_a_file_without_rates_is_one_sentence(nowhere: None, tmp_path) -> None:
+    bad = tmp_path / "rates.csv"
+    bad.write_text("currency,day\nUSD,2026-01-01\n")
+    result = CliRunner().invoke(app, ["rates", "load", str(bad)])
+    assert result.exit_code == 1
+    assert "needs the columns currency,date,rate" in result.stderr
+
+
+def test_rates_list_with_ingest_down_is_one_sentence(nowhere: None) -> None:
+    result = CliRunner().invoke(app, ["rates", "list"])
+    assert result.exit_code == 1
+    assert "ingest service at http://127.0.0.1:" in result.stderr

@@ -62,6 +62,11 @@ def payloads(draw: st.DrawFn) -> tuple[EventType, dict[str, object]]:
         }
     if kind is EventType.SCORE:
         return kind, {"churn_risk": draw(st.sampled_from([0.1, 0.5, 0.6, 0.9]))}
+    if kind is EventType.REFUND:  # purchases here are their own orders: refund one by event id
+        refund: dict[str, object] = {"order_id": draw(st.sampled_from(["e0", "e1", "e2", "e3"]))}
+        if draw(st.booleans()):
+            refund.update(amount=draw(st.sampled_from(["5", "100", "5000"])), currency="CNY")
+        return kind, refund
     if kind is EventType.PROFILE:
         return kind, {draw(st.sampled_from(["name", "locale"])): draw(st.text(max_size=3))}
     return kind, {"channel": "phone", "direction": draw(st.sampled_from(["inbound", "outbound"]))}

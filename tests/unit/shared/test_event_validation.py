@@ -42,8 +42,15 @@ def test_valid_events_of_every_type_are_accepted(payload: dict[str, Any]) -> Non
 
 
 def test_unknown_type_names_the_type_field() -> None:
-    payload = purchase("c1") | {"type": "refund"}
+    # "refund" was the example until refunds became an event type (README: Money and orders).
+    payload = purchase("c1") | {"type": "chargeback"}
     assert _fields(payload) == {"type"}
+
+
+def test_a_refund_is_a_known_type_and_its_amount_needs_a_currency() -> None:
+    refund = purchase("c1") | {"type": "refund", "data": {"order_id": "1001"}}
+    assert customer_event_adapter.validate_python(refund).type == "refund"
+    assert _fields(refund | {"data": {"order_id": "1001", "amount": "5"}}) == {"data.currency"}
 
 
 def test_bad_currency_is_rejected() -> None:
