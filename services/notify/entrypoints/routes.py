@@ -8,7 +8,13 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.notify.adapters import store
-from services.notify.domain import Channel, CustomerProfile, PlaybookBook, TemplateBook
+from services.notify.domain import (
+    Channel,
+    CustomerProfile,
+    PlaybookBook,
+    PlaybookError,
+    TemplateBook,
+)
 from services.notify.domain.keys import coupon_code
 from shared.auth import Scope, require
 from shared.problems import Problem
@@ -131,7 +137,10 @@ async def preview(
             else None,
             "ticket_id": "T-PREVIEW",
         }
-        rendered = templates.render(step.template, profile.locale, context)
+        try:
+            rendered = templates.render(step.template, profile.locale, context)
+        except PlaybookError as exc:  # a null or unknown variable: never shown as "None"
+            raise Problem(422, "Template cannot render", f"step {step.name}: {exc}") from exc
         steps.append(
             StepPreview(
                 step=step.name,
