@@ -451,6 +451,39 @@ async def test_churn_win_back_carries_a_coupon_and_a_purchase_cancels_the_follow
     assert by_step["win_back_follow_up"]["reason"] == "cancelled_by:purchase"
 
 
+async def test_a_reactivated_customer_is_welcomed_back_and_never_welcomed_as_new_again(
+    infra: Infrastructure,
+    ingest_client: httpx.AsyncClient,
+    client: httpx.AsyncClient,
+    mailbox: Any,
+) -> None:
+    customer, email = await _new_contact(ingest_client, client)
+    first = _change(customer, "stage", from_stage="acquisition", to_stage="development")
+    await _publish_change(infra.kafka_bootstrap, [first])
+    await _messages_when(client, customer, _status("welcome", "sent"))
+    churned = _change(customer, "stage", from_stage="development", to_stage="churn")
+    back = _change(
+        customer, "stage", from_stage="churn", to_stage="development", reason="reactivated"
+    )
+    # a development entry that is not a reactivation (e.g. re-published after a correction)
+    again = _change(customer, "stage", from_stage="acquisition", to_stage="development")
+    await _publish_change(infra.kafka_bootstrap, [churned, back, again])
+
+    async def settled() -> list[dict[str, Any]] | None:
+        items = (await client.get(f"/v1/customers/{customer}/messages")).json()["items"]
+        welcomes = [m for m in items if m["step"] == "welcome"]
+        sent_back = [m for m in items if m["step"] == "welcome_back" and m["status"] == "sent"]
+        return items if len(welcomes) >= 2 and sent_back else None
+
+    items = await eventually(settled, timeout=60, what="the welcome back")
+    welcomes = {m["status"]: m["reason"] for m in items if m["step"] == "welcome"}
+    assert sorted(welcomes) == ["sent", "suppressed"]
+    assert welcomes["suppressed"] == "once_per_customer"
+    subjects = sorted(m["Subject"] for m in _inbox(mailbox).to(email))
+    assert subjects.count("Welcome, Ann!") == 1
+    assert "Welcome back, Ann!" in subjects
+
+
 async def test_a_correction_of_a_churn_cancels_the_pending_win_back(
     infra: Infrastructure, ingest_client: httpx.AsyncClient, client: httpx.AsyncClient
 ) -> None:

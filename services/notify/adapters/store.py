@@ -176,6 +176,32 @@ def _returning() -> list[Any]:
     return list(MESSAGE_COLUMNS)
 
 
+# A once-per-customer playbook counts as had while a message of it is pending or went out.
+_HAD_STATUSES = ("scheduled", "sending", "sent")
+
+
+async def playbooks_had(
+    conn: AsyncConnection, customer_ids: Iterable[str], playbooks: Iterable[str]
+) -> dict[str, set[str]]:
+    """Which of ``playbooks`` each customer already had (a message scheduled or sent)."""
+    ids, names = sorted(set(customer_ids)), sorted(set(playbooks))
+    if not ids or not names:
+        return {}
+    query = (
+        sa.select(messages.c.customer_id, messages.c.playbook)
+        .distinct()
+        .where(
+            messages.c.customer_id.in_(ids),
+            messages.c.playbook.in_(names),
+            messages.c.status.in_(_HAD_STATUSES),
+        )
+    )
+    had: dict[str, set[str]] = defaultdict(set)
+    for row in await conn.execute(query):
+        had[row.customer_id].add(row.playbook)
+    return had
+
+
 async def cancel_pending(
     conn: AsyncConnection,
     customer_id: str,

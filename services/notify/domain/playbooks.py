@@ -114,6 +114,15 @@ class TriggerSpec(_Strict):
     holidays: dict[str, MonthDay] = Field(
         default_factory=dict, description="for date: holiday, name -> MM-DD or YYYY-MM-DD"
     )
+    from_stages: tuple[str, ...] | None = Field(
+        default=None,
+        description="for stage_entered: only when the customer came from one of these stages "
+        "(e.g. churn for a reactivation); default: from any",
+    )
+    unless_from_stages: tuple[str, ...] | None = Field(
+        default=None,
+        description="for stage_entered: not when the customer came from one of these stages",
+    )
 
     @model_validator(mode="after")
     def _target_matches_kind(self) -> TriggerSpec:
@@ -135,7 +144,21 @@ class TriggerSpec(_Strict):
             raise ValueError("a score_crossed trigger needs exactly one of 'above' or 'below'")
         if self.date is DateKind.HOLIDAY and not self.holidays:
             raise ValueError("a holiday trigger needs 'holidays' (name: MM-DD or YYYY-MM-DD)")
+        for name in ("from_stages", "unless_from_stages"):
+            stages = getattr(self, name)
+            if stages is None:
+                continue
+            if self.kind is not TriggerKind.STAGE_ENTERED:
+                raise ValueError(f"{name} is only allowed with a stage_entered trigger")
+            if not stages or any(s not in STAGES for s in stages):
+                raise ValueError(f"{name} must be a non-empty list of {', '.join(STAGES)}")
         return self
+
+    def came_from(self, stage: str | None) -> bool:
+        """Whether leaving ``stage`` (None: unknown) for the trigger's stage starts it."""
+        if self.from_stages is not None and stage not in self.from_stages:
+            return False
+        return self.unless_from_stages is None or stage not in self.unless_from_stages
 
     def crossed(self, previous: float | None, value: float | None) -> bool:
         """Moving across the threshold; a first score beyond it counts as crossing."""
@@ -190,6 +213,11 @@ class Playbook(_Strict):
     )
     max_trigger_age: Duration = Field(
         default=timedelta(days=7), description="older triggers (backfills) are suppressed"
+    )
+    once_per_customer: bool = Field(
+        default=False,
+        description="a customer gets this playbook once, ever: later triggers are suppressed "
+        "(reason once_per_customer)",
     )
 
     @model_validator(mode="after")

@@ -61,7 +61,12 @@ def decode_lifecycle_change(record: Any) -> Observation:
         if retracts:  # a correction: the stage reverts; the retracted entry's steps are void
             return Observation(**base, stage=stage, retracts=retracts)
         trigger = Trigger(
-            TriggerKind.STAGE_ENTERED, customer_id, occurrence, occurred_at, stage=stage
+            TriggerKind.STAGE_ENTERED,
+            customer_id,
+            occurrence,
+            occurred_at,
+            stage=stage,
+            from_stage=data.get("from_stage"),
         )
         return Observation(**base, stage=stage, trigger=trigger)
     if ce.type == FLAG_CHANGED:
