@@ -6,7 +6,7 @@ test's own customers; fits use purchases in 2000, a year no other test writes to
 
 import hashlib
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -151,8 +151,14 @@ async def test_purchases_through_ingest_are_fitted_scored_and_published(
             assert got["churn_risk"] == pytest.approx(
                 float(bgnbd.prob_no_purchase(bg, 13, s.frequency, s.recency, s.age)), rel=1e-6
             )
+            first_day = min(at.astimezone(UTC).date() for at, _ in orders)
+            first_amount = sum(a for at, a in orders if at.astimezone(UTC).date() == first_day)
             assert got["expected_avg_spend"] == pytest.approx(
-                float(gamma_gamma.conditional_expected_average_spend(gg, s.frequency, s.monetary)),
+                float(
+                    gamma_gamma.conditional_expected_average_spend(
+                        gg, s.frequency, s.monetary, first_amount=first_amount
+                    )
+                ),
                 rel=1e-9,
             )
             assert got["historical_value"] == pytest.approx(sum(a for _, a in orders))

@@ -127,7 +127,13 @@ def score(
     discounted_purchases = clv.discounted_clv(
         model.bgnbd, ux, ut, ubig, np.ones(len(ux)), unit, parameters.clv
     )[inverse]
-    spend = gamma_gamma.conditional_expected_average_spend(model.gamma_gamma, x, stats.monetary)
+    spend = gamma_gamma.conditional_expected_average_spend(
+        model.gamma_gamma,
+        x,
+        stats.monetary,
+        first_amount=stats.first_amount,
+        first_weight=parameters.clv.first_order_weight,
+    )
     risk = churn_risk.adjust_for_signals(
         quiet, stats.complaints, stats.contacts, parameters.churn_risk
     )
