@@ -545,36 +545,48 @@ async def test_bounces_fail_with_the_providers_answer_and_deferrals_are_retried(
     assert len(_inbox(mailbox).to(flaky_email)) == 1
 
 
-async def test_a_clv_crossing_starts_a_task_and_sets_the_band_in_templates(
+async def _publish_scores(bootstrap: str, customer: str, **scores: float) -> None:
+    now = datetime.now(UTC)
+    event = CloudEvent(
+        id=uuid.uuid4().hex,
+        source="/clm/scoring",
+        type="clm.scoring.scores_updated",
+        subject=customer,
+        time=now,
+        data={"customer_id": customer, **scores},
+        dataschema="urn:clm:schema:customer-scores:v1",
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        r = to_kafka(CUSTOMER_SCORES, event)
+        await producer.send_and_wait(r.topic, r.value, key=r.key, headers=r.headers)
+    finally:
+        await producer.stop()
+
+
+async def test_entering_tier_a_starts_a_task_and_the_clv_sets_the_band_in_templates(
     infra: Infrastructure,
     ingest_client: httpx.AsyncClient,
     client: httpx.AsyncClient,
     receiver: Receiver,
 ) -> None:
     customer, _ = await _new_contact(ingest_client, client)
-    now = datetime.now(UTC)
-    scores = CloudEvent(
-        id=uuid.uuid4().hex,
-        source="/clm/scoring",
-        type="clm.scoring.scores_updated",
-        subject=customer,
-        time=now,
-        data={"customer_id": customer, "clv": 8200.5, "churn_risk": 0.1, "p_alive": 0.9},
-        dataschema="urn:clm:schema:customer-scores:v1",
+    scored, _ = await _new_contact(ingest_client, client)
+    # An absolute CLV figure no longer calls a person (issue 16.1): 8,022 tasks in the demo.
+    await _publish_scores(infra.kafka_bootstrap, scored, clv=8200.5, churn_risk=0.1, p_alive=0.9)
+    await _publish_scores(infra.kafka_bootstrap, customer, clv=8200.5, churn_risk=0.1, p_alive=0.9)
+    await _publish_change(
+        infra.kafka_bootstrap, [_change(customer, "tier", from_tier="B", to_tier="A")]
     )
-    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
-    await producer.start()
-    try:
-        r = to_kafka(CUSTOMER_SCORES, scores)
-        await producer.send_and_wait(r.topic, r.value, key=r.key, headers=r.headers)
-    finally:
-        await producer.stop()
     await eventually(
         lambda: _async(receiver.tasks_for(customer)), timeout=60, what="the high-value task"
     )
     [task] = receiver.tasks_for(customer)
     assert task["step"] == "introduce_account_manager"
     assert "CLV band high" in task["body"]
+    assert receiver.tasks_for(scored) == []
+    assert "introduce_account_manager" not in await _messages_when(client, scored, lambda _: True)
     preview = await client.post(f"/v1/playbooks/new_customer/preview?customer_id={customer}")
     report = next(s for s in preview.json()["steps"] if s["step"] == "value_report")
     assert "Your customer band: high." in report["body"]

@@ -320,6 +320,63 @@ async def lock_customers(conn: AsyncConnection, customer_ids: Iterable[str]) -> 
         await conn.execute(_LOCK_CUSTOMERS, {"ids": ids})
 
 
+_LOCK_TASK_QUEUES = sa.text(
+    "SELECT pg_advisory_xact_lock(hashtextextended('notify:task_queues', 7))"
+)
+
+
+async def lock_task_queues(conn: AsyncConnection) -> None:
+    """One sender at a time counts and fills today's human-task queues."""
+    await conn.execute(_LOCK_TASK_QUEUES)
+
+
+async def tasks_taken_since(conn: AsyncConnection, since: datetime) -> dict[tuple[str, str], int]:
+    """Human tasks (webhook messages) handed to a person since ``since``, per playbook step."""
+    at = sa.func.coalesce(messages.c.sent_at, messages.c.updated_at)
+    query = (
+        sa.select(messages.c.playbook, messages.c.step, sa.func.count())
+        .where(
+            messages.c.channel == "webhook",
+            messages.c.status.in_(("sending", "sent", "failed")),
+            messages.c.attempts > 0,
+            at >= since,
+        )
+        .group_by(messages.c.playbook, messages.c.step)
+    )
+    return {(r[0], r[1]): int(r[2]) for r in await conn.execute(query)}
+
+
+async def queue_overflow_since(
+    conn: AsyncConnection, since: datetime, limit: int
+) -> list[dict[str, Any]]:
+    """Human tasks no queue could take since ``since``, the most valuable customer first."""
+    clv = customers.c.scores["clv"].astext.cast(sa.Float)
+    query = (
+        sa.select(
+            messages.c.id,
+            messages.c.customer_id,
+            messages.c.playbook,
+            messages.c.step,
+            messages.c.reason,
+            messages.c.updated_at,
+            clv.label("clv"),
+            customers.c.tier,
+        )
+        .select_from(
+            messages.outerjoin(customers, customers.c.customer_id == messages.c.customer_id)
+        )
+        .where(
+            messages.c.channel == "webhook",
+            messages.c.status == "suppressed",
+            messages.c.reason.like("queue_full:%"),
+            messages.c.updated_at >= since,
+        )
+        .order_by(clv.desc().nulls_last(), messages.c.id)
+        .limit(limit)
+    )
+    return [dict(r._mapping) for r in await conn.execute(query)]
+
+
 async def recent_sends(
     conn: AsyncConnection, customer_ids: Iterable[str], since: datetime
 ) -> dict[tuple[str, str], list[datetime]]:

@@ -68,7 +68,7 @@ class _Compiled:
 
 
 def _printed(*sources: str) -> frozenset[str]:
-    names = set()
+    names: set[str] = set()
     for source in sources:
         for output in _ENV.parse(source).find_all(nodes.Output):
             names.update(n.name for n in output.nodes if isinstance(n, nodes.Name))
