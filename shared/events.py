@@ -76,6 +76,10 @@ class PurchaseData(_Strict):
     channel: ShortText | None = None
 
 
+# "How likely are you to recommend us?" 0..10, asked on a call, a survey or a ticket.
+NetPromoterScore = Annotated[int, Field(ge=0, le=10, description="likelihood to recommend, 0..10")]
+
+
 class ContactChannel(StrEnum):
     PHONE = "phone"
     EMAIL = "email"
@@ -91,6 +95,7 @@ class ContactData(_Strict):
     direction: Literal["inbound", "outbound"]
     topic: ShortText | None = None
     outcome: ShortText | None = None
+    nps: NetPromoterScore | None = None
 
 
 class ComplaintData(_Strict):
@@ -99,6 +104,7 @@ class ComplaintData(_Strict):
     status: Literal["opened", "resolved"] = "opened"
     category: ShortText | None = None
     satisfaction: Annotated[int, Field(ge=1, le=5)] | None = None
+    nps: NetPromoterScore | None = None
 
 
 class Consent(_Strict):

@@ -13,6 +13,7 @@ import yaml
 from services.notify.settings import DEFAULT_PLAYBOOKS
 from shared.topics import CUSTOMER_EVENTS, CUSTOMER_SCORES, LIFECYCLE_CHANGES
 from tests.integration.test_notify import (
+    WEBHOOK_SECRET,
     Receiver,
     _async,
     _change,
@@ -77,6 +78,7 @@ async def notify(
         CLM_NOTIFY_PLAYBOOKS_PATH=str(playbooks),
         CLM_NOTIFY_SMTP_PORT=str(controller.port),
         CLM_NOTIFY_WEBHOOK_URL=f"{receiver.url}/tasks",
+        CLM_NOTIFY_WEBHOOK_SECRET=WEBHOOK_SECRET,
         CLM_NOTIFY_SENDER_INTERVAL_SECONDS="0.2",
     )
 

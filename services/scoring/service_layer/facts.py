@@ -32,6 +32,8 @@ class _Complaint:
     resolved_at: datetime | None = None
     satisfaction: int | None = None
     satisfaction_at: datetime | None = None
+    nps: int | None = None
+    nps_at: datetime | None = None
 
 
 @dataclass
@@ -40,7 +42,7 @@ class BatchFacts:
     purchases: list[tuple[str, str, datetime, float]] = field(default_factory=list)
     occasions: dict[tuple[str, date], _Occasion] = field(default_factory=dict)
     complaints: dict[tuple[str, str], _Complaint] = field(default_factory=dict)
-    contacts: list[tuple[str, str, datetime, bool]] = field(default_factory=list)
+    contacts: list[tuple[str, str, datetime, bool, int | None]] = field(default_factory=list)
     acquisition_costs: dict[str, tuple[datetime, float]] = field(default_factory=dict)
     # The last event of each customer in the batch: the cause named on score updates.
     causes: dict[str, str] = field(default_factory=dict)
@@ -88,11 +90,13 @@ class BatchFacts:
             "resolved": [v.resolved_at for v in values],
             "satisfaction": [v.satisfaction for v in values],
             "satisfaction_at": [v.satisfaction_at for v in values],
+            "nps": [v.nps for v in values],
+            "nps_at": [v.nps_at for v in values],
         }
 
     def _contacts_columns(self) -> dict[str, list[Any]]:
-        ids, events, times, inbound = (list(col) for col in zip(*self.contacts, strict=True))
-        return {"ids": ids, "events": events, "times": times, "inbound": inbound}
+        ids, events, times, inbound, nps = (list(c) for c in zip(*self.contacts, strict=True))
+        return {"ids": ids, "events": events, "times": times, "inbound": inbound, "nps": nps}
 
 
 def _earliest(current: datetime | None, new: datetime) -> datetime:
@@ -113,8 +117,9 @@ def collect(events: Sequence[CustomerEvent]) -> BatchFacts:
         elif kind == "complaint":
             _complaint(facts, cast(ComplaintEvent, event), at)
         elif kind == "contact":
-            inbound = cast(ContactEvent, event).data.direction == "inbound"
-            facts.contacts.append((customer, event.event_id, at, inbound))
+            contact = cast(ContactEvent, event).data
+            inbound = contact.direction == "inbound"
+            facts.contacts.append((customer, event.event_id, at, inbound, contact.nps))
         elif kind == "profile":
             cost = cast(ProfileEvent, event).data.acquisition_cost
             known = facts.acquisition_costs.get(customer)
@@ -148,3 +153,6 @@ def _complaint(facts: BatchFacts, event: ComplaintEvent, at: datetime) -> None:
     ):
         ticket.satisfaction = event.data.satisfaction
         ticket.satisfaction_at = at
+    if event.data.nps is not None and (ticket.nps_at is None or at >= ticket.nps_at):
+        ticket.nps = event.data.nps
+        ticket.nps_at = at
