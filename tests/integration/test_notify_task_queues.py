@@ -2,7 +2,7 @@
 capacity of human tasks, the most valuable customers first; the overflow is visible."""
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from tests.integration.test_notify import (
 )
 from tests.support.infra import Infrastructure
 from tests.support.polling import eventually
-from tests.support.services import ServiceProcess
+from tests.support.services import ServiceProcess, free_port
 
 RUN = uuid.uuid4().hex[:8]
 QUEUE = f"managers_{RUN}"  # a queue of this run only: earlier runs' tasks do not count
@@ -63,24 +63,30 @@ def playbooks(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 async def notify(
     infra: Infrastructure,
-    start_service: Callable[..., ServiceProcess],
+    service_env: dict[str, str],
     mailbox: Any,  # noqa: F811
     receiver: Receiver,  # noqa: F811
     playbooks: Path,
-) -> ServiceProcess:
+) -> AsyncIterator[ServiceProcess]:
     for suffix, topic in (("lifecycle", LIFECYCLE_CHANGES), ("events", CUSTOMER_EVENTS),
                           ("scores", CUSTOMER_SCORES)):  # fmt: skip
         await _start_group_at_end(infra.kafka_bootstrap, f"{GROUP}-{suffix}", [topic])
     controller, _ = mailbox
-    return start_service(
-        "notify",
-        CLM_NOTIFY_CONSUMER_GROUP=GROUP,
-        CLM_NOTIFY_PLAYBOOKS_PATH=str(playbooks),
-        CLM_NOTIFY_SMTP_PORT=str(controller.port),
-        CLM_NOTIFY_WEBHOOK_URL=f"{receiver.url}/tasks",
-        CLM_NOTIFY_WEBHOOK_SECRET=WEBHOOK_SECRET,
-        CLM_NOTIFY_SENDER_INTERVAL_SECONDS="0.2",
-    )
+    env = {
+        **service_env,
+        "CLM_NOTIFY_CONSUMER_GROUP": GROUP,
+        "CLM_NOTIFY_PLAYBOOKS_PATH": str(playbooks),
+        "CLM_NOTIFY_SMTP_PORT": str(controller.port),
+        "CLM_NOTIFY_WEBHOOK_URL": f"{receiver.url}/tasks",
+        "CLM_NOTIFY_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "CLM_NOTIFY_SENDER_INTERVAL_SECONDS": "0.2",
+    }
+    # Stopped with the module: its playbooks and dedup rows must not meet other tests' events.
+    proc = ServiceProcess("notify", free_port(), env)
+    try:
+        yield proc.start()
+    finally:
+        proc.stop()
 
 
 @pytest.fixture
