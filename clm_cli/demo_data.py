@@ -292,7 +292,7 @@ class _Customer:
 
     def _contact(self, at: datetime) -> None:
         rng = self.rng
-        data = {
+        data: dict[str, Any] = {
             "channel": _pick(rng, CONTACT_CHANNELS),
             "direction": "inbound" if rng.random() < 0.55 else "outbound",
             "topic": _pick(rng, CONTACT_TOPICS),
