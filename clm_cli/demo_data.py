@@ -90,6 +90,7 @@ class DemoPopulation:
     contacts_per_week: float = 0.08
     profile_update_share: float = 0.25
     birthday_share: float = 0.85
+    nps_share: float = 0.2  # contacts and resolved complaints that carry an NPS answer
 
 
 def demo_events(
@@ -200,6 +201,14 @@ class _Customer:
         self.zone = _pick(rng, market.time_zones)
         self.home_category = _pick(rng, CATEGORIES)
         self.events: list[tuple[datetime, Event]] = []
+        self._nps_mean: float | None = None
+
+    @property
+    def nps(self) -> int:
+        """Answers scatter around the customer's own view of the business."""
+        if self._nps_mean is None:
+            self._nps_mean = self.rng.triangular(0.0, 10.0, 8.0)
+        return min(10, max(0, round(self.rng.gauss(self._nps_mean, 1.5))))
 
     def _add(self, kind: str, at: datetime, data: dict[str, Any], source: str) -> None:
         at = min(at, self.now).replace(microsecond=0)
@@ -283,12 +292,14 @@ class _Customer:
 
     def _contact(self, at: datetime) -> None:
         rng = self.rng
-        data = {
+        data: dict[str, Any] = {
             "channel": _pick(rng, CONTACT_CHANNELS),
             "direction": "inbound" if rng.random() < 0.55 else "outbound",
             "topic": _pick(rng, CONTACT_TOPICS),
             "outcome": _pick(rng, ("answered", "follow_up", "quote_sent", "no_answer")),
         }
+        if rng.random() < self.pop.nps_share:  # a relationship survey on the call
+            data["nps"] = self.nps
         self._add("contact", at, data, "demo-crm")
 
     def complaints(self, since: datetime) -> None:
@@ -310,7 +321,10 @@ class _Customer:
             self._add("complaint", opened, {**base, "status": "opened"}, "demo-helpdesk")
             resolved = opened + timedelta(days=rng.gammavariate(2.0, 3.0))
             if rng.random() < self.pop.resolved_share and resolved < self.now:
-                data = {**base, "status": "resolved", "satisfaction": rng.randint(1, 5)}
+                satisfaction = rng.randint(1, 5)
+                data = {**base, "status": "resolved", "satisfaction": satisfaction}
+                if rng.random() < self.pop.nps_share:
+                    data["nps"] = min(10, max(0, 2 * satisfaction + rng.randint(-2, 0)))
                 self._add("complaint", resolved, data, "demo-helpdesk")
 
 

@@ -120,6 +120,10 @@ class RefundData(_Strict):
         return value
 
 
+# "How likely are you to recommend us?" 0..10, asked on a call, a survey or a ticket.
+NetPromoterScore = Annotated[int, Field(ge=0, le=10, description="likelihood to recommend, 0..10")]
+
+
 class ContactChannel(StrEnum):
     PHONE = "phone"
     EMAIL = "email"
@@ -135,6 +139,7 @@ class ContactData(_Strict):
     direction: Literal["inbound", "outbound"]
     topic: ShortText | None = None
     outcome: ShortText | None = None
+    nps: NetPromoterScore | None = None
 
 
 class ComplaintData(_Strict):
@@ -143,6 +148,7 @@ class ComplaintData(_Strict):
     status: Literal["opened", "resolved"] = "opened"
     category: ShortText | None = None
     satisfaction: Annotated[int, Field(ge=1, le=5)] | None = None
+    nps: NetPromoterScore | None = None
 
 
 class Consent(_Strict):

@@ -36,6 +36,7 @@ def load_configuration(settings: NotifySettings) -> Configuration:
     book = load_playbooks(settings.playbooks_path)
     templates = load_templates(settings.templates_path, book.policy.default_locale)
     templates.check_covers(book.templates_used())
+    templates.check_steps(book)
     return Configuration(book, templates)
 
 

@@ -31,6 +31,8 @@ class ScoringSettings(ServiceSettings):
     clv_horizon_months: int = 12
     monthly_discount_rate: float = 0.01
     margin: float = 1.0
+    # A one-time buyer's first order counts as this many observations of their spend (README).
+    first_order_weight: float = Field(default=1.0, ge=0.0, le=1.0)
     # How often an instance checks whether another one made a new model current.
     model_refresh_seconds: float = 5.0
     # Bulk rescore: customers prepared and copied per part (bounds the memory it takes).
@@ -44,6 +46,7 @@ class ScoringSettings(ServiceSettings):
                 horizon_months=self.clv_horizon_months,
                 monthly_discount_rate=self.monthly_discount_rate,
                 margin=self.margin,
+                first_order_weight=self.first_order_weight,
             ),
             churn_risk=ChurnRiskSettings(
                 horizon_days=self.churn_horizon_days,

@@ -449,6 +449,39 @@ async def test_churn_win_back_carries_a_coupon_and_a_purchase_cancels_the_follow
     assert by_step["win_back_follow_up"]["reason"] == "cancelled_by:purchase"
 
 
+async def test_a_reactivated_customer_is_welcomed_back_and_never_welcomed_as_new_again(
+    infra: Infrastructure,
+    ingest_client: httpx.AsyncClient,
+    client: httpx.AsyncClient,
+    mailbox: Any,
+) -> None:
+    customer, email = await _new_contact(ingest_client, client)
+    first = _change(customer, "stage", from_stage="acquisition", to_stage="development")
+    await _publish_change(infra.kafka_bootstrap, [first])
+    await _messages_when(client, customer, _status("welcome", "sent"))
+    churned = _change(customer, "stage", from_stage="development", to_stage="churn")
+    back = _change(
+        customer, "stage", from_stage="churn", to_stage="development", reason="reactivated"
+    )
+    # a development entry that is not a reactivation (e.g. re-published after a correction)
+    again = _change(customer, "stage", from_stage="acquisition", to_stage="development")
+    await _publish_change(infra.kafka_bootstrap, [churned, back, again])
+
+    async def settled() -> list[dict[str, Any]] | None:
+        items = (await client.get(f"/v1/customers/{customer}/messages")).json()["items"]
+        welcomes = [m for m in items if m["step"] == "welcome"]
+        sent_back = [m for m in items if m["step"] == "welcome_back" and m["status"] == "sent"]
+        return items if len(welcomes) >= 2 and sent_back else None
+
+    items = await eventually(settled, timeout=60, what="the welcome back")
+    welcomes = {m["status"]: m["reason"] for m in items if m["step"] == "welcome"}
+    assert sorted(welcomes) == ["sent", "suppressed"]
+    assert welcomes["suppressed"] == "once_per_customer"
+    subjects = sorted(m["Subject"] for m in _inbox(mailbox).to(email))
+    assert subjects.count("Welcome, Ann!") == 1
+    assert "Welcome back, Ann!" in subjects
+
+
 async def test_a_correction_of_a_churn_cancels_the_pending_win_back(
     infra: Infrastructure, ingest_client: httpx.AsyncClient, client: httpx.AsyncClient
 ) -> None:
@@ -479,10 +512,13 @@ async def test_an_at_risk_tier_a_customer_gets_a_signed_task_for_a_person(
             _change(customer, "flag", flag="at_risk", flag_value=True),
         ],
     )
-    await eventually(
-        lambda: _async(receiver.tasks_for(customer)), timeout=60, what="the task webhook"
-    )
-    [task] = receiver.tasks_for(customer)
+
+    # entering tier A also introduces an account manager (became_high_value)
+    def at_risk_tasks() -> list[dict[str, Any]]:
+        return [t for t in receiver.tasks_for(customer) if t["playbook"] == "at_risk"]
+
+    await eventually(lambda: _async(at_risk_tasks()), timeout=60, what="the task webhook")
+    [task] = at_risk_tasks()
     assert task["playbook"] == "at_risk" and task["step"] == "account_manager_visit"
     assert task["customer"]["tier"] == "A"
     assert "Li Lei" in task["title"]
@@ -510,36 +546,49 @@ async def test_bounces_fail_with_the_providers_answer_and_deferrals_are_retried(
     assert len(_inbox(mailbox).to(flaky_email)) == 1
 
 
-async def test_a_clv_crossing_starts_a_task_and_sets_the_band_in_templates(
+async def _publish_scores(bootstrap: str, customer: str, **scores: float) -> None:
+    now = datetime.now(UTC)
+    event = CloudEvent(
+        id=uuid.uuid4().hex,
+        source="/clm/scoring",
+        type="clm.scoring.scores_updated",
+        subject=customer,
+        time=now,
+        data={"customer_id": customer, **scores},
+        dataschema="urn:clm:schema:customer-scores:v1",
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        r = to_kafka(CUSTOMER_SCORES, event)
+        await producer.send_and_wait(r.topic, r.value, key=r.key, headers=r.headers)
+    finally:
+        await producer.stop()
+
+
+async def test_entering_tier_a_starts_a_task_and_the_clv_sets_the_band_in_templates(
     infra: Infrastructure,
     ingest_client: httpx.AsyncClient,
     client: httpx.AsyncClient,
     receiver: Receiver,
 ) -> None:
     customer, _ = await _new_contact(ingest_client, client)
-    now = datetime.now(UTC)
-    scores = CloudEvent(
-        id=uuid.uuid4().hex,
-        source="/clm/scoring",
-        type="clm.scoring.scores_updated",
-        subject=customer,
-        time=now,
-        data={"customer_id": customer, "clv": 8200.5, "churn_risk": 0.1, "p_alive": 0.9},
-        dataschema="urn:clm:schema:customer-scores:v1",
+    scored, _ = await _new_contact(ingest_client, client)
+    # An absolute CLV figure no longer calls a person (issue 16.1): 8,022 tasks in the demo.
+    await _publish_scores(infra.kafka_bootstrap, scored, clv=8200.5, churn_risk=0.1, p_alive=0.9)
+    await _publish_scores(infra.kafka_bootstrap, customer, clv=8200.5, churn_risk=0.1, p_alive=0.9)
+    await _publish_change(
+        infra.kafka_bootstrap, [_change(customer, "tier", from_tier="B", to_tier="A")]
     )
-    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
-    await producer.start()
-    try:
-        r = to_kafka(CUSTOMER_SCORES, scores)
-        await producer.send_and_wait(r.topic, r.value, key=r.key, headers=r.headers)
-    finally:
-        await producer.stop()
     await eventually(
         lambda: _async(receiver.tasks_for(customer)), timeout=60, what="the high-value task"
     )
     [task] = receiver.tasks_for(customer)
     assert task["step"] == "introduce_account_manager"
     assert "CLV band high" in task["body"]
+    assert receiver.tasks_for(scored) == []
+    items = (await client.get(f"/v1/customers/{scored}/messages")).json()["items"]
+    assert [m for m in items if m["playbook"] == "became_high_value"] == []
     preview = await client.post(f"/v1/playbooks/new_customer/preview?customer_id={customer}")
     report = next(s for s in preview.json()["steps"] if s["step"] == "value_report")
     assert "Your customer band: high." in report["body"]

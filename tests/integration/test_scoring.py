@@ -6,7 +6,7 @@ test's own customers; fits use purchases in 2000, a year no other test writes to
 
 import hashlib
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -24,7 +24,7 @@ from shared.customer_event_codec import to_cloudevent
 from shared.events import customer_event_adapter
 from shared.kafka_producer import KafkaPublisher
 from shared.topics import CUSTOMER_EVENTS, CUSTOMER_SCORES, dlq_of
-from tests.support.factories import new_customer, purchase
+from tests.support.factories import complaint, contact, new_customer, purchase
 from tests.support.infra import Infrastructure
 from tests.support.polling import eventually
 from tests.support.services import ServiceProcess
@@ -151,8 +151,14 @@ async def test_purchases_through_ingest_are_fitted_scored_and_published(
             assert got["churn_risk"] == pytest.approx(
                 float(bgnbd.prob_no_purchase(bg, 13, s.frequency, s.recency, s.age)), rel=1e-6
             )
+            first_day = min(at.astimezone(UTC).date() for at, _ in orders)
+            first_amount = sum(a for at, a in orders if at.astimezone(UTC).date() == first_day)
             assert got["expected_avg_spend"] == pytest.approx(
-                float(gamma_gamma.conditional_expected_average_spend(gg, s.frequency, s.monetary)),
+                float(
+                    gamma_gamma.conditional_expected_average_spend(
+                        gg, s.frequency, s.monetary, first_amount=first_amount
+                    )
+                ),
                 rel=1e-9,
             )
             assert got["historical_value"] == pytest.approx(sum(a for _, a in orders))
@@ -278,6 +284,34 @@ async def test_same_event_id_twice_is_counted_once(
 
     stats = await eventually(both_days, timeout=30, what="the sentinel purchase")
     assert stats["total_spend"] == pytest.approx(42.0)
+
+
+async def test_a_lost_prospect_is_unhealthy_and_nps_answers_count(
+    client: httpx.AsyncClient, publisher: KafkaPublisher
+) -> None:
+    """Issue 16.5: a prospect lost without ever buying had health 100; NPS was ignored."""
+    lost, survey = new_customer("lost"), new_customer("nps")
+    long_ago = (datetime.now(UTC) - timedelta(days=150)).isoformat()
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+    resolved = complaint(survey, yesterday, status="resolved")
+    rated = {**resolved, "data": {**resolved["data"], "satisfaction": 5, "nps": 9}}
+    await publisher.publish(
+        [
+            _record(contact(lost, long_ago)),
+            _record(contact(survey, yesterday)),
+            _record(rated),
+        ]
+    )
+
+    async def scored(customer: str) -> dict[str, Any] | None:
+        resp = await _scores(client, customer)
+        return resp.json() if resp.status_code == 200 else None
+
+    gone = await eventually(lambda: scored(lost), timeout=30, what="the lost prospect")
+    assert gone["health_score"] is not None and gone["health_score"] <= 15
+    answered = await eventually(lambda: scored(survey), timeout=30, what="the surveyed one")
+    assert answered["statistics"]["nps"] == 9
+    assert answered["health_score"] >= 80
 
 
 async def test_poison_record_goes_to_the_dlq_and_consumption_goes_on(

@@ -176,6 +176,32 @@ def _returning() -> list[Any]:
     return list(MESSAGE_COLUMNS)
 
 
+# A once-per-customer playbook counts as had while a message of it is pending or went out.
+_HAD_STATUSES = ("scheduled", "sending", "sent")
+
+
+async def playbooks_had(
+    conn: AsyncConnection, customer_ids: Iterable[str], playbooks: Iterable[str]
+) -> dict[str, set[str]]:
+    """Which of ``playbooks`` each customer already had (a message scheduled or sent)."""
+    ids, names = sorted(set(customer_ids)), sorted(set(playbooks))
+    if not ids or not names:
+        return {}
+    query = (
+        sa.select(messages.c.customer_id, messages.c.playbook)
+        .distinct()
+        .where(
+            messages.c.customer_id.in_(ids),
+            messages.c.playbook.in_(names),
+            messages.c.status.in_(_HAD_STATUSES),
+        )
+    )
+    had: dict[str, set[str]] = defaultdict(set)
+    for row in await conn.execute(query):
+        had[row.customer_id].add(row.playbook)
+    return had
+
+
 async def cancel_pending(
     conn: AsyncConnection,
     customer_id: str,
@@ -292,6 +318,63 @@ async def lock_customers(conn: AsyncConnection, customer_ids: Iterable[str]) -> 
     ids = sorted(set(customer_ids))
     if ids:
         await conn.execute(_LOCK_CUSTOMERS, {"ids": ids})
+
+
+_LOCK_TASK_QUEUES = sa.text(
+    "SELECT pg_advisory_xact_lock(hashtextextended('notify:task_queues', 7))"
+)
+
+
+async def lock_task_queues(conn: AsyncConnection) -> None:
+    """One sender at a time counts and fills today's human-task queues."""
+    await conn.execute(_LOCK_TASK_QUEUES)
+
+
+async def tasks_taken_since(conn: AsyncConnection, since: datetime) -> dict[tuple[str, str], int]:
+    """Human tasks (webhook messages) handed to a person since ``since``, per playbook step."""
+    at = sa.func.coalesce(messages.c.sent_at, messages.c.updated_at)
+    query = (
+        sa.select(messages.c.playbook, messages.c.step, sa.func.count())
+        .where(
+            messages.c.channel == "webhook",
+            messages.c.status.in_(("sending", "sent", "failed")),
+            messages.c.attempts > 0,
+            at >= since,
+        )
+        .group_by(messages.c.playbook, messages.c.step)
+    )
+    return {(r[0], r[1]): int(r[2]) for r in await conn.execute(query)}
+
+
+async def queue_overflow_since(
+    conn: AsyncConnection, since: datetime, limit: int
+) -> list[dict[str, Any]]:
+    """Human tasks no queue could take since ``since``, the most valuable customer first."""
+    clv = customers.c.scores["clv"].astext.cast(sa.Float)
+    query = (
+        sa.select(
+            messages.c.id,
+            messages.c.customer_id,
+            messages.c.playbook,
+            messages.c.step,
+            messages.c.reason,
+            messages.c.updated_at,
+            clv.label("clv"),
+            customers.c.tier,
+        )
+        .select_from(
+            messages.outerjoin(customers, customers.c.customer_id == messages.c.customer_id)
+        )
+        .where(
+            messages.c.channel == "webhook",
+            messages.c.status == "suppressed",
+            messages.c.reason.like("queue_full:%"),
+            messages.c.updated_at >= since,
+        )
+        .order_by(clv.desc().nulls_last(), messages.c.id)
+        .limit(limit)
+    )
+    return [dict(r._mapping) for r in await conn.execute(query)]
 
 
 async def recent_sends(

@@ -5,7 +5,7 @@ Pure functions of (trigger or message, customer profile, recent sends, clock, po
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -101,19 +101,28 @@ def decide(
 
 
 def plan(
-    trigger: Trigger, book: PlaybookBook, profile: CustomerProfile, now: datetime
+    trigger: Trigger,
+    book: PlaybookBook,
+    profile: CustomerProfile,
+    now: datetime,
+    had_playbooks: Collection[str] = (),
 ) -> list[PlannedStep]:
     """The steps a trigger schedules; steps due at once are decided now (consent, quiet hours).
 
     Delays count from when the trigger occurred (never from the future), so a late-arriving
-    trigger keeps its calendar; triggers older than the playbook's max age are suppressed.
+    trigger keeps its calendar; triggers older than the playbook's max age are suppressed, and
+    so are once-per-customer playbooks the customer already had (``had_playbooks``).
     """
     planned: list[PlannedStep] = []
     start = min(trigger.occurred_at, now)
     for playbook in playbooks_for(trigger, book):
         stale = now - trigger.occurred_at > playbook.max_trigger_age
+        had = playbook.once_per_customer and playbook.name in had_playbooks
         for step in playbook.steps_for_tier(profile.tier):
             due = start + step.delay
+            if had:
+                planned.append(PlannedStep(playbook, step, due, "suppressed", "once_per_customer"))
+                continue
             if stale:
                 planned.append(PlannedStep(playbook, step, due, "suppressed", "stale_trigger"))
                 continue

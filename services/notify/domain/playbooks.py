@@ -50,9 +50,11 @@ class TriggerKind(StrEnum):
     EVENT = "event"
     DATE = "date"  # a day in the customer's own calendar: birthday or a configured holiday
     SCORE_CROSSED = "score_crossed"  # a score from clm.customer-scores.v1 crosses a threshold
+    TIER_ENTERED = "tier_entered"  # lifecycle's tier review moved the customer into a tier
 
 
 SCORES = ("churn_risk", "p_alive", "clv", "health_score")
+DEFAULT_TASK_QUEUE = "account_managers"
 
 
 Day = date  # `date` is also a trigger field name below
@@ -104,6 +106,7 @@ class TriggerSpec(_Strict):
     kind: TriggerKind
     stage: str | None = None
     flag: str | None = None
+    tier: str | None = Field(default=None, description="for tier_entered: A | B | C")
     event: str | None = Field(
         default=None, description="customer event type, e.g. purchase or complaint.opened"
     )
@@ -113,6 +116,15 @@ class TriggerSpec(_Strict):
     below: float | None = Field(default=None, description="fires when the score falls below")
     holidays: dict[str, MonthDay] = Field(
         default_factory=dict, description="for date: holiday, name -> MM-DD or YYYY-MM-DD"
+    )
+    from_stages: tuple[str, ...] | None = Field(
+        default=None,
+        description="for stage_entered: only when the customer came from one of these stages "
+        "(e.g. churn for a reactivation); default: from any",
+    )
+    unless_from_stages: tuple[str, ...] | None = Field(
+        default=None,
+        description="for stage_entered: not when the customer came from one of these stages",
     )
 
     @model_validator(mode="after")
@@ -124,6 +136,7 @@ class TriggerSpec(_Strict):
             TriggerKind.EVENT: ("event", None),
             TriggerKind.DATE: ("date", None),
             TriggerKind.SCORE_CROSSED: ("score", SCORES),
+            TriggerKind.TIER_ENTERED: ("tier", TIERS),
         }[self.kind]
         name, allowed = needed
         value = getattr(self, name)
@@ -135,7 +148,21 @@ class TriggerSpec(_Strict):
             raise ValueError("a score_crossed trigger needs exactly one of 'above' or 'below'")
         if self.date is DateKind.HOLIDAY and not self.holidays:
             raise ValueError("a holiday trigger needs 'holidays' (name: MM-DD or YYYY-MM-DD)")
+        for name in ("from_stages", "unless_from_stages"):
+            stages = getattr(self, name)
+            if stages is None:
+                continue
+            if self.kind is not TriggerKind.STAGE_ENTERED:
+                raise ValueError(f"{name} is only allowed with a stage_entered trigger")
+            if not stages or any(s not in STAGES for s in stages):
+                raise ValueError(f"{name} must be a non-empty list of {', '.join(STAGES)}")
         return self
+
+    def came_from(self, stage: str | None) -> bool:
+        """Whether leaving ``stage`` (None: unknown) for the trigger's stage starts it."""
+        if self.from_stages is not None and stage not in self.from_stages:
+            return False
+        return self.unless_from_stages is None or stage not in self.unless_from_stages
 
     def crossed(self, previous: float | None, value: float | None) -> bool:
         """Moving across the threshold; a first score beyond it counts as crossing."""
@@ -163,6 +190,18 @@ class Step(_Strict):
         default=None,
         description="repeats this often after the first, while the customer stays in the stage",
     )
+    queue: str | None = Field(
+        default=None,
+        description="webhook (human task) steps: the account-manager queue (policy.task_queues); "
+        f"default {DEFAULT_TASK_QUEUE}",
+    )
+
+    @property
+    def task_queue(self) -> str | None:
+        """The queue of a human task; None for messages to the customer."""
+        if self.channel is not Channel.WEBHOOK:
+            return None
+        return self.queue or DEFAULT_TASK_QUEUE
 
     @field_validator("repeat_every")
     @classmethod
@@ -190,6 +229,11 @@ class Playbook(_Strict):
     )
     max_trigger_age: Duration = Field(
         default=timedelta(days=7), description="older triggers (backfills) are suppressed"
+    )
+    once_per_customer: bool = Field(
+        default=False,
+        description="a customer gets this playbook once, ever: later triggers are suppressed "
+        "(reason once_per_customer)",
     )
 
     @model_validator(mode="after")
@@ -230,6 +274,13 @@ class FrequencyCap(_Strict):
     window: Duration
 
 
+class TaskQueue(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9_]{1,48}$")
+    daily_capacity: int = Field(
+        ge=0, description="human tasks a day (policy default_timezone days); the rest overflow"
+    )
+
+
 class ClvBand(_Strict):
     name: str
     min_clv: float
@@ -240,6 +291,7 @@ class Policy(_Strict):
     default_timezone: str = "Asia/Shanghai"
     quiet_hours: QuietHours = QuietHours()
     caps: tuple[FrequencyCap, ...] = ()
+    task_queues: tuple[TaskQueue, ...] = (TaskQueue(name=DEFAULT_TASK_QUEUE, daily_capacity=20),)
     clv_bands: tuple[ClvBand, ...] = (
         ClvBand(name="high", min_clv=5000),
         ClvBand(name="medium", min_clv=1000),
@@ -268,6 +320,10 @@ class Policy(_Strict):
     def caps_for(self, channel: Channel) -> list[FrequencyCap]:
         return [c for c in self.caps if c.channel is channel]
 
+    @property
+    def queue_capacity(self) -> dict[str, int]:
+        return {q.name: q.daily_capacity for q in self.task_queues}
+
 
 class PlaybookBook(_Strict):
     policy: Policy = Policy()
@@ -281,8 +337,27 @@ class PlaybookBook(_Strict):
             raise ValueError(f"playbook names must be unique: {', '.join(duplicates)}")
         return self
 
+    @model_validator(mode="after")
+    def _queues_exist(self) -> PlaybookBook:
+        known = set(self.policy.queue_capacity)
+        for i, playbook in enumerate(self.playbooks):
+            for j, step in enumerate(playbook.steps):
+                if step.queue is not None and step.channel is not Channel.WEBHOOK:
+                    raise ValueError(f"playbooks.{i}.steps.{j}.queue: only webhook steps have one")
+                if step.task_queue is not None and step.task_queue not in known:
+                    raise ValueError(
+                        f"playbooks.{i}.steps.{j}.queue: '{step.task_queue}' is not in "
+                        "policy.task_queues"
+                    )
+        return self
+
     def get(self, name: str) -> Playbook | None:
         return next((p for p in self.playbooks if p.name == name), None)
+
+    def task_queue_of(self, playbook: str, step: str) -> str | None:
+        found = self.get(playbook)
+        chosen = found.step(step) if found else None
+        return chosen.task_queue if chosen else None
 
     @property
     def active(self) -> list[Playbook]:

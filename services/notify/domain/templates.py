@@ -1,4 +1,10 @@
-"""Message templates (Jinja2, sandboxed) per locale, with fallback to the default locale."""
+"""Message templates (Jinja2, sandboxed) per locale, with fallback to the default locale.
+
+A variable a template prints must have a value: an unknown name (StrictUndefined) or a null
+value (the finalize hook) fails the render instead of printing "None". At start-up every
+step's template is rendered twice per locale, with the values the step always has and every
+optional one null, then with all filled, so such a template stops the service.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +13,29 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import StrictUndefined, TemplateError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
-from .playbooks import PlaybookError
+from .playbooks import Playbook, PlaybookBook, PlaybookError, TriggerKind
+
+
+class TemplateValueError(PlaybookError):
+    """A template printed a variable that has no value."""
+
+
+def _never_null(value: Any) -> Any:
+    if value is None:
+        raise TemplateValueError(
+            "a printed variable is null; guard it ({% if x %}) or give a fallback (x or '...')"
+        )
+    return value
+
 
 _ENV = SandboxedEnvironment(
-    undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False
+    undefined=StrictUndefined,
+    autoescape=False,
+    keep_trailing_newline=False,
+    finalize=_never_null,
 )
 
 # Every template may use these; absent values are None, so templates can say `name or "..."`.
@@ -42,6 +64,15 @@ class Rendered:
 class _Compiled:
     subject: Any
     body: Any
+    printed: frozenset[str]  # variables printed bare ({{ x }}), to name a null one
+
+
+def _printed(*sources: str) -> frozenset[str]:
+    names: set[str] = set()
+    for source in sources:
+        for output in _ENV.parse(source).find_all(nodes.Output):
+            names.update(n.name for n in output.nodes if isinstance(n, nodes.Name))
+    return frozenset(names)
 
 
 class TemplateBook:
@@ -55,6 +86,7 @@ class TemplateBook:
                     compiled[locale] = _Compiled(
                         _ENV.from_string(parts.get("subject", "")),
                         _ENV.from_string(parts["body"]),
+                        _printed(parts.get("subject", ""), parts["body"]),
                     )
                 except KeyError as exc:
                     raise PlaybookError(f"templates.{name}.{locale}: needs a 'body'") from exc
@@ -91,9 +123,63 @@ class TemplateBook:
         chosen = self.resolve_locale(name, locale)
         template = self._templates[name][chosen]
         values = {field: None for field in CONTEXT_FIELDS} | context
-        return Rendered(
-            chosen, template.subject.render(values).strip(), template.body.render(values).strip()
-        )
+        try:
+            subject = template.subject.render(values).strip()
+            body = template.body.render(values).strip()
+        except TemplateValueError as exc:
+            null = sorted(v for v in template.printed if values.get(v, "") is None)
+            raise TemplateValueError(
+                f"templates.{name}.{chosen}: {', '.join(null) or 'a variable'} is null: {exc}"
+            ) from exc
+        except TemplateError as exc:  # an unknown variable (StrictUndefined) and the like
+            raise TemplateValueError(f"templates.{name}.{chosen}: {exc}") from exc
+        return Rendered(chosen, subject, body)
+
+    def check_steps(self, book: PlaybookBook) -> None:
+        """Renders each step's template in each locale with and without its optional values."""
+        for playbook in book.playbooks:
+            for step in playbook.steps:
+                for locale in self.locales(step.template):
+                    for filled in (False, True):
+                        try:
+                            self.render(step.template, locale, step_context(playbook, step, filled))
+                        except PlaybookError as exc:
+                            missing = "" if filled else " (optional values null)"
+                            raise PlaybookError(
+                                f"playbooks.{playbook.name}.{step.name}{missing}: {exc}"
+                            ) from exc
+
+
+# Sample values for start-up checks; the real ones come from the profile and the trigger.
+_SAMPLE = {
+    "customer_id": "c-sample",
+    "name": "Sample",
+    "stage": "development",
+    "tier": "C",
+    "coupon": "WB-SAMPLE",
+    "clv_band": "high",
+    "ticket_id": "T-SAMPLE",
+    "holiday": "new_year",
+}
+
+
+def step_context(playbook: Playbook, step: Any, filled: bool) -> dict[str, Any]:
+    """What a step's template can count on: the values it always has, the optional ones
+    (profile fields, scores) null unless ``filled``."""
+    trigger = playbook.trigger
+    always = {
+        "customer_id": True,
+        "tier": True,  # a customer without a tier change is tier C
+        "coupon": bool(step.coupon),
+        "ticket_id": trigger.kind is TriggerKind.EVENT
+        and (trigger.event or "").startswith("complaint."),
+        "holiday": trigger.kind is TriggerKind.DATE and bool(trigger.holidays),
+    }
+    values: dict[str, Any] = {"playbook": playbook.name, "step": step.name}
+    for name, sample in _SAMPLE.items():
+        has = always.get(name)
+        values[name] = sample if has or (filled and has is None) else None
+    return values
 
 
 def load_templates(path: Path, default_locale: str) -> TemplateBook:

@@ -16,7 +16,9 @@ class Trigger:
     occurrence_id: str  # the same occurrence redelivered carries the same id
     occurred_at: datetime
     stage: str | None = None
+    from_stage: str | None = None  # the stage left, for stage_entered
     flag: str | None = None
+    tier: str | None = None
     event: str | None = None
     date: str | None = None  # "birthday" or "holiday:<name>"
     score: str | None = None
@@ -29,9 +31,11 @@ class Trigger:
         if spec.kind is not self.kind:
             return False
         if self.kind is TriggerKind.STAGE_ENTERED:
-            return spec.stage == self.stage
+            return spec.stage == self.stage and spec.came_from(self.from_stage)
         if self.kind in (TriggerKind.FLAG_SET, TriggerKind.FLAG_CLEARED):
             return spec.flag == self.flag
+        if self.kind is TriggerKind.TIER_ENTERED:
+            return spec.tier == self.tier
         if self.kind is TriggerKind.SCORE_CROSSED:
             return spec.score == self.score and spec.crossed(self.previous, self.value)
         if self.kind is TriggerKind.DATE:

@@ -8,8 +8,15 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.notify.adapters import store
-from services.notify.domain import Channel, CustomerProfile, PlaybookBook, TemplateBook
+from services.notify.domain import (
+    Channel,
+    CustomerProfile,
+    PlaybookBook,
+    PlaybookError,
+    TemplateBook,
+)
 from services.notify.domain.keys import coupon_code
+from services.notify.domain.task_queues import business_day_start
 from shared.auth import Scope, require
 from shared.problems import Problem
 
@@ -132,7 +139,10 @@ async def preview(
             else None,
             "ticket_id": "T-PREVIEW",
         }
-        rendered = templates.render(step.template, profile.locale, context)
+        try:
+            rendered = templates.render(step.template, profile.locale, context)
+        except PlaybookError as exc:  # a null or unknown variable: never shown as "None"
+            raise Problem(422, "Template cannot render", f"step {step.name}: {exc}") from exc
         steps.append(
             StepPreview(
                 step=step.name,
@@ -188,6 +198,60 @@ async def list_messages(
         rows = await store.messages_with_status(conn, status, limit + 1, after)
     items = rows[:limit]
     return {"items": items, "next_cursor": _encode_cursor(items[-1]) if len(rows) > limit else None}
+
+
+class OverflowTask(BaseModel):
+    id: str
+    customer_id: str
+    playbook: str
+    step: str
+    reason: str = Field(description="queue_full:<queue>")
+    clv: float | None = Field(description="the customer's CLV now (reporting currency)")
+    tier: str | None
+    updated_at: datetime
+
+
+class TaskQueueOut(BaseModel):
+    name: str
+    daily_capacity: int
+    day_started_at: datetime = Field(description="midnight in policy.default_timezone")
+    taken_today: int = Field(description="human tasks handed to a person since day start")
+    overflow_today: list[OverflowTask] = Field(
+        description="tasks the queue could not take today, the most valuable customer first"
+    )
+
+
+class TaskQueues(BaseModel):
+    items: list[TaskQueueOut]
+
+
+@router.get(
+    "/task-queues",
+    response_model=TaskQueues,
+    summary="Account-manager queues: today's capacity, use and overflow ranked by value",
+)
+async def task_queues(
+    request: Request, _: Reader, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> Any:
+    book = _book(request)
+    since = business_day_start(request.app.state.settings.now(), book.policy)
+    async with request.app.state.engine.connect() as conn:
+        taken = await store.tasks_taken_since(conn, since)
+        overflow = await store.queue_overflow_since(conn, since, limit)
+    items = []
+    for queue in book.policy.task_queues:
+        used = sum(n for (pb, st), n in taken.items() if book.task_queue_of(pb, st) == queue.name)
+        mine = [o for o in overflow if o["reason"] == f"queue_full:{queue.name}"]
+        items.append(
+            TaskQueueOut(
+                name=queue.name,
+                daily_capacity=queue.daily_capacity,
+                day_started_at=since,
+                taken_today=used,
+                overflow_today=[OverflowTask(**o) for o in mine],
+            )
+        )
+    return {"items": items}
 
 
 def _preferences_out(profile: CustomerProfile) -> PreferencesOut:

@@ -122,6 +122,8 @@ class Intake:
             now = self._clock()
             loaded = await store.load_profiles(conn, (o.customer_id for o in todo), for_update=True)
             state = dict(loaded)
+            once = [p.name for p in self._book.playbooks if p.once_per_customer]
+            had = await store.playbooks_had(conn, state, once)
             rows: list[dict[str, Any]] = []
             causes: dict[str, Observation] = {}  # message id -> the observation deciding it
             cancels: list[Observation] = []
@@ -145,9 +147,16 @@ class Intake:
                     profile = _replace(profile, scores={**profile.scores, **o.scores})
                 state[o.customer_id] = (profile, profile_at)
                 for trigger in triggers:
-                    for p in plan(trigger, self._book, profile, now):
+                    customer_had = had.setdefault(o.customer_id, set())
+                    for p in plan(trigger, self._book, profile, now, customer_had):
                         rows.append(message_row(p, trigger, now, self._coupon_secret))
                         causes[rows[-1]["id"]] = o
+                    # a second trigger in this batch sees what this one scheduled
+                    customer_had.update(
+                        r["playbook"]
+                        for r in rows
+                        if r["customer_id"] == o.customer_id and r["status"] == "scheduled"
+                    )
                 if o.retracts or o.cancel_event:
                     cancels.append(o)
             inserted = await store.insert_messages(conn, rows)

@@ -55,13 +55,22 @@ def decode_lifecycle_change(record: Any) -> Observation:
         "occurred_at": occurred_at,
     }
     if ce.type == TIER_CHANGED:
-        return Observation(**base, tier=data.get("to_tier"), retracts=retracts)
+        tier = data.get("to_tier")
+        if retracts or not tier:
+            return Observation(**base, tier=tier, retracts=retracts)
+        trigger = Trigger(TriggerKind.TIER_ENTERED, customer_id, occurrence, occurred_at, tier=tier)
+        return Observation(**base, tier=tier, trigger=trigger)
     if ce.type == STAGE_CHANGED:
         stage = data.get("to_stage")
         if retracts:  # a correction: the stage reverts; the retracted entry's steps are void
             return Observation(**base, stage=stage, retracts=retracts)
         trigger = Trigger(
-            TriggerKind.STAGE_ENTERED, customer_id, occurrence, occurred_at, stage=stage
+            TriggerKind.STAGE_ENTERED,
+            customer_id,
+            occurrence,
+            occurred_at,
+            stage=stage,
+            from_stage=data.get("from_stage"),
         )
         return Observation(**base, stage=stage, trigger=trigger)
     if ce.type == FLAG_CHANGED:

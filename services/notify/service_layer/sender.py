@@ -31,6 +31,7 @@ from services.notify.domain import (
 from services.notify.domain.keys import message_id
 from services.notify.domain.repeats import Entry, NextRepeat, next_repeat, why_repeat_stops
 from services.notify.domain.retries import retry_delay
+from services.notify.domain.task_queues import Candidate, allocate, business_day_start
 from shared.logging import get_logger
 from shared.outbox import enqueue
 
@@ -119,6 +120,7 @@ class Sender:
             # Before reading recent sends: another sender may be deciding for these customers.
             await store.lock_customers(conn, customers)
             profiles = await store.load_profiles(conn, customers)
+            overflow = await self._fill_task_queues(conn, due, profiles, now)
             recent = await store.recent_sends(conn, customers, now - self._cap_horizon)
             latest = await store.latest_entries(
                 conn, ((m["customer_id"], m["playbook"]) for m in due if self._repeating(m))
@@ -138,6 +140,8 @@ class Sender:
                 channel = Channel(message["channel"])
                 sends = recent[(profile.customer_id, channel.value)]
                 decision = decide(channel, profile, sends, now, self._book.policy)
+                if message["id"] in overflow and not isinstance(decision, Suppress):
+                    decision = Suppress(overflow[message["id"]])
                 if isinstance(decision, Suppress):
                     updates.append(
                         store.message_update(
@@ -193,6 +197,35 @@ class Sender:
             outcomes = await asyncio.gather(*(self._deliver(m, o) for m, o in deliveries))
             await self._record(outcomes)
         return len(due)
+
+    async def _fill_task_queues(
+        self,
+        conn: AsyncConnection,
+        due: list[dict[str, Any]],
+        profiles: Mapping[str, tuple[CustomerProfile | None, Any]],
+        now: datetime,
+    ) -> dict[str, str]:
+        """Which due human tasks overflow today's queue capacity (id -> reason)."""
+        candidates = []
+        for message in due:
+            queue = self._book.task_queue_of(message["playbook"], message["step"])
+            if queue is None:
+                continue
+            profile = profiles.get(message["customer_id"], (None, None))[0]
+            value = profile.scores.get("clv") if profile else None
+            candidates.append(Candidate(message["id"], queue, value))
+        if not candidates:
+            return {}
+        await store.lock_task_queues(conn)
+        policy = self._book.policy
+        taken = await store.tasks_taken_since(conn, business_day_start(now, policy))
+        used: dict[str, int] = {}
+        for (playbook, step), count in taken.items():
+            queue = self._book.task_queue_of(playbook, step)
+            if queue is not None:
+                used[queue] = used.get(queue, 0) + count
+        _, overflow = allocate(candidates, used, policy.queue_capacity)
+        return overflow
 
     def _compose(
         self, message: dict[str, Any], profile: CustomerProfile, channel: Channel

@@ -75,10 +75,11 @@ _COMPLAINTS = (
     "scoring_batch_complaints",
     (("ids", "varchar"), ("tickets", "varchar"), ("opened", "timestamptz"),
      ("resolved", "timestamptz"), ("satisfaction", "smallint"),
-     ("satisfaction_at", "timestamptz")),
+     ("satisfaction_at", "timestamptz"), ("nps", "smallint"), ("nps_at", "timestamptz")),
     """
     INSERT INTO scoring_complaints AS t
-        (customer_id, ticket_id, opened_at, resolved_at, satisfaction, satisfaction_at)
+        (customer_id, ticket_id, opened_at, resolved_at, satisfaction, satisfaction_at,
+         nps, nps_at)
     SELECT * FROM scoring_batch_complaints ORDER BY ids, tickets
     ON CONFLICT (customer_id, ticket_id) DO UPDATE SET
         opened_at = least(t.opened_at, excluded.opened_at),
@@ -87,15 +88,25 @@ _COMPLAINTS = (
             WHEN excluded.satisfaction_at IS NOT NULL AND (t.satisfaction_at IS NULL
                  OR excluded.satisfaction_at >= t.satisfaction_at)
             THEN excluded.satisfaction ELSE t.satisfaction END,
-        satisfaction_at = greatest(t.satisfaction_at, excluded.satisfaction_at)
+        satisfaction_at = greatest(t.satisfaction_at, excluded.satisfaction_at),
+        nps = CASE
+            WHEN excluded.nps_at IS NOT NULL AND (t.nps_at IS NULL OR excluded.nps_at >= t.nps_at)
+            THEN excluded.nps ELSE t.nps END,
+        nps_at = greatest(t.nps_at, excluded.nps_at)
     """,
 )  # fmt: skip
 
 _CONTACTS = (
     "scoring_batch_contacts",
-    (("ids", "varchar"), ("events", "varchar"), ("times", "timestamptz"), ("inbound", "boolean")),
+    (
+        ("ids", "varchar"),
+        ("events", "varchar"),
+        ("times", "timestamptz"),
+        ("inbound", "boolean"),
+        ("nps", "smallint"),
+    ),
     """
-    INSERT INTO scoring_contacts (customer_id, event_id, occurred_at, inbound)
+    INSERT INTO scoring_contacts (customer_id, event_id, occurred_at, inbound, nps)
     SELECT * FROM scoring_batch_contacts ORDER BY ids, events
     ON CONFLICT DO NOTHING
     """,

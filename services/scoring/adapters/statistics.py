@@ -68,6 +68,17 @@ COMPLAINTS = """
     FROM scoring_complaints {where} GROUP BY customer_id
 """
 
+# The latest NPS answer (0..10) at :as_of, from contacts and complaint tickets.
+NPS = """
+    SELECT customer_id, (array_agg(nps ORDER BY at DESC))[1]::float8 AS nps FROM (
+        SELECT customer_id, occurred_at AS at, nps FROM scoring_contacts
+        WHERE nps IS NOT NULL AND occurred_at <= :as_of {filter}
+        UNION ALL
+        SELECT customer_id, nps_at, nps FROM scoring_complaints
+        WHERE nps IS NOT NULL AND nps_at <= :as_of {filter}
+    ) AS answers GROUP BY customer_id
+"""
+
 CONTACTS = """
     SELECT customer_id, count(*)::int AS contacts FROM scoring_contacts
     WHERE inbound AND occurred_at > :since AND occurred_at <= :as_of {filter}
@@ -120,6 +131,8 @@ def customer_rows(columns: dict[str, list[Any]], as_of_day: int) -> CustomerRows
         complaints=np.array(columns["complaints"], dtype=np.float64).reshape(n),
         contacts=np.array(columns["contacts"], dtype=np.float64).reshape(n),
         satisfaction=_floats(columns["satisfaction"]).reshape(n),
+        nps=_floats(columns["nps"]).reshape(n),
+        first_seen_day=np.array(columns["first_seen_day"], dtype=np.int64).reshape(n),
     )
     published = Published(
         p_alive=_floats(columns["published_p_alive"]).reshape(n),
@@ -147,6 +160,8 @@ ROW_COLUMNS = (
     "complaints",
     "contacts",
     "satisfaction",
+    "nps",
+    "first_seen_day",
     "published_p_alive",
     "published_churn_risk",
     "published_clv",
@@ -185,19 +200,23 @@ def customers_query(coverage: Coverage) -> str:
     WITH occ AS ({occasions}),
          per AS ({PER_CUSTOMER}),
          com AS ({COMPLAINTS.format(where=where)}),
-         con AS ({CONTACTS.format(filter=and_listed)})
+         con AS ({CONTACTS.format(filter=and_listed)}),
+         nps AS ({NPS.format(filter=and_listed)})
     SELECT {key} AS customer_id, coalesce(c.revision, 0) AS revision,
            coalesce(per.n, 0) AS n, coalesce(per.first_day, 0) AS first_day,
            coalesce(per.last_day, 0) AS last_day, coalesce(per.total, 0) AS total,
            coalesce(per.first_amount, 0) AS first_amount,
            coalesce(com.complaints, 0) AS complaints, coalesce(con.contacts, 0) AS contacts,
-           com.satisfaction::float8 AS satisfaction,
+           com.satisfaction::float8 AS satisfaction, nps.nps,
+           coalesce((c.first_seen_at AT TIME ZONE 'UTC')::date - DATE '1970-01-01',
+                    :day - DATE '1970-01-01') AS first_seen_day,
            c.published_p_alive, c.published_churn_risk, c.published_clv, c.published_segment,
            c.acquisition_cost
     FROM {source}
     LEFT JOIN per ON per.customer_id = {key}
     LEFT JOIN com ON com.customer_id = {key}
     LEFT JOIN con ON con.customer_id = {key}
+    LEFT JOIN nps ON nps.customer_id = {key}
     {chosen}
     """
 

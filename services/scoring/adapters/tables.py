@@ -101,6 +101,8 @@ complaints = sa.Table(
     sa.Column("resolved_at", sa.DateTime(timezone=True)),
     sa.Column("satisfaction", sa.SmallInteger),
     sa.Column("satisfaction_at", sa.DateTime(timezone=True)),
+    sa.Column("nps", sa.SmallInteger),  # the latest 0..10 answer on the ticket
+    sa.Column("nps_at", sa.DateTime(timezone=True)),
 )
 
 contacts = sa.Table(
@@ -110,6 +112,7 @@ contacts = sa.Table(
     sa.Column("event_id", sa.String(128), primary_key=True),
     sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("inbound", sa.Boolean, nullable=False),
+    sa.Column("nps", sa.SmallInteger),  # 0..10 when the contact carried an NPS answer
 )
 
 models = sa.Table(

@@ -20,6 +20,8 @@ class ClvSettings:
     horizon_months: int = 12
     monthly_discount_rate: float = 0.01
     margin: float = 1.0
+    # How many observations of a one-time buyer's spend their first order counts as (0..1).
+    first_order_weight: float = 1.0
 
 
 def discounted_clv(

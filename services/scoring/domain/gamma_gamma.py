@@ -139,13 +139,33 @@ def fit(
 
 
 def conditional_expected_average_spend(
-    params: GammaGammaParams, x: npt.ArrayLike, monetary: npt.ArrayLike
+    params: GammaGammaParams,
+    x: npt.ArrayLike,
+    monetary: npt.ArrayLike,
+    first_amount: npt.ArrayLike | None = None,
+    first_weight: float = 1.0,
 ) -> FloatArray:
-    """E[Z | x, m] = p(γ + x·m) / (p·x + q − 1); the population mean pγ/(q−1) when x == 0."""
+    """E[Z | x, m] = p(γ + x·m) / (p·x + q − 1) for repeat buyers (x > 0), the literature's.
+
+    A one-time buyer (x == 0) has no repeat value; without ``first_amount`` they get the
+    population mean pγ/(q−1). With it, the first occasion's value z₁ counts as w observations
+    of the customer's spend (w = ``first_weight``, 0..1): E[Z | z₁] = p(γ + w·z₁)/(p·w + q − 1),
+    the same Gamma posterior with x = w, m = z₁. w = 1 treats the first order as one ordinary
+    occasion; w = 0 gives back the population mean. The weight on z₁ is p·w/(p·w + q − 1):
+    the population's spread (p, q) decides how far one order moves the estimate.
+    """
+    if not 0.0 <= first_weight <= 1.0:
+        raise ValueError("first_weight must be within [0, 1]")
     xs, ms = np.broadcast_arrays(np.asarray(x, dtype=np.float64), np.asarray(monetary, dtype=float))
     ms = np.where(xs > 0, ms, 0.0)
+    n = xs
+    if first_amount is not None:
+        first = np.broadcast_to(np.asarray(first_amount, dtype=np.float64), xs.shape)
+        known = (xs == 0) & np.isfinite(first) & (first > 0)
+        n = np.where(known, first_weight, xs)
+        ms = np.where(known, first, ms)
     p, q, gamma = params.p, params.q, params.gamma
-    return np.asarray(p * (gamma + xs * ms) / (p * xs + q - 1.0))
+    return np.asarray(p * (gamma + n * ms) / (p * n + q - 1.0))
 
 
 def log_likelihood(

@@ -29,6 +29,8 @@ class _Complaint:
     resolved_at: datetime | None = None
     satisfaction: int | None = None
     satisfaction_at: datetime | None = None
+    nps: int | None = None
+    nps_at: datetime | None = None
 
 
 @dataclass
@@ -39,7 +41,7 @@ class BatchFacts:
     # (customer, event id, order id, occurred_at, amount or None for a full refund)
     refunds: list[tuple[str, str, str, datetime, float | None]] = field(default_factory=list)
     complaints: dict[tuple[str, str], _Complaint] = field(default_factory=dict)
-    contacts: list[tuple[str, str, datetime, bool]] = field(default_factory=list)
+    contacts: list[tuple[str, str, datetime, bool, int | None]] = field(default_factory=list)
     acquisition_costs: dict[str, tuple[datetime, float]] = field(default_factory=dict)
     # The last event of each customer in the batch: the cause named on score updates.
     causes: dict[str, str] = field(default_factory=dict)
@@ -82,11 +84,13 @@ class BatchFacts:
             "resolved": [v.resolved_at for v in values],
             "satisfaction": [v.satisfaction for v in values],
             "satisfaction_at": [v.satisfaction_at for v in values],
+            "nps": [v.nps for v in values],
+            "nps_at": [v.nps_at for v in values],
         }
 
     def _contacts_columns(self) -> dict[str, list[Any]]:
-        ids, events, times, inbound = (list(col) for col in zip(*self.contacts, strict=True))
-        return {"ids": ids, "events": events, "times": times, "inbound": inbound}
+        ids, events, times, inbound, nps = (list(c) for c in zip(*self.contacts, strict=True))
+        return {"ids": ids, "events": events, "times": times, "inbound": inbound, "nps": nps}
 
 
 def _columns(rows: list[tuple[Any, ...]]) -> dict[str, list[Any]]:
@@ -137,8 +141,9 @@ def collect(events: Sequence[CustomerEvent], rates: ExchangeRates) -> BatchFacts
         elif kind == "complaint":
             _complaint(facts, cast(ComplaintEvent, event), at)
         elif kind == "contact":
-            inbound = cast(ContactEvent, event).data.direction == "inbound"
-            facts.contacts.append((customer, event.event_id, at, inbound))
+            contact = cast(ContactEvent, event).data
+            inbound = contact.direction == "inbound"
+            facts.contacts.append((customer, event.event_id, at, inbound, contact.nps))
         elif kind == "profile":
             cost = cast(ProfileEvent, event).data.acquisition_cost
             known = facts.acquisition_costs.get(customer)
@@ -158,3 +163,6 @@ def _complaint(facts: BatchFacts, event: ComplaintEvent, at: datetime) -> None:
     ):
         ticket.satisfaction = event.data.satisfaction
         ticket.satisfaction_at = at
+    if event.data.nps is not None and (ticket.nps_at is None or at >= ticket.nps_at):
+        ticket.nps = event.data.nps
+        ticket.nps_at = at

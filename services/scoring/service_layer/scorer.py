@@ -31,6 +31,8 @@ class Statistics:
     complaints: FloatArray
     contacts: FloatArray
     satisfaction: FloatArray  # NaN where unknown
+    nps: FloatArray | None = None  # the latest 0..10 answer; NaN where unknown
+    first_seen_day: IntArray | None = None  # first event of any kind
 
     def __len__(self) -> int:
         return len(self.occasions)
@@ -52,6 +54,16 @@ class Statistics:
         return np.where(self.purchasers, self.as_of_day - self.first_day, 0) / days_per_unit(
             time_unit
         )
+
+    def latest_nps(self) -> FloatArray:
+        return np.full(len(self), np.nan) if self.nps is None else self.nps
+
+    def prospect_retention(self, window_days: float) -> FloatArray:
+        """Retention of those who never bought (NaN for buyers and unknown first sight)."""
+        if self.first_seen_day is None:
+            return np.full(len(self), np.nan)
+        kept = health.prospect_retention(self.as_of_day - self.first_seen_day, window_days)
+        return np.where(self.purchasers, np.nan, kept)
 
     @property
     def monetary(self) -> FloatArray:
@@ -111,7 +123,11 @@ def score(
             rfm_monetary=None,
             segment=None,
             health_score=health.health_score(
-                complaints=stats.complaints, satisfaction=satisfaction, weights=parameters.health
+                complaints=stats.complaints,
+                satisfaction=satisfaction,
+                nps=stats.latest_nps(),
+                weights=parameters.health,
+                retention=stats.prospect_retention(parameters.health.prospect_window_days),
             ),
         )
     unit = model.time_unit
@@ -127,7 +143,13 @@ def score(
     discounted_purchases = clv.discounted_clv(
         model.bgnbd, ux, ut, ubig, np.ones(len(ux)), unit, parameters.clv
     )[inverse]
-    spend = gamma_gamma.conditional_expected_average_spend(model.gamma_gamma, x, stats.monetary)
+    spend = gamma_gamma.conditional_expected_average_spend(
+        model.gamma_gamma,
+        x,
+        stats.monetary,
+        first_amount=stats.first_amount,
+        first_weight=parameters.clv.first_order_weight,
+    )
     risk = churn_risk.adjust_for_signals(
         quiet, stats.complaints, stats.contacts, parameters.churn_risk
     )
@@ -138,7 +160,9 @@ def score(
         recency_score=np.where(buyer, rfm_scores.recency, np.nan),
         complaints=stats.complaints,
         satisfaction=satisfaction,
+        nps=stats.latest_nps(),
         weights=parameters.health,
+        retention=stats.prospect_retention(parameters.health.prospect_window_days),
     )
     return Scores(
         frequency=x,

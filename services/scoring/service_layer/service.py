@@ -466,5 +466,6 @@ def describe_customer(
             "complaints": int(stats.complaints[0]),
             "inbound_contacts": int(stats.contacts[0]),
             "satisfaction": _maybe(stats.satisfaction[0]),
+            "nps": _maybe(stats.latest_nps()[0]),
         },
     }

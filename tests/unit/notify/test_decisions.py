@@ -12,6 +12,7 @@ from services.notify.domain import (
     TriggerKind,
     decide,
     load_playbooks,
+    parse_playbooks,
     plan,
 )
 from services.notify.domain.decisions import cancels
@@ -185,9 +186,28 @@ def test_a_later_purchase_cancels_a_win_back() -> None:
 def test_a_score_crossing_its_threshold_starts_the_playbook_once() -> None:
     from services.notify.domain.triggers import score_triggers
 
+    # The default file calls a person on tier A (issue 16.1); the mechanism stays available.
+    book = parse_playbooks(
+        {
+            "playbooks": [
+                {
+                    "name": "became_high_value",
+                    "trigger": {"kind": "score_crossed", "score": "clv", "above": 5000},
+                    "steps": [
+                        {
+                            "name": "introduce_account_manager",
+                            "channel": "webhook",
+                            "template": "high_value_task",
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
     def started(previous: dict[str, float | None], current: dict[str, float | None]) -> list[str]:
         triggers = score_triggers("c1", previous, current, "ev1", NOON_SHANGHAI)
-        return [p.step.name for t in triggers for p in plan(t, BOOK, _customer(), NOON_SHANGHAI)]
+        return [p.step.name for t in triggers for p in plan(t, book, _customer(), NOON_SHANGHAI)]
 
     assert started({"clv": 4000.0}, {"clv": 6000.0}) == ["introduce_account_manager"]
     assert started({}, {"clv": 6000.0}) == ["introduce_account_manager"]

@@ -60,7 +60,9 @@ def test_flags_set_and_cleared_and_tiers() -> None:
     )
     assert cleared.trigger is not None and cleared.trigger.kind is TriggerKind.FLAG_CLEARED
     tier = decode_lifecycle_change(_record("clm.lifecycle.tier_changed", _change(to_tier="A")))
-    assert (tier.tier, tier.trigger) == ("A", None)
+    assert tier.tier == "A"
+    assert tier.trigger is not None and tier.trigger.kind is TriggerKind.TIER_ENTERED
+    assert tier.trigger.tier == "A"
 
 
 def test_a_change_without_a_time_offset_is_poison() -> None:

@@ -84,7 +84,7 @@ def test_the_default_file_uses_the_trigger_kinds_it_documents() -> None:
     kinds = {p.trigger.kind for p in load_playbooks(DEFAULT_PLAYBOOKS).playbooks}
     assert kinds == {
         TriggerKind.STAGE_ENTERED, TriggerKind.FLAG_SET, TriggerKind.EVENT, TriggerKind.DATE,
-        TriggerKind.SCORE_CROSSED,
+        TriggerKind.TIER_ENTERED,
     }  # fmt: skip
 
 
