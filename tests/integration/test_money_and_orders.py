@@ -15,12 +15,11 @@ import orjson
 import pytest
 
 from shared.topics import CUSTOMER_EVENTS, LIFECYCLE_CHANGES
-from tests.integration.test_erasure import _start_group_at_end
 from tests.support.factories import _event, new_customer, purchase
 from tests.support.infra import Infrastructure
 from tests.support.polling import eventually
 from tests.support.services import ServiceProcess
-from tests.support.topics import TopicTail
+from tests.support.topics import TopicTail, start_group_at_end
 
 NOW = datetime.now(UTC)
 RATES_FROM = (NOW - timedelta(days=90)).date().isoformat()
@@ -45,7 +44,7 @@ async def lifecycle(
     infra: Infrastructure, start_service: Callable[..., ServiceProcess]
 ) -> AsyncIterator[ServiceProcess]:
     group = f"{GROUP}-lifecycle"
-    await _start_group_at_end(infra.kafka_bootstrap, group, [CUSTOMER_EVENTS])
+    await start_group_at_end(infra.kafka_bootstrap, group, [CUSTOMER_EVENTS])
     proc = start_service("lifecycle", ready_within=180, CLM_LIFECYCLE_CONSUMER_GROUP=group)
     yield proc
     proc.stop()
@@ -56,7 +55,7 @@ async def scoring(
     infra: Infrastructure, start_service: Callable[..., ServiceProcess]
 ) -> AsyncIterator[ServiceProcess]:
     group = f"{GROUP}-scoring"
-    await _start_group_at_end(infra.kafka_bootstrap, group, [CUSTOMER_EVENTS])
+    await start_group_at_end(infra.kafka_bootstrap, group, [CUSTOMER_EVENTS])
     proc = start_service(
         "scoring",
         ready_within=180,
