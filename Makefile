@@ -14,7 +14,15 @@ $(BIN)/.installed: pyproject.toml requirements.lock
 	$(BIN)/uv pip install --python $(BIN)/python -q --no-deps -e .
 	@touch $@
 
-venv: $(BIN)/.installed
+# The official AsyncAPI CLI, pinned by tools/asyncapi/package-lock.json (tests/unit/deploy/test_asyncapi_cli.py).
+ASYNCAPI_CLI := tools/asyncapi/node_modules/.installed
+$(ASYNCAPI_CLI): tools/asyncapi/package.json tools/asyncapi/package-lock.json
+	@if command -v npm >/dev/null; then \
+		npm ci --prefix tools/asyncapi --no-audit --no-fund --loglevel=error && touch $@; \
+	elif [ "$$CI" = "true" ]; then echo "npm is required for the AsyncAPI check"; exit 1; \
+	else echo "npm not found: the AsyncAPI CLI test will be skipped"; fi
+
+venv: $(BIN)/.installed $(ASYNCAPI_CLI)
 
 run: $(BIN)/.installed  ## start Kafka, PostgreSQL, migrations and the four services
 	$(BIN)/python deploy/local/stack.py up
@@ -29,7 +37,7 @@ status:
 infra: $(BIN)/.installed
 	$(BIN)/python deploy/local/stack.py infra
 
-test: $(BIN)/.installed  ## unit + integration tests against the real broker and database
+test: $(BIN)/.installed $(ASYNCAPI_CLI)  ## unit + integration tests against the real broker and database
 	@# With a Docker engine the tests start their own containers (testcontainers); else the local stack.
 	@if command -v docker >/dev/null && docker info >/dev/null 2>&1; then echo "Docker: testcontainers"; \
 	else $(BIN)/python deploy/local/stack.py infra; fi

@@ -116,10 +116,10 @@ def _from_envelope(envelope: dict[str, Any]) -> CloudEvent:
         except ValueError as exc:
             raise CloudEventError("data_base64 is not base64") from exc
         data = _json_object(raw, "data_base64")
+    elif isinstance(envelope.get("data"), dict):
+        data = envelope["data"]
     else:
-        data = envelope.get("data")
-        if not isinstance(data, dict):
-            raise CloudEventError("data must be a JSON object")
+        raise CloudEventError("data must be a JSON object")
     attributes = {
         k: v if isinstance(v, str) else _extension_text(v)
         for k, v in envelope.items()

@@ -19,7 +19,7 @@ from shared.events import customer_event_adapter
 from tests.support.factories import purchase
 
 _names = st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=12)
-_text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=30)
+_text = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=30)
 _times = st.datetimes(
     min_value=datetime(1990, 1, 1),
     max_value=datetime(2100, 1, 1),
