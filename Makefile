@@ -22,7 +22,15 @@ $(ASYNCAPI_CLI): tools/asyncapi/package.json tools/asyncapi/package-lock.json
 	elif [ "$$CI" = "true" ]; then echo "npm is required for the AsyncAPI check"; exit 1; \
 	else echo "npm not found: the AsyncAPI CLI test will be skipped"; fi
 
-venv: $(BIN)/.installed $(ASYNCAPI_CLI)
+# openapi-python-client in a venv of its own (it pins an older typer than the project's),
+# pinned by tools/openapi-client/requirements.lock (tests/integration/test_generated_clients.py).
+OPENAPI_CLIENT := tools/openapi-client/.venv/.installed
+$(OPENAPI_CLIENT): tools/openapi-client/requirements.lock $(BIN)/.installed
+	@test -x tools/openapi-client/.venv/bin/python || $(PY) -m venv tools/openapi-client/.venv
+	$(BIN)/uv pip install --python tools/openapi-client/.venv/bin/python -q --require-hashes -r $<
+	@touch $@
+
+venv: $(BIN)/.installed $(ASYNCAPI_CLI) $(OPENAPI_CLIENT)
 
 run: $(BIN)/.installed  ## start Kafka, PostgreSQL, migrations and the four services
 	$(BIN)/python deploy/local/stack.py up
@@ -37,7 +45,7 @@ status:
 infra: $(BIN)/.installed
 	$(BIN)/python deploy/local/stack.py infra
 
-test: $(BIN)/.installed $(ASYNCAPI_CLI)  ## unit + integration tests against the real broker and database
+test: $(BIN)/.installed $(ASYNCAPI_CLI) $(OPENAPI_CLIENT)  ## unit + integration tests against the real broker and database
 	@# With a Docker engine the tests start their own containers (testcontainers); else the local stack.
 	@if command -v docker >/dev/null && docker info >/dev/null 2>&1; then echo "Docker: testcontainers"; \
 	else $(BIN)/python deploy/local/stack.py infra; fi

@@ -5,9 +5,11 @@ import hmac
 import time
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
+from typing import Annotated
 
 import sqlalchemy as sa
-from fastapi import Request
+from fastapi import Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -84,8 +86,23 @@ def _unauthorized(detail: str) -> Problem:
     return Problem(401, "Unauthorized", detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-def require(scope: Scope) -> Callable[[Request], Awaitable[frozenset[str]]]:
-    async def check(request: Request) -> frozenset[str]:
+# Declares the scheme (and each route's scope) in the OpenAPI document; `check` below still
+# reads the header itself so that every failure is a problem with its own detail.
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearerAuth",
+    description="An API key: `Authorization: Bearer <key>`. Keys carry scopes (events:write, "
+    "customers:read, scores:read, models:write, notify:read, notify:write, admin); each "
+    "operation names the one it needs (admin grants every scope).",
+)
+BearerCredentials = HTTPAuthorizationCredentials | None
+
+
+def require(scope: Scope) -> Callable[..., Awaitable[frozenset[str]]]:
+    async def check(
+        request: Request,
+        declared: Annotated[BearerCredentials, Security(bearer, scopes=[scope.value])],
+    ) -> frozenset[str]:
         header = request.headers.get("authorization", "")
         kind, _, key = header.partition(" ")
         if kind.lower() != "bearer" or not key.strip():

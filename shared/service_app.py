@@ -4,15 +4,18 @@ health."""
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.db import database_ready
 from shared.logging import correlation_id, new_trace, parse_traceparent, trace_context
 from shared.metrics import HTTP_LATENCY
+from shared.openapi import install_openapi, operation_id
 from shared.problems import install_problem_handlers
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
@@ -72,6 +75,15 @@ class CorrelateAndMeasure:
             )
 
 
+class Health(BaseModel):
+    status: str = Field(examples=["ok"])
+
+
+class Readiness(BaseModel):
+    status: str = Field(description="ready | not ready")
+    checks: dict[str, bool] = Field(examples=[{"kafka": True, "database": True}])
+
+
 def kafka_and_database(app: FastAPI) -> Mapping[str, ReadinessCheck]:
     """The usual readiness: the service's publisher reaches Kafka and its engine the database."""
     return {
@@ -87,17 +99,31 @@ def create_service_app(
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
     readiness: Callable[[FastAPI], Mapping[str, ReadinessCheck]] | None = None,
     version: str = "1.0.0",
+    openapi_extend: Callable[[dict[str, Any]], None] | None = None,
 ) -> FastAPI:
-    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=version,
+        lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+    )
     install_problem_handlers(app)
+    install_openapi(app, openapi_extend)
 
     app.add_middleware(CorrelateAndMeasure)
 
     @app.get("/healthz", tags=["ops"], summary="The process is alive")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    async def healthz() -> Health:
+        return Health(status="ok")
 
-    @app.get("/readyz", tags=["ops"], summary="Kafka and the database are reachable")
+    @app.get(
+        "/readyz",
+        tags=["ops"],
+        summary="Kafka and the database are reachable",
+        response_model=Readiness,
+        responses={503: {"model": Readiness, "description": "A dependency is unreachable"}},
+    )
     async def readyz() -> JSONResponse:
         checks = (readiness or kafka_and_database)(app)
         results = {name: await check() for name, check in checks.items()}
@@ -107,7 +133,13 @@ def create_service_app(
             status_code=200 if ok else 503,
         )
 
-    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics")
+    @app.get(
+        "/metrics",
+        tags=["ops"],
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+    )
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
