@@ -2,7 +2,10 @@
 it, and production refuses placeholder secrets (README "Configuration")."""
 
 import logging
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,6 @@ from services.lifecycle.dashboard import DashboardSettings
 from services.lifecycle.settings import LifecycleSettings
 from services.notify.settings import NotifySettings
 from services.scoring.settings import ScoringSettings
-from shared.logging import configure_logging
 from shared.settings import ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -128,8 +130,6 @@ NOT_SETTINGS = {
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
-
     for name in list(os.environ):
         if name.startswith("CLM_") or name in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS"):
             monkeypatch.delenv(name)
@@ -186,16 +186,18 @@ def test_every_documented_variable_has_a_test_that_it_takes_effect() -> None:
     assert [sorted(g) for g in _documented_variables() if not g & tested] == []
 
 
-def test_the_log_level_setting_sets_the_level_of_the_logs(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CLM_LOG_LEVEL", "WARNING")
-    settings = IngestSettings()
-    previous = logging.getLogger().level
-    try:
-        configure_logging(settings.service_name, settings.log_level)
-        assert logging.getLogger().level == logging.WARNING
-    finally:
-        logging.getLogger().setLevel(previous)
-        configure_logging("tests", logging.getLevelName(previous))
+def test_the_log_level_setting_sets_the_level_of_the_logs() -> None:
+    # In a child process: configuring logging here would change it for the other tests.
+    program = (
+        "import logging; from services.ingest.settings import IngestSettings; "
+        "from shared.logging import configure_logging; s = IngestSettings(); "
+        "configure_logging(s.service_name, s.log_level); print(logging.getLogger().level)"
+    )
+    env = {"PATH": os.environ.get("PATH", ""), "CLM_LOG_LEVEL": "warning"}
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, env=env, cwd=ROOT
+    )
+    assert done.stdout.strip() == str(logging.WARNING), done.stderr
 
 
 def test_an_unknown_environment_or_log_level_stops_the_service(
