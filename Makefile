@@ -14,7 +14,23 @@ $(BIN)/.installed: pyproject.toml requirements.lock
 	$(BIN)/uv pip install --python $(BIN)/python -q --no-deps -e .
 	@touch $@
 
-venv: $(BIN)/.installed
+# The official AsyncAPI CLI, pinned by tools/asyncapi/package-lock.json (tests/unit/deploy/test_asyncapi_cli.py).
+ASYNCAPI_CLI := tools/asyncapi/node_modules/.installed
+$(ASYNCAPI_CLI): tools/asyncapi/package.json tools/asyncapi/package-lock.json
+	@if command -v npm >/dev/null; then \
+		npm ci --prefix tools/asyncapi --no-audit --no-fund --loglevel=error && touch $@; \
+	elif [ "$$CI" = "true" ]; then echo "npm is required for the AsyncAPI check"; exit 1; \
+	else echo "npm not found: the AsyncAPI CLI test will be skipped"; fi
+
+# openapi-python-client in a venv of its own (it pins an older typer than the project's),
+# pinned by tools/openapi-client/requirements.lock (tests/integration/test_generated_clients.py).
+OPENAPI_CLIENT := tools/openapi-client/.venv/.installed
+$(OPENAPI_CLIENT): tools/openapi-client/requirements.lock $(BIN)/.installed
+	@test -x tools/openapi-client/.venv/bin/python || $(PY) -m venv tools/openapi-client/.venv
+	$(BIN)/uv pip install --python tools/openapi-client/.venv/bin/python -q --require-hashes -r $<
+	@touch $@
+
+venv: $(BIN)/.installed $(ASYNCAPI_CLI) $(OPENAPI_CLIENT)
 
 run: $(BIN)/.installed  ## start Kafka, PostgreSQL, migrations and the four services
 	$(BIN)/python deploy/local/stack.py up
@@ -35,7 +51,7 @@ tools:  ## promtool (Debian's prometheus package) checks the alert rules in the 
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >/dev/null; \
 	  else echo "promtool is missing: apt-get install prometheus (as root)"; exit 1; fi; }
 
-test: $(BIN)/.installed tools  ## unit + integration tests against the real broker and database
+test: $(BIN)/.installed tools $(ASYNCAPI_CLI) $(OPENAPI_CLIENT)  ## unit + integration tests against the real broker and database
 	@# With a Docker engine the tests start their own containers (testcontainers); else the local stack.
 	@if command -v docker >/dev/null && docker info >/dev/null 2>&1; then echo "Docker: testcontainers"; \
 	else $(BIN)/python deploy/local/stack.py infra; fi

@@ -2,7 +2,8 @@
 
 Regenerate: .venv/bin/python -m deploy.asyncapi > docs/asyncapi.yaml
 A unit test fails when the committed file differs, or when a producer's payload gains a field
-that the models below do not document.
+that the models below do not document; another runs the official AsyncAPI CLI on the file
+(tests/unit/deploy/test_asyncapi_cli.py).
 """
 
 import sys
@@ -12,6 +13,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict
 
+from clm_cli.dlq import REDRIVE_GROUP
+from services.lifecycle.settings import LifecycleSettings
+from services.notify.settings import NotifySettings
+from services.scoring.settings import ScoringSettings
 from shared.events import customer_event_adapter
 from shared.topics import (
     CUSTOMER_EVENTS,
@@ -142,8 +147,91 @@ _PAYLOADS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
+BINDING_VERSION = "0.5.0"
+SERVERS: dict[str, Any] = {
+    "kafka": {
+        "host": "{bootstrap}",
+        "protocol": "kafka",
+        "description": "The platform's Kafka cluster (KAFKA_BOOTSTRAP_SERVERS).",
+        "variables": {
+            "bootstrap": {
+                "default": "127.0.0.1:9092",
+                "description": "host:port of a broker; the local stack's default",
+            }
+        },
+    }
+}
+# Who writes each topic; every consumer of a topic also writes its dead letters.
+SENDERS = {
+    CUSTOMER_EVENTS: ["ingest"],
+    LIFECYCLE_CHANGES: ["lifecycle"],
+    CUSTOMER_STATE: ["lifecycle"],
+    CUSTOMER_SCORES: ["scoring"],
+    NOTIFICATIONS: ["notify"],
+}
+
+
+def _receivers() -> dict[str, list[tuple[str, str]]]:
+    """(service, consumer group) per topic, from the services' settings and the CLI."""
+    lifecycle_group = LifecycleSettings.model_fields["consumer_group"].default
+    scoring_group = ScoringSettings.model_fields["consumer_group"].default
+    notify_group = NotifySettings.model_fields["consumer_group"].default
+    return {
+        CUSTOMER_EVENTS: [
+            ("lifecycle", lifecycle_group),
+            ("scoring", scoring_group),
+            ("notify", f"{notify_group}-events"),
+        ],
+        LIFECYCLE_CHANGES: [("notify", f"{notify_group}-lifecycle")],
+        CUSTOMER_SCORES: [("notify", f"{notify_group}-scores")],
+    }
+
+
 def _name(topic: str) -> str:
     return topic.replace(".", "_").replace("-", "_")
+
+
+def _topic_configuration(config: dict[str, str]) -> dict[str, Any]:
+    """Kafka topic configs typed as the AsyncAPI Kafka binding wants them."""
+    typed: dict[str, Any] = {}
+    for key, value in config.items():
+        if key == "cleanup.policy":
+            typed[key] = value.split(",")
+        elif key.endswith((".ms", ".bytes")):
+            typed[key] = int(value)
+        else:
+            typed[key] = value
+    return typed
+
+
+def _asyncapi_schema(schema: Any) -> Any:
+    """JSON Schema from pydantic, with OpenAPI's discriminator object turned into the AsyncAPI
+    schema's discriminator (the name of the property that tells the variants apart)."""
+    if isinstance(schema, dict):
+        out = {k: _asyncapi_schema(v) for k, v in schema.items()}
+        if isinstance(out.get("discriminator"), dict):
+            out["discriminator"] = out["discriminator"]["propertyName"]
+        return out
+    if isinstance(schema, list):
+        return [_asyncapi_schema(v) for v in schema]
+    return schema
+
+
+def _operation(action: str, channel: str, summary: str, group: str | None = None) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "action": action,
+        "channel": {"$ref": f"#/channels/{channel}"},
+        "summary": summary,
+        "messages": [{"$ref": f"#/channels/{channel}/messages/{channel}"}],
+    }
+    if group is not None:
+        operation["bindings"] = {
+            "kafka": {
+                "groupId": {"type": "string", "enum": [group]},
+                "bindingVersion": BINDING_VERSION,
+            }
+        }
+    return operation
 
 
 def build() -> dict[str, Any]:
@@ -151,10 +239,11 @@ def build() -> dict[str, Any]:
     messages: dict[str, Any] = {}
     schemas: dict[str, Any] = {}
     operations: dict[str, Any] = {}
+    receivers = _receivers()
     for spec in platform_topics():
         base = spec.name.removesuffix(".dlq")
         description, payload = _PAYLOADS[base]
-        payload = dict(payload)
+        payload = _asyncapi_schema(payload)
         schemas.update(payload.pop("$defs", {}))
         is_dlq = spec.name == dlq_of(base)
         name = _name(spec.name)
@@ -163,26 +252,49 @@ def build() -> dict[str, Any]:
             "contentType": "application/json",
             "headers": DLQ_HEADERS if is_dlq else CE_HEADERS,
             "payload": payload,
-            "bindings": {"kafka": {"key": {"type": "string", "description": "customer_id"}}},
+            "bindings": {
+                "kafka": {
+                    "key": {"type": "string", "description": "customer_id"},
+                    "bindingVersion": BINDING_VERSION,
+                }
+            },
         }
+        binding: dict[str, Any] = {"topic": spec.name, "bindingVersion": BINDING_VERSION}
+        if spec.config:
+            binding["topicConfiguration"] = _topic_configuration(spec.config)
         channels[name] = {
             "address": spec.name,
             "description": f"Dead letters of {base}." if is_dlq else description,
             "messages": {name: {"$ref": f"#/components/messages/{name}"}},
-            "bindings": {"kafka": {"topicConfiguration": dict(spec.config) or None}},
+            "servers": [{"$ref": "#/servers/kafka"}],
+            "bindings": {"kafka": binding},
         }
-        operations[f"publish_{name}"] = {
-            "action": "send",
-            "channel": {"$ref": f"#/channels/{name}"},
-        }
+        if is_dlq:
+            for service, group in receivers.get(base, []):
+                operations[f"{service}_dead_letters_{_name(base)}"] = _operation(
+                    "send", name, f"{service} ({group}) parks a record it cannot process"
+                )
+            operations[f"redrive_receives_{name}"] = _operation(
+                "receive", name, "`clm dlq redrive` re-publishes dead letters", REDRIVE_GROUP
+            )
+            continue
+        for service in SENDERS[base]:
+            operations[f"{service}_sends_{name}"] = _operation(
+                "send", name, f"{service} publishes to {spec.name}"
+            )
+        for service, group in receivers.get(base, []):
+            operations[f"{service}_receives_{name}"] = _operation(
+                "receive", name, f"{service} consumes {spec.name} in group {group}", group
+            )
     return {
-        "asyncapi": "3.0.0",
+        "asyncapi": "3.1.0",
         "info": {
             "title": "CLM platform topics",
             "version": "1.0.0",
             "description": "Every Kafka topic of the customer lifecycle platform (CONTRACT.md).",
         },
         "defaultContentType": "application/json",
+        "servers": SERVERS,
         "channels": channels,
         "operations": operations,
         "components": {"messages": messages, "schemas": schemas},

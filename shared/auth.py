@@ -12,14 +12,17 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import inspect
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Annotated
 
 import asyncpg
 import sqlalchemy as sa
-from fastapi import Request
+from fastapi import Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -186,6 +189,18 @@ async def authenticate(headers: Mapping[str, str], store: KeyStore, scope: Scope
     return scopes
 
 
+# Declares the scheme (and each route's scope) in the OpenAPI document; `check` below still
+# reads the header itself so that every failure is a problem with its own detail.
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearerAuth",
+    description="An API key: `Authorization: Bearer <key>`. Keys carry scopes (events:write, "
+    "customers:read, scores:read, models:write, notify:read, notify:write, admin); each "
+    "operation names the one it needs (admin grants every scope).",
+)
+BearerCredentials = HTTPAuthorizationCredentials | None
+
+
 AUTHENTICATED_SCOPES = "api_scopes"
 
 
@@ -195,13 +210,29 @@ class ScopeCheck:
 
     def __init__(self, scope: Scope) -> None:
         self.scope = scope
+        # FastAPI reads a dependency's parameters from its signature: the bearer scheme with this
+        # scope is what declares the route's security in the OpenAPI document.
+        declared = Annotated[BearerCredentials, Security(bearer, scopes=[scope.value])]
+        self.__signature__ = inspect.Signature(
+            [
+                inspect.Parameter(
+                    "request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request
+                ),
+                inspect.Parameter(
+                    "declared", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=declared
+                ),
+            ],
+            return_annotation=frozenset[str],
+        )
 
-    async def __call__(self, request: Request) -> frozenset[str]:
+    async def __call__(
+        self, request: Request, declared: BearerCredentials = None
+    ) -> frozenset[str]:
         known: frozenset[str] | None = getattr(request.state, AUTHENTICATED_SCOPES, None)
         if known is not None:
             return known
         return await authenticate(request.headers, request.app.state.key_store, self.scope)
 
 
-def require(scope: Scope) -> Callable[[Request], Awaitable[frozenset[str]]]:
+def require(scope: Scope) -> ScopeCheck:
     return ScopeCheck(scope)

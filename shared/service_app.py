@@ -6,12 +6,14 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 import sqlalchemy.exc
 from fastapi import FastAPI, Request, Response
 from fastapi.routing import iter_route_contexts
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -21,6 +23,7 @@ from shared.database_outage import database_unavailable, is_database_outage
 from shared.db import database_ready
 from shared.logging import correlation_id, get_logger, new_trace, parse_traceparent, trace_context
 from shared.metrics import HTTP_LATENCY
+from shared.openapi import install_openapi, operation_id
 from shared.problems import Problem, install_problem_handlers, problem_response
 
 log = get_logger(__name__)
@@ -209,6 +212,15 @@ def _with_key_listener(
     return wrapped
 
 
+class Health(BaseModel):
+    status: str = Field(examples=["ok"])
+
+
+class Readiness(BaseModel):
+    status: str = Field(description="ready | not ready")
+    checks: dict[str, bool] = Field(examples=[{"kafka": True, "database": True}])
+
+
 def kafka_and_database(app: FastAPI) -> Mapping[str, ReadinessCheck]:
     """The usual readiness: the service's publisher reaches Kafka and its engine the database."""
     return {
@@ -224,15 +236,18 @@ def create_service_app(
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
     readiness: Callable[[FastAPI], Mapping[str, ReadinessCheck]] | None = None,
     version: str = "1.0.0",
+    openapi_extend: Callable[[dict[str, Any]], None] | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title=title,
         description=description,
         version=version,
         lifespan=_with_key_listener(lifespan),
+        generate_unique_id_function=operation_id,
     )
     install_problem_handlers(app)
     _install_outage_handlers(app)
+    install_openapi(app, openapi_extend)
 
     # Added first, so it runs inside CorrelateAndMeasure: its answers carry the trace headers.
     app.add_middleware(AuthenticateFirst, service=app)
@@ -240,10 +255,16 @@ def create_service_app(
     app.add_middleware(CorrelateAndMeasure)
 
     @app.get("/healthz", tags=["ops"], summary="The process is alive")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    async def healthz() -> Health:
+        return Health(status="ok")
 
-    @app.get("/readyz", tags=["ops"], summary="Kafka and the database are reachable")
+    @app.get(
+        "/readyz",
+        tags=["ops"],
+        summary="Kafka and the database are reachable",
+        response_model=Readiness,
+        responses={503: {"model": Readiness, "description": "A dependency is unreachable"}},
+    )
     async def readyz() -> JSONResponse:
         checks = (readiness or kafka_and_database)(app)
         results = {name: await check() for name, check in checks.items()}
@@ -253,7 +274,13 @@ def create_service_app(
             status_code=200 if ok else 503,
         )
 
-    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics")
+    @app.get(
+        "/metrics",
+        tags=["ops"],
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+    )
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 

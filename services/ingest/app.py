@@ -2,8 +2,10 @@
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from pydantic.json_schema import models_json_schema
 
 from shared.auth import KeyStore
 from shared.db import database_ready, make_engine
@@ -44,6 +46,18 @@ def _readiness(app: FastAPI) -> Mapping[str, ReadinessCheck]:
     }
 
 
+def _event_schemas(spec: dict[str, Any]) -> None:
+    """The event union as named components (the routes read the body themselves)."""
+    _, defs = models_json_schema(
+        [(BatchBody, "validation")], ref_template="#/components/schemas/{model}"
+    )
+    components = spec.setdefault("components", {}).setdefault("schemas", {})
+    components.update(defs.get("$defs", {}))
+    components["CustomerEvent"] = BatchBody.model_json_schema(
+        ref_template="#/components/schemas/{model}"
+    )["properties"]["events"]["items"]
+
+
 app = create_service_app(
     title="CLM ingest",
     description="Accepts purchase, contact, complaint, profile and refund events and publishes them "
@@ -51,31 +65,8 @@ app = create_service_app(
     "currency.",
     lifespan=lifespan,
     readiness=_readiness,
+    openapi_extend=_event_schemas,
 )
 app.include_router(router)
 app.include_router(api_keys_router)
 app.include_router(rates_router)
-
-
-def _openapi_with_event_schemas() -> dict:  # type: ignore[type-arg]
-    if app.openapi_schema:
-        return app.openapi_schema
-    from fastapi.openapi.utils import get_openapi
-    from pydantic.json_schema import models_json_schema
-
-    schema = get_openapi(
-        title=app.title, version=app.version, description=app.description, routes=app.routes
-    )
-    _, defs = models_json_schema(
-        [(BatchBody, "validation")], ref_template="#/components/schemas/{model}"
-    )
-    components = schema.setdefault("components", {}).setdefault("schemas", {})
-    components.update(defs.get("$defs", {}))
-    components["CustomerEvent"] = BatchBody.model_json_schema(
-        ref_template="#/components/schemas/{model}"
-    )["properties"]["events"]["items"]
-    app.openapi_schema = schema
-    return schema
-
-
-app.openapi = _openapi_with_event_schemas  # type: ignore[method-assign]

@@ -11,8 +11,10 @@ from shared.auth import Scope, require
 from shared.event_limits import CONTEXT_MAX_FUTURE_SKEW, CONTEXT_RECEIVED_AT
 from shared.events import CustomerEvent, customer_event_adapter
 from shared.kafka_producer import PublishError
+from shared.openapi import problems
 from shared.problems import Problem, field_errors, validation_problem
 
+from .examples import openapi_batch_example, openapi_examples
 from .money import CurrencyCheck
 from .publishing import EventPublishing
 from .settings import IngestSettings
@@ -98,13 +100,23 @@ def _unavailable(settings: IngestSettings, exc: PublishError) -> Problem:
 _body_docs = {
     "requestBody": {
         "required": True,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CustomerEvent"}}},
+        "content": {
+            "application/json": {
+                "schema": {"$ref": "#/components/schemas/CustomerEvent"},
+                "examples": openapi_examples(),
+            }
+        },
     }
 }
 _batch_docs = {
     "requestBody": {
         "required": True,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BatchBody"}}},
+        "content": {
+            "application/json": {
+                "schema": {"$ref": "#/components/schemas/BatchBody"},
+                "examples": openapi_batch_example(),
+            }
+        },
     }
 }
 
@@ -115,7 +127,7 @@ _batch_docs = {
     response_model=Accepted,
     summary="Accept one customer event",
     openapi_extra=_body_docs,
-    responses={413: {}, 415: {}, 422: {}, 503: {}},
+    responses=problems(400, 413, 415, 422, 503),
 )
 async def post_event(request: Request, _: EventsWriter) -> Response:
     settings, publishing = _settings(request), _publishing(request)
@@ -144,7 +156,7 @@ async def post_event(request: Request, _: EventsWriter) -> Response:
     response_model=Accepted,
     summary="Accept up to 1,000 events, all or nothing",
     openapi_extra=_batch_docs,
-    responses={413: {}, 415: {}, 422: {}, 503: {}},
+    responses=problems(400, 413, 415, 422, 503),
 )
 async def post_batch(request: Request, _: EventsWriter) -> Response:
     settings, publishing = _settings(request), _publishing(request)

@@ -20,6 +20,7 @@ import httpx
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.lifecycle.domain import Flag, Stage
@@ -410,7 +411,25 @@ def _finite(value: Any) -> Any:
     return value
 
 
-@router.get("/v1/dashboard/summary", summary="Everything the dashboard shows, in one answer")
+class DashboardSummary(BaseModel):
+    """The dashboard's sections; a scoring or notify section that could not be read has
+    `available: false` and a `detail`."""
+
+    generated_at: str
+    stages: dict[str, Any] = Field(description="customers per stage")
+    transitions: list[dict[str, Any]] = Field(description="changes per day, kind and target")
+    clv: dict[str, Any] = Field(description="CLV histogram (scoring)")
+    model: dict[str, Any] = Field(description="current model, forecast, predicted vs actual")
+    at_risk: dict[str, Any] = Field(description="at-risk customers ranked by CLV")
+    messages: dict[str, Any] = Field(description="message outcomes (notify)")
+
+
+@router.get(
+    "/v1/dashboard/summary",
+    summary="Everything the dashboard shows, in one answer",
+    response_model=None,
+    responses={200: {"model": DashboardSummary}},
+)
 async def dashboard_summary(
     request: Request,
     _: CustomersReader,

@@ -13,6 +13,7 @@ from services.lifecycle.domain.transitions import parse_history_text
 from shared.auth import Scope, require
 from shared.kafka_producer import PublishError
 from shared.logging import get_logger
+from shared.openapi import problems
 from shared.problems import Problem
 from shared.topics import CUSTOMER_STATE
 
@@ -86,7 +87,12 @@ def _not_found(customer_id: str) -> Problem:
     return Problem(404, "Customer not found", f"No lifecycle state for customer '{customer_id}'.")
 
 
-@router.get("/customers/{customer_id}", response_model=CustomerState)
+@router.get(
+    "/customers/{customer_id}",
+    response_model=CustomerState,
+    summary="One customer's lifecycle state",
+    responses=problems(404),
+)
 async def get_customer(customer_id: str, request: Request, _: CustomersReader) -> Any:
     async with _engine(request).connect() as conn:
         row = (
@@ -99,7 +105,12 @@ async def get_customer(customer_id: str, request: Request, _: CustomersReader) -
     return _state(request, row)
 
 
-@router.get("/customers/{customer_id}/history", response_model=History)
+@router.get(
+    "/customers/{customer_id}/history",
+    response_model=History,
+    summary="Every stage, flag and tier change of a customer, in order",
+    responses=problems(404),
+)
 async def get_history(customer_id: str, request: Request, _: CustomersReader) -> Any:
     async with _engine(request).connect() as conn:
         history = await conn.scalar(
@@ -110,7 +121,7 @@ async def get_history(customer_id: str, request: Request, _: CustomersReader) ->
     return {"customer_id": customer_id, "transitions": parse_history_text(history)}
 
 
-@router.get("/customers", response_model=CustomerPage)
+@router.get("/customers", response_model=CustomerPage, summary="Customers by stage, flag and tier")
 async def list_customers(
     request: Request,
     _: CustomersReader,
@@ -137,7 +148,7 @@ async def list_customers(
     return {"items": items, "next_cursor": items[-1]["customer_id"] if len(rows) > limit else None}
 
 
-@router.get("/stats/stages", response_model=dict[Stage, int])
+@router.get("/stats/stages", response_model=dict[Stage, int], summary="Customers per stage")
 async def stage_counts(request: Request, _: CustomersReader) -> Any:
     async with _engine(request).connect() as conn:
         rows = await conn.execute(
@@ -156,7 +167,11 @@ class TransitionCount(BaseModel):
     count: int
 
 
-@router.get("/stats/transitions", response_model=list[TransitionCount])
+@router.get(
+    "/stats/transitions",
+    response_model=list[TransitionCount],
+    summary="Changes per day, kind and target",
+)
 async def transition_counts(
     request: Request, _: CustomersReader, days: Annotated[int, Query(ge=1, le=3660)] = 30
 ) -> Any:

@@ -4,7 +4,6 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -12,6 +11,7 @@ from shared.settings import ServiceSettings
 HERE = Path(__file__).parent
 DEFAULT_PLAYBOOKS = HERE / "playbooks.default.yaml"
 DEFAULT_TEMPLATES = HERE / "templates.default.yaml"
+# Refused in production like every placeholder (shared/settings.py).
 _DEV_SECRET = "dev-only-change-me"
 
 
@@ -68,18 +68,6 @@ class NotifySettings(ServiceSettings):
     # Where customers reach notify from outside: the base of the one-click unsubscribe links.
     public_url: str = "http://127.0.0.1:8004"
     unsubscribe_secret: str = _DEV_SECRET
-
-    @model_validator(mode="after")
-    def _refuse_dev_secrets_in_production(self) -> "NotifySettings":
-        if self.environment == "production" and _DEV_SECRET in (
-            self.webhook_secret,
-            self.coupon_secret,
-            self.unsubscribe_secret,
-        ):
-            raise ValueError(
-                "CLM_NOTIFY_WEBHOOK_SECRET / COUPON_SECRET / UNSUBSCRIBE_SECRET must be set in production"
-            )
-        return self
 
     def now(self) -> datetime:
         return datetime.now(UTC) + timedelta(seconds=self.clock_offset_seconds)

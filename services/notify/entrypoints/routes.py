@@ -18,6 +18,7 @@ from services.notify.domain import (
 from services.notify.domain.keys import coupon_code
 from services.notify.domain.task_queues import business_day_start
 from shared.auth import Scope, require
+from shared.openapi import problems
 from shared.problems import Problem
 
 router = APIRouter(prefix="/v1", tags=["notify"])
@@ -105,7 +106,12 @@ def _book(request: Request) -> PlaybookBook:
     return book
 
 
-@router.get("/playbooks", summary="The playbooks and policy in force (read-only)")
+@router.get(
+    "/playbooks",
+    summary="The playbooks and policy in force (read-only)",
+    response_model=None,
+    responses={200: {"model": PlaybookBook}},
+)
 async def list_playbooks(request: Request, _: Reader) -> dict[str, Any]:
     return _book(request).model_dump(mode="json")
 
@@ -114,6 +120,7 @@ async def list_playbooks(request: Request, _: Reader) -> dict[str, Any]:
     "/playbooks/{name}/preview",
     response_model=Preview,
     summary="Render a playbook's messages for a customer without sending anything",
+    responses=problems(404),
 )
 async def preview(
     name: str,
@@ -160,7 +167,11 @@ async def preview(
     return Preview(playbook=name, customer_id=customer_id, known_customer=bool(found), steps=steps)
 
 
-@router.get("/customers/{customer_id}/messages", response_model=CustomerMessages)
+@router.get(
+    "/customers/{customer_id}/messages",
+    response_model=CustomerMessages,
+    summary="A customer's messages with their decision history",
+)
 async def customer_messages(
     customer_id: str,
     request: Request,
@@ -185,7 +196,12 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise Problem(400, "Bad cursor", "Use next_cursor from the previous page.") from exc
 
 
-@router.get("/messages", response_model=MessagePage, summary="Messages, newest change first")
+@router.get(
+    "/messages",
+    response_model=MessagePage,
+    summary="Messages, newest change first",
+    responses=problems(400),
+)
 async def list_messages(
     request: Request,
     _: Reader,
@@ -263,7 +279,11 @@ def _preferences_out(profile: CustomerProfile) -> PreferencesOut:
     )
 
 
-@router.put("/customers/{customer_id}/preferences", response_model=PreferencesOut)
+@router.put(
+    "/customers/{customer_id}/preferences",
+    response_model=PreferencesOut,
+    summary="Opt a customer in or out per channel",
+)
 async def put_preferences(
     customer_id: str, body: PreferencesIn, request: Request, _: Writer
 ) -> Any:
@@ -276,7 +296,12 @@ async def put_preferences(
     return _preferences_out(profile)
 
 
-@router.get("/customers/{customer_id}/preferences", response_model=PreferencesOut)
+@router.get(
+    "/customers/{customer_id}/preferences",
+    response_model=PreferencesOut,
+    summary="A customer's channel preferences, consent and what notify will do",
+    responses=problems(404),
+)
 async def get_preferences(customer_id: str, request: Request, _: Reader) -> Any:
     async with request.app.state.engine.connect() as conn:
         found = await store.load_profiles(conn, [customer_id])

@@ -32,7 +32,7 @@ class Observation:
 
 def _time(value: Any, name: str) -> datetime:
     try:
-        moment = datetime.fromisoformat(str(value))
+        moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     except ValueError as exc:
         raise CloudEventError(f"{name} is not an RFC 3339 time") from exc
     if moment.tzinfo is None:
@@ -46,7 +46,7 @@ def decode_lifecycle_change(record: Any) -> Observation:
     customer_id = data.get("customer_id") or ce.subject
     if not customer_id:
         raise CloudEventError("lifecycle change without customer_id")
-    occurred_at = _time(data.get("occurred_at") or ce.time.isoformat(), "occurred_at")
+    occurred_at = _time(data.get("occurred_at") or ce.time, "occurred_at")
     occurrence = str(data.get("transition_id") or ce.id)
     retracts = data.get("retracts")
     base: dict[str, Any] = {
@@ -128,12 +128,14 @@ def decode_scores(record: Any) -> Observation:
     customer_id = data.get("customer_id") or ce.subject
     if not customer_id:
         raise CloudEventError("score update without customer_id")
+    # ce_time is optional in CloudEvents; the update's own scored_at then dates it.
+    at = ce.time or _time(data.get("scored_at"), "scored_at")
     if ce.type != SCORES_UPDATED:
-        return Observation(ce.id, customer_id, ce.time)
+        return Observation(ce.id, customer_id, at)
     scores = {}
     for name in SCORES:
         value = data.get(name)
         if value is not None and not isinstance(value, int | float):
             raise CloudEventError(f"{name} must be a number")
         scores[name] = None if value is None else float(value)
-    return Observation(ce.id, customer_id, ce.time, scores=scores)
+    return Observation(ce.id, customer_id, at, scores=scores)

@@ -10,6 +10,8 @@ from services.scoring.adapters import statistics as sql
 from services.scoring.domain import tracking
 from services.scoring.domain.summary import days_per_unit
 from services.scoring.entrypoints.routes import ScoresReader, Service
+from services.scoring.entrypoints.schemas import ModelTracking
+from shared.openapi import problems
 from shared.problems import Problem
 
 router = APIRouter(prefix="/v1")
@@ -38,6 +40,8 @@ def _iso(day: int) -> str:
     "/models/current/tracking",
     tags=["models"],
     summary="Predicted vs actual repeat purchases per period",
+    response_model=None,
+    responses={200: {"model": ModelTracking}, **problems(404)},
 )
 async def current_model_tracking(service: Service, _: ScoresReader) -> dict[str, Any]:
     """The BG/NBD tracking plot of the current model (Fader, Hardie & Lee 2005, fig. 2): per

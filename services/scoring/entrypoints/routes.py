@@ -10,10 +10,20 @@ from services.scoring.adapters import model_store
 from services.scoring.domain import sbg
 from services.scoring.domain.errors import FitError
 from services.scoring.entrypoints import queries
-from services.scoring.entrypoints.schemas import FitRequest, RetentionRequest
+from services.scoring.entrypoints.schemas import (
+    CohortRetention,
+    CustomerScores,
+    FitRequest,
+    ForecastOut,
+    ModelOut,
+    RetentionOut,
+    RetentionRequest,
+    TopCustomers,
+)
 from services.scoring.service_layer.fitting import FitFailed
 from services.scoring.service_layer.service import ScoringService
 from shared.auth import Scope, require
+from shared.openapi import problems
 from shared.problems import Problem
 
 router = APIRouter(prefix="/v1")
@@ -35,13 +45,25 @@ def _described(model: Any, service: ScoringService) -> dict[str, Any]:
     return {**model.describe(), "currency": service.settings.reporting_currency}
 
 
+# Routes that build dicts document their body as a model (responses=...) without validating
+# every answer again (response_model=None); tests/integration/test_generated_clients.py
+# parses real answers with a client generated from the document.
+
+
 def _no_model() -> Problem:
     return Problem(
         404, "No model", "No model has been fitted yet; POST /v1/models/fit.", slug="no-model"
     )
 
 
-@router.post("/models/fit", status_code=201, tags=["models"], summary="Fit and make current")
+@router.post(
+    "/models/fit",
+    status_code=201,
+    tags=["models"],
+    summary="Fit and make current",
+    response_model=None,
+    responses={201: {"model": ModelOut}, **problems(422)},
+)
 async def fit_model(
     body: FitRequest, service: Service, response: Response, _: ModelsWriter
 ) -> dict[str, Any]:
@@ -64,7 +86,13 @@ async def fit_model(
     return _described(model, service)
 
 
-@router.get("/models/current", tags=["models"], summary="The current model")
+@router.get(
+    "/models/current",
+    tags=["models"],
+    summary="The current model",
+    response_model=None,
+    responses={200: {"model": ModelOut}, **problems(404)},
+)
 async def current_model(service: Service, _: ScoresReader) -> dict[str, Any]:
     model = await service.current_model(max_age=0)
     if model is None:
@@ -72,7 +100,13 @@ async def current_model(service: Service, _: ScoresReader) -> dict[str, Any]:
     return _described(model, service)
 
 
-@router.get("/models/{model_id}", tags=["models"], summary="One fitted model")
+@router.get(
+    "/models/{model_id}",
+    tags=["models"],
+    summary="One fitted model",
+    response_model=None,
+    responses={200: {"model": ModelOut}, **problems(404)},
+)
 async def get_model(model_id: str, service: Service, _: ScoresReader) -> dict[str, Any]:
     async with service.engine.connect() as conn:
         model = await model_store.get(conn, model_id)
@@ -81,7 +115,13 @@ async def get_model(model_id: str, service: Service, _: ScoresReader) -> dict[st
     return _described(model, service)
 
 
-@router.post("/models/retention", tags=["models"], summary="Shifted-beta-geometric retention")
+@router.post(
+    "/models/retention",
+    tags=["models"],
+    summary="Shifted-beta-geometric retention",
+    response_model=None,
+    responses={200: {"model": RetentionOut}, **problems(422)},
+)
 async def retention(body: RetentionRequest, _: ScoresReader) -> dict[str, Any]:
     """Fits sBG (Fader & Hardie 2007) to a contractual survivor series and projects it."""
     survivors = np.asarray(body.survivors)
@@ -121,7 +161,13 @@ def _bad_survivors(message: str) -> Problem:
     )
 
 
-@router.get("/forecast", tags=["scores"], summary="Expected repeat purchases, population")
+@router.get(
+    "/forecast",
+    tags=["scores"],
+    summary="Expected repeat purchases, population",
+    response_model=None,
+    responses={200: {"model": ForecastOut}, **problems(404)},
+)
 async def forecast(
     service: Service, _: ScoresReader, horizon: Annotated[float, Query(gt=0, le=10_000)]
 ) -> dict[str, Any]:
@@ -133,7 +179,13 @@ async def forecast(
     return result
 
 
-@router.get("/customers/top", tags=["scores"], summary="Customers ranked by CLV or churn risk")
+@router.get(
+    "/customers/top",
+    tags=["scores"],
+    summary="Customers ranked by CLV or churn risk",
+    response_model=None,
+    responses={200: {"model": TopCustomers}},
+)
 async def top_customers(
     service: Service,
     _: ScoresReader,
@@ -164,7 +216,13 @@ async def top_customers(
     }
 
 
-@router.get("/cohorts/retention", tags=["scores"], summary="Retention by first-purchase month")
+@router.get(
+    "/cohorts/retention",
+    tags=["scores"],
+    summary="Retention by first-purchase month",
+    response_model=None,
+    responses={200: {"model": CohortRetention}},
+)
 async def cohort_retention(
     service: Service, _: ScoresReader, since: date | None = None
 ) -> dict[str, Any]:
@@ -208,7 +266,13 @@ async def cohort_retention(
     return {"since": since.isoformat(), "cohorts": out}
 
 
-@router.get("/customers/{customer_id}/scores", tags=["scores"], summary="One customer's scores")
+@router.get(
+    "/customers/{customer_id}/scores",
+    tags=["scores"],
+    summary="One customer's scores",
+    response_model=None,
+    responses={200: {"model": CustomerScores}, **problems(404)},
+)
 async def customer_scores(
     customer_id: str,
     service: Service,
