@@ -24,7 +24,7 @@ EVENT_EXAMPLES: dict[str, dict[str, Any]] = {
         "customer_id": "c-1042",
         "occurred_at": "2024-03-04T09:00:00+08:00",
         "source": "call-center",
-        "data": {"channel": "phone", "direction": "inbound", "topic": "delivery"},
+        "data": {"channel": "phone", "direction": "inbound", "topic": "delivery", "nps": 9},
     },
     "complaint": {
         "event_id": "ticket-881-opened",
@@ -48,6 +48,14 @@ EVENT_EXAMPLES: dict[str, dict[str, Any]] = {
             "timezone": "Asia/Shanghai",
             "consent": {"email": True, "sms": False},
         },
+    },
+    "refund": {
+        "event_id": "ord-7781-refund-1",
+        "type": "refund",
+        "customer_id": "c-1042",
+        "occurred_at": "2024-03-09T16:20:00+08:00",
+        "source": "order-system",
+        "data": {"order_id": "ord-7781", "amount": "49.00", "currency": "CNY", "reason": "return"},
     },
 }
 

@@ -14,6 +14,7 @@ from services.notify.adapters import store
 from services.notify.domain import Channel
 from services.notify.domain.unsubscribe import InvalidUnsubscribeToken, read_unsubscribe_token
 from shared.logging import get_logger
+from shared.openapi import problems
 from shared.problems import Problem
 
 router = APIRouter(prefix="/v1", tags=["unsubscribe"])
@@ -41,7 +42,12 @@ def _page(title: str, inner: str) -> HTMLResponse:
     )
 
 
-@router.get("/unsubscribe/{token}", response_class=HTMLResponse, summary="Confirm page")
+@router.get(
+    "/unsubscribe/{token}",
+    response_class=HTMLResponse,
+    summary="Confirm page",
+    responses=problems(400, 422),
+)
 async def confirm_unsubscribe(request: Request, token: str = Token) -> HTMLResponse:
     _, channel = _read(request, token)
     return _page(
@@ -52,7 +58,12 @@ async def confirm_unsubscribe(request: Request, token: str = Token) -> HTMLRespo
     )
 
 
-@router.post("/unsubscribe/{token}", response_class=HTMLResponse, summary="One-click opt-out")
+@router.post(
+    "/unsubscribe/{token}",
+    response_class=HTMLResponse,
+    summary="One-click opt-out",
+    responses=problems(400, 422),
+)
 async def unsubscribe(request: Request, token: str = Token) -> HTMLResponse:
     customer_id, channel = _read(request, token)
     async with request.app.state.engine.begin() as conn:

@@ -21,6 +21,7 @@ SERVICES = ["ingest", "lifecycle", "scoring", "notify"]
 PUBLIC = {
     "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect",
     "/redoc", "/dashboard", "/dashboard/plotly.min.js",
+    "/v1/unsubscribe/{token}",  # an email's one-click link: its signed token is the authority
 }  # fmt: skip
 NO_SCOPES_KEY = "clm_test_no_scopes"
 

@@ -34,6 +34,8 @@ REAL_SECRETS = {
     "CLM_ERASURE_SECRET": "a-long-random-erasure-secret-0123456789",
     "CLM_NOTIFY_WEBHOOK_SECRET": "whsec-0123456789abcdef",
     "CLM_NOTIFY_COUPON_SECRET": "coupon-0123456789abcdef",
+    "CLM_NOTIFY_UNSUBSCRIBE_SECRET": "unsub-0123456789abcdef",
+    "CLM_NOTIFY_SMS_TOKEN": "sms-token-0123456789abcdef",
 }
 
 # (variable, value, settings classes that must read it, attribute, expected value)
