@@ -80,6 +80,7 @@ def derive(facts: CustomerFacts, rules: LifecycleRules, now: datetime) -> Lifecy
     if first_seen is None or first_seen.at > now:
         return _unseen(facts, now, None if first_seen is None else first_seen.at)
     replay = _Replay(facts, rules, first_seen.at)
+    replay.enter()
     replay.run_until(now)
     return replay.state(now)
 
@@ -100,6 +101,8 @@ def derive_resuming(
     replay = _Replay(facts, rules, first_seen.at, keep_checkpoint=True)
     if earlier is not None and replay.can_resume(earlier, now):
         replay.resume(earlier)
+    else:
+        replay.enter()
     replay.run_until(now)
     return replay.state(now), replay.checkpoint
 
@@ -377,6 +380,20 @@ class _Replay:
         self._keep_checkpoint = keep_checkpoint
         self._recording = True
         self.checkpoint: Checkpoint | None = None
+
+    def enter(self) -> None:
+        """Records the entry into acquisition at the first fact: `first_purchase` when that
+        fact is a purchase (development follows at once), `first_contact` for any other."""
+        first = self._facts.first_seen
+        assert first is not None
+        reason, cause = Reason.FIRST_CONTACT, first.event_id
+        for at, kind, event_id, *_ in self._points:  # in event-time order
+            if at > first.at:
+                break
+            if kind is _PURCHASE_POINT:
+                reason, cause = Reason.FIRST_PURCHASE, event_id
+                break
+        self._record(_STAGE_KIND, None, reason, cause)
 
     # --- checkpoints ----------------------------------------------------------------------
 
@@ -827,7 +844,7 @@ class _Replay:
     def _record(
         self,
         kind: TransitionKind,
-        from_stage: Stage,
+        from_stage: Stage | None,
         reason: Reason,
         cause: str,
         flag: tuple[Flag, bool] | None = None,

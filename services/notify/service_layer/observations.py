@@ -63,6 +63,10 @@ def decode_lifecycle_change(record: Any) -> Observation:
         trigger = Trigger(
             TriggerKind.STAGE_ENTERED, customer_id, occurrence, occurred_at, stage=stage
         )
+        if data.get("from_stage") is None and stage == "acquisition":
+            # The entry: a late, earlier event may publish it again after the customer moved
+            # on, so it triggers but never overrides the stage notify already knows.
+            return Observation(**base, trigger=trigger)
         return Observation(**base, stage=stage, trigger=trigger)
     if ce.type == FLAG_CHANGED:
         if retracts:
