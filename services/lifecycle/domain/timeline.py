@@ -935,16 +935,18 @@ def _median(sorted_values: list[int]) -> float:
 
 
 def _unseen(facts: CustomerFacts, now: datetime, first_seen_at: datetime | None) -> LifecycleState:
+    """No fact dated up to `now`; one dated later (a future-dated event) already makes the
+    customer known in acquisition from its time, so stage_since is never null for it."""
     return LifecycleState(
         customer_id=facts.customer_id,
         as_of=now,
         stage=Stage.ACQUISITION,
-        stage_since=None,
+        stage_since=first_seen_at,
         flags=frozenset(),
         tier=Tier.C,
         lifecycle_pattern=None,
         reactivations=0,
-        first_seen_at=None,
+        first_seen_at=first_seen_at,
         first_purchase_at=None,
         last_purchase_at=None,
         purchase_occasions=0,

@@ -190,10 +190,13 @@ def test_pattern_long_lasting_after_730_days_in_maintenance():
     assert state.next_due_at is not None
 
 
-def test_no_events_dated_up_to_now_means_not_yet_seen():
+def test_a_customer_whose_only_event_is_ahead_of_the_clock_is_known_from_its_time():
+    # A future-dated event that slipped through never leaves stage_since null.
     story = Story()
     story.purchase(10)
     state = story.at(5)
-    assert state.first_seen_at is None
-    assert state.stage_since is None
+    assert state.stage is Stage.ACQUISITION
+    assert state.first_seen_at == day(10)
+    assert state.stage_since == day(10)
+    assert state.history == ()  # nothing happened yet: the entry is recorded at day 10
     assert state.next_due_at == day(10)
