@@ -1,7 +1,9 @@
 """Settings common to every service; each service subclasses with its own prefix and fields."""
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.business_calendar import BusinessCalendar, business_zone
 
 # The keyed hash of erased customer ids (shared/erasure.py) must use the same secret in every
 # service; this development default is refused outside the local and test environments.
@@ -26,6 +28,19 @@ class ServiceSettings(BaseSettings):
     erasure_secret: str = Field(
         default=LOCAL_ERASURE_SECRET, validation_alias="CLM_ERASURE_SECRET", min_length=16
     )
+    # Calendar days, quarters and years of occasions, tiers, upgrade triggers and RFM: one
+    # IANA zone for every service (shared/business_calendar.py).
+    business_timezone: str = Field(default="UTC", validation_alias="CLM_BUSINESS_TIMEZONE")
+
+    @field_validator("business_timezone")
+    @classmethod
+    def _an_iana_zone(cls, name: str) -> str:
+        business_zone(name)  # an unknown name stops the service at start-up, saying so
+        return name
+
+    @property
+    def business_calendar(self) -> BusinessCalendar:
+        return BusinessCalendar.named(self.business_timezone)
 
     @model_validator(mode="after")
     def _refuse_local_defaults_in_production(self) -> "ServiceSettings":

@@ -55,7 +55,8 @@ async def _scheduler_worker(
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     configure_logging(settings.service_name, settings.log_level)
-    rules = load_rules(settings.rules_path)  # a bad rules file stops start-up, naming the field
+    # A bad rules file or time zone stops start-up, naming the field.
+    rules = load_rules(settings.rules_path, settings.business_timezone)
     tune_garbage_collector()
     engine = make_engine(settings.database_url, settings.db_pool_size)
     publisher = KafkaPublisher(settings.kafka_bootstrap_servers, "clm-lifecycle")

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.scoring.adapters import statistics as sql
 from services.scoring.service_layer.facts import BatchFacts
 from services.scoring.service_layer.scorer import Scores
+from shared.business_calendar import BusinessCalendar
 
 T = TypeVar("T")
 
@@ -109,6 +110,7 @@ async def load_customers(
     customer_ids: list[str] | None,
     as_of: datetime,
     window_days: float,
+    calendar: BusinessCalendar,
     coverage: sql.Coverage | None = None,
 ) -> sql.CustomerRows:
     """Statistics of the listed customers (or of all of them) as of ``as_of``; by default
@@ -120,12 +122,12 @@ async def load_customers(
         coverage = coverage or "known"
         await conn.execute(_SMALL_READ)
     query = sql.as_columns_query(sql.customers_query(coverage))
-    params = sql.time_params(as_of, window_days)
+    params = sql.time_params(as_of, window_days, calendar)
     if customer_ids is not None:
         params["ids"] = customer_ids
     row = (await conn.execute(sa.text(query), params)).mappings().one()
     columns = {name: (row[name] or []) for name in sql.ROW_COLUMNS}
-    return sql.customer_rows(columns, sql.day_number(as_of))
+    return sql.customer_rows(columns, sql.day_number(as_of, calendar))
 
 
 # Written back per customer: (name, SQL type, expression stored).

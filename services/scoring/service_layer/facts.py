@@ -1,7 +1,8 @@
 """What one batch of customer events says about each customer, aggregated for set-based upserts.
 
-Pure: events in, columns out. Several orders of one customer on one UTC calendar day are one
-purchase occasion (amounts summed); the caller has already dropped repeated event ids.
+Pure: events in, columns out. Several orders of one customer on one calendar day of the
+business (CLM_BUSINESS_TIMEZONE) are one purchase occasion (amounts summed); the caller has
+already dropped repeated event ids.
 """
 
 from collections.abc import Sequence
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, cast
 
+from shared.business_calendar import BusinessCalendar
 from shared.events import (
     ComplaintEvent,
     ContactEvent,
@@ -99,7 +101,7 @@ def _earliest(current: datetime | None, new: datetime) -> datetime:
     return new if current is None or new < current else current
 
 
-def collect(events: Sequence[CustomerEvent]) -> BatchFacts:
+def collect(events: Sequence[CustomerEvent], calendar: BusinessCalendar) -> BatchFacts:
     facts = BatchFacts()
     for event in events:
         customer = event.customer_id
@@ -109,7 +111,7 @@ def collect(events: Sequence[CustomerEvent]) -> BatchFacts:
         # Dispatch on the discriminator: isinstance on pydantic models goes through ABCMeta.
         kind = event.type
         if kind == "purchase":
-            _purchase(facts, cast(PurchaseEvent, event), at)
+            _purchase(facts, cast(PurchaseEvent, event), at, calendar.day(at))
         elif kind == "complaint":
             _complaint(facts, cast(ComplaintEvent, event), at)
         elif kind == "contact":
@@ -123,10 +125,10 @@ def collect(events: Sequence[CustomerEvent]) -> BatchFacts:
     return facts
 
 
-def _purchase(facts: BatchFacts, event: PurchaseEvent, at: datetime) -> None:
+def _purchase(facts: BatchFacts, event: PurchaseEvent, at: datetime, day: date) -> None:
     amount = float(event.data.amount)
     facts.purchases.append((event.customer_id, event.event_id, at, amount))
-    key = (event.customer_id, at.date())
+    key = (event.customer_id, day)
     occasion = facts.occasions.get(key)
     if occasion is None:
         facts.occasions[key] = _Occasion(amount, 1, at, at)

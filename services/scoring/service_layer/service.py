@@ -65,7 +65,10 @@ class ScoringService:
         now = datetime.now(UTC)
         async with self.engine.begin() as conn:
             # Worked out in a thread while the database checks erasures and repeats.
-            speculative = asyncio.ensure_future(asyncio.to_thread(batch_facts.collect, unique))
+            calendar = self.settings.business_calendar
+            speculative = asyncio.ensure_future(
+                asyncio.to_thread(batch_facts.collect, unique, calendar)
+            )
             kept = await drop_erased(  # events of erased customers never restore their data
                 conn, unique, lambda e: e.customer_id, self.settings.erasure_secret, SERVICE
             )
@@ -74,7 +77,7 @@ class ScoringService:
             new = [e for e in kept if e.event_id in fresh]
             facts = await speculative
             if len(new) < len(unique):  # only the new events of customers not erased count
-                facts = batch_facts.collect(new)
+                facts = batch_facts.collect(new, calendar)
             if not facts.first_seen:
                 return 0
             await customer_store.record_facts(conn, facts)
@@ -83,6 +86,7 @@ class ScoringService:
                 sorted(facts.first_seen),
                 now,
                 self.settings.signal_window_days,
+                calendar,
                 coverage="batch",
             )
             scores = score(rows.stats, model, self.parameters(model))
@@ -116,7 +120,7 @@ class ScoringService:
             started = perf_counter()
             async with self.engine.connect() as conn:
                 stats = await population.extract_population(
-                    conn, as_of, self.settings.signal_window_days
+                    conn, as_of, self.settings.signal_window_days, self.settings.business_calendar
                 )
             extracted = perf_counter() - started
             created = datetime.now(UTC)
@@ -169,7 +173,7 @@ class ScoringService:
         now = datetime.now(UTC)
         async with self.engine.connect() as conn:
             rows = await customer_store.load_customers(
-                conn, None, now, self.settings.signal_window_days
+                conn, None, now, self.settings.signal_window_days, self.settings.business_calendar
             )
         read = perf_counter() - started
         parameters = self.parameters(model)
@@ -253,7 +257,11 @@ class ScoringService:
         moment = as_of or datetime.now(UTC)
         async with self.engine.connect() as conn:
             rows = await customer_store.load_customers(
-                conn, [customer_id], moment, self.settings.signal_window_days
+                conn,
+                [customer_id],
+                moment,
+                self.settings.signal_window_days,
+                self.settings.business_calendar,
             )
         if not len(rows):
             return None
