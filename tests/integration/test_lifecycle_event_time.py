@@ -1,4 +1,4 @@
-"""The event-time clock of backfills is not moved by one customer's future-dated event.
+"""Backfills (event-time clock, future-dated events) and the business time zone at start-up.
 
 Runs `LifecycleProcessor.handle` in event_time mode on copies of the lifecycle tables.
 """
@@ -20,6 +20,7 @@ from shared.kafka_consumer import Decoded
 from tests.support.factories import new_customer, purchase
 from tests.support.infra import Infrastructure
 from tests.support.lifecycle_schema import own_lifecycle_tables
+from tests.support.services import LOG_DIR, ServiceProcess, free_port
 
 WALL = datetime(2026, 12, 1, tzinfo=UTC)
 BACKFILL = datetime(2024, 3, 1, 10, tzinfo=UTC)
@@ -83,3 +84,17 @@ async def test_a_batch_of_only_future_events_is_still_kept(engine: Any) -> None:
         ).one()
         assert await conn.scalar(sa.select(watermark.c.event_time)) is None
     assert (row.stage, row.stage_since) == ("acquisition", BAD)
+
+
+@pytest.mark.parametrize("service", ["lifecycle", "scoring"])
+def test_an_unknown_business_time_zone_stops_the_service_naming_it(
+    service: str, service_env: dict[str, str]
+) -> None:
+    proc = ServiceProcess(
+        service, free_port(), {**service_env, "CLM_BUSINESS_TIMEZONE": "Mars/Olympus_Mons"}
+    )
+    with pytest.raises(RuntimeError, match="exited"):
+        proc.start(timeout=120)  # scoring's imports take a while on a busy machine
+    log = (LOG_DIR / f"{service}-{proc.port}.log").read_text()
+    assert "CLM_BUSINESS_TIMEZONE" in log
+    assert "'Mars/Olympus_Mons' is not an IANA time zone name" in log
