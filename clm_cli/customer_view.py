@@ -153,7 +153,7 @@ def _history(reply: Reply) -> RenderableType:
         elif t.get("kind") == "tier":
             change = f"tier {t.get('from_tier')} -> {t.get('to_tier')}"
         else:
-            change = f"{t.get('from_stage')} -> {t.get('to_stage')}"
+            change = f"{t.get('from_stage') or 'new'} -> {t.get('to_stage')}"
         table.add_row(str(t.get("occurred_at")), str(t.get("kind")), change, str(t.get("reason")))
     return table
 

@@ -63,7 +63,7 @@ async def forecast(
     on_derived: Callable[[int], None] = lambda n: None,
 ) -> StageForecast:
     life = lifecycle_settings()
-    rules = load_rules(life.rules_path)
+    rules = load_rules(life.rules_path, life.business_timezone)
     engine = _engine(settings)
     result = StageForecast()
     try:

@@ -36,11 +36,15 @@ class _Payload(BaseModel):
 
 
 class LifecycleChangeData(_Payload):
-    """`clm.lifecycle.stage_changed` / `flag_changed` / `tier_changed`."""
+    """`clm.lifecycle.stage_changed` / `flag_changed` / `tier_changed`.
+
+    `from_stage` is null on a customer's first message, its entry into acquisition (reason
+    `first_contact` or `first_purchase`); `to_stage` is null only on the correction that
+    retracts such an entry (`retracts` set: a late, earlier event moved the entry)."""
 
     customer_id: str
-    from_stage: Stage
-    to_stage: Stage
+    from_stage: Stage | None
+    to_stage: Stage | None
     flag: str | None
     occurred_at: datetime
     reason: str

@@ -10,6 +10,8 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.business_calendar import BusinessCalendar, business_zone
+
 # The keyed hash of erased customer ids (shared/erasure.py) must use the same secret in every
 # service; this development default is refused outside the local and test environments.
 LOCAL_ERASURE_SECRET = "clm-local-erasure-secret"
@@ -56,6 +58,19 @@ class ServiceSettings(BaseSettings):
     erasure_secret: str = Field(
         default=LOCAL_ERASURE_SECRET, validation_alias="CLM_ERASURE_SECRET", min_length=16
     )
+    # Calendar days, quarters and years of occasions, tiers, upgrade triggers and RFM: one
+    # IANA zone for every service (shared/business_calendar.py).
+    business_timezone: str = Field(default="UTC", validation_alias="CLM_BUSINESS_TIMEZONE")
+
+    @field_validator("business_timezone")
+    @classmethod
+    def _an_iana_zone(cls, name: str) -> str:
+        business_zone(name)  # an unknown name stops the service at start-up, saying so
+        return name
+
+    @property
+    def business_calendar(self) -> BusinessCalendar:
+        return BusinessCalendar.named(self.business_timezone)
 
     @field_validator("log_level")
     @classmethod

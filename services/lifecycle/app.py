@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 
@@ -18,8 +19,9 @@ from shared.outbox import OutboxRelay
 from shared.service_app import create_service_app
 
 from .dashboard import router as dashboard_router
-from .processing import SERVICE, LifecycleProcessor, decode
+from .processing import SCORES_DEDUP_OWNER, SERVICE, LifecycleProcessor, decode
 from .routes import router
+from .scores import decode_score
 from .settings import LifecycleSettings, get_settings
 
 log = get_logger(__name__)
@@ -53,10 +55,12 @@ async def _scheduler_worker(
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     configure_logging(settings.service_name, settings.log_level)
-    rules = load_rules(settings.rules_path)  # a bad rules file stops start-up, naming the field
+    # A bad rules file or time zone stops start-up, naming the field.
+    rules = load_rules(settings.rules_path, settings.business_timezone)
     tune_garbage_collector()
     engine = make_engine(settings.database_url, settings.db_pool_size)
     publisher = KafkaPublisher(settings.kafka_bootstrap_servers, "clm-lifecycle")
+    max_ahead = timedelta(seconds=settings.event_time_max_ahead_seconds)
     processor = LifecycleProcessor(
         engine,
         rules,
@@ -64,6 +68,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         erasure_secret=settings.erasure_secret,
         transactions_per_batch=settings.transactions_per_batch,
         reporting_currency=settings.reporting_currency,
+        event_time_max_ahead=max_ahead,
+    )
+    # Score readings: the same transaction rules, their own dedup rows; they never move the
+    # event-time clock (scoring dates them by its wall clock).
+    score_processor = LifecycleProcessor(
+        engine,
+        rules,
+        settings.clock,
+        dedup_owner=SCORES_DEDUP_OWNER,
+        erasure_secret=settings.erasure_secret,
+        transactions_per_batch=1,
+        moves_clock=False,
+        reporting_currency=settings.reporting_currency,
+        event_time_max_ahead=max_ahead,
     )
     consumer = GroupMembers(
         settings.consumer_members,
@@ -79,6 +97,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             client_id=f"{settings.consumer_group}-{n}",
         ),
     )
+    scores_consumer = BatchConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        topic=settings.scores_topic,
+        group_id=settings.scores_consumer_group,
+        decode=decode_score,
+        handle=score_processor.handle_scores,
+        dlq=publisher,
+        max_records=settings.scores_max_records,
+    )
     relay = OutboxRelay(engine, publisher, SERVICE, settings.outbox_batch_size)
     stop = asyncio.Event()
     app.state.settings, app.state.rules, app.state.engine = settings, rules, engine
@@ -87,12 +114,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     tasks = [asyncio.create_task(relay.run(), name="outbox-relay")]
     if settings.run_consumer:
         tasks.append(asyncio.create_task(consumer.run(), name="consumer"))
+        tasks.append(asyncio.create_task(scores_consumer.run(), name="scores-consumer"))
     if settings.run_scheduler:
         tasks.append(asyncio.create_task(_scheduler(processor, settings, stop), name="scheduler"))
     try:
         yield
     finally:
         consumer.stop()
+        scores_consumer.stop()
         relay.stop()
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -9,7 +9,7 @@ committed after all of them): while one waits on PostgreSQL, another derives.
 import asyncio
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -25,6 +25,7 @@ from services.lifecycle.domain import (
     derive_by_clock,
     derive_resuming,
 )
+from services.lifecycle.domain.event_clock import NOT_STARTED, event_time_front
 from services.lifecycle.domain.reporting import in_reporting_currency
 from shared.customer_event_codec import ConsumedRecord, decode_record
 from shared.dedup import claim_new
@@ -33,6 +34,7 @@ from shared.events import CustomerEvent, ProfileEvent
 from shared.exchange_rates import RatesCache
 from shared.gc_tuning import collection_paused
 from shared.kafka_consumer import Decoded, Poison
+from shared.logging import get_logger
 from shared.money import ExchangeRates
 from shared.topics import LIFECYCLE_CHANGES
 
@@ -41,6 +43,8 @@ from .change_events import to_outbox_rows
 from .settings import ClockMode
 
 SERVICE = "lifecycle"
+SCORES_DEDUP_OWNER = "lifecycle-scores"  # score ids apart from client-chosen event ids
+log = get_logger(__name__)
 # Between this many customers a batch lets the event loop run (Kafka heartbeats, HTTP).
 YIELD_EVERY = 500
 # A part's customers are loaded, derived and saved this many at a time, in its transaction:
@@ -76,8 +80,14 @@ class LifecycleProcessor:
         erasure_secret: str | None = None,
         transactions_per_batch: int = 2,
         reporting_currency: str = "CNY",
+        moves_clock: bool = True,
+        event_time_max_ahead: timedelta = timedelta(hours=1),
     ) -> None:
+        """`moves_clock`: whether the facts' times move the event-time clock (customer events
+        do; score readings, dated by the scoring service's wall clock, only read it)."""
         self._engine = engine
+        self._moves_clock = moves_clock
+        self._max_ahead = event_time_max_ahead
         self._transactions = transactions_per_batch
         self._erasure_secret = erasure_secret or default_secret()
         self._rules = rules
@@ -92,22 +102,34 @@ class LifecycleProcessor:
             return await state_store.advance_watermark(conn, None)  # reads it
         return self._wall_clock()
 
-    async def _advance_clock(self, latest_seen: datetime | None) -> datetime | None:
-        if self._clock_mode is ClockMode.EVENT_TIME:
-            # Its own short transaction: held to the batch's commit, the watermark row's lock
-            # would make concurrent batches (other group members) wait for each other.
-            async with self._engine.begin() as conn:
-                return await state_store.advance_watermark(conn, latest_seen)
-        return self._wall_clock()
+    async def _batch_clock(self, batch: list[Decoded[DomainEvent]]) -> datetime:
+        if self._clock_mode is not ClockMode.EVENT_TIME:
+            return self._wall_clock()
+        front = None
+        if self._moves_clock:
+            times = [d.message.occurred_at for d in batch]
+            front = event_time_front(times, self._wall_clock(), self._max_ahead)
+            ahead = sum(1 for at in times if front is None or at > front)
+            if ahead:
+                log.warning("event_time_clock_ignored_future_events", events=ahead)
+        # Its own short transaction: held to the batch's commit, the watermark row's lock
+        # would make concurrent batches (other group members) wait for each other.
+        async with self._engine.begin() as conn:
+            now = await state_store.advance_watermark(conn, front)
+        return now or NOT_STARTED  # facts are kept even before the clock has started
 
     async def handle(self, batch: list[Decoded[DomainEvent]]) -> list[Poison]:
         with collection_paused():
             return await self._handle(batch)
 
+    async def handle_scores(self, batch: list[Decoded[DomainEvent | None]]) -> list[Poison]:
+        """Score updates: those that carry a churn-risk reading, as facts."""
+        return await self.handle([Decoded(d.record, d.message) for d in batch if d.message])
+
     async def _handle(self, batch: list[Decoded[DomainEvent]]) -> list[Poison]:
-        now = await self._advance_clock(max((d.message.occurred_at for d in batch), default=None))
-        if now is None:
+        if not batch:
             return []
+        now = await self._batch_clock(batch)
         # A repeat inside the batch counts once (the first), so no event id is in two parts.
         first = {d.message.event_id: d for d in reversed(batch)}
         by_customer: dict[str, list[Decoded[DomainEvent]]] = defaultdict(list)

@@ -51,7 +51,7 @@ class CustomerState(BaseModel):
 class TransitionOut(BaseModel):
     id: str
     kind: str
-    from_stage: Stage
+    from_stage: Stage | None  # None: the entry into acquisition
     to_stage: Stage
     flag: Flag | None
     flag_value: bool | None

@@ -1,4 +1,4 @@
-"""The lifecycle service's tables (schema owned by Alembic, migrations 0003, 0011, 0012)."""
+"""The lifecycle service's tables (schema owned by Alembic, migrations 0003, 0011, 0012, 0013_h4)."""
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -39,7 +39,7 @@ transitions = sa.Table(
     sa.Column("id", sa.String(36), primary_key=True),
     sa.Column("customer_id", sa.String(128), nullable=False),
     sa.Column("kind", sa.String(8), nullable=False),
-    sa.Column("from_stage", sa.String(16), nullable=False),
+    sa.Column("from_stage", sa.String(16)),  # NULL: the entry into acquisition (0013_h4)
     sa.Column("to_stage", sa.String(16), nullable=False),
     sa.Column("flag", sa.String(32)),
     sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),

@@ -68,21 +68,30 @@ async def test_purchases_through_ingest_become_stage_changes_on_the_topic(
             lifecycle_client, customer, lambda s: s["purchase_occasions"] == 3
         )
         changes = await tail.collect(
-            lambda r: r.key == customer.encode(), until=lambda k: len(k) >= 2
+            lambda r: r.key == customer.encode(), until=lambda k: len(k) >= 3
         )
     assert state["stage"] == "maintenance"
     assert state["total_spend"] == "300.0000"
     data = [orjson.loads(r.value) for r in changes]
     assert [(d["from_stage"], d["to_stage"], d["reason"]) for d in data] == [
+        (None, "acquisition", "first_purchase"),
         ("acquisition", "development", "first_purchase"),
         ("development", "maintenance", "repeat_purchases"),
     ]
-    assert [d["cause_event_id"] for d in data] == [events[0]["event_id"], events[2]["event_id"]]
+    assert [d["cause_event_id"] for d in data] == [
+        events[0]["event_id"],
+        events[0]["event_id"],
+        events[2]["event_id"],
+    ]
     headers = dict(changes[0].headers)
     assert headers["ce_type"] == b"clm.lifecycle.stage_changed"
     assert headers["ce_subject"] == customer.encode()
     history = (await lifecycle_client.get(f"/v1/customers/{customer}/history")).json()
-    assert [t["to_stage"] for t in history["transitions"]] == ["development", "maintenance"]
+    assert [t["to_stage"] for t in history["transitions"]] == [
+        "acquisition",
+        "development",
+        "maintenance",
+    ]
     metrics = (await lifecycle_client.get("/metrics")).text
     consumed = re.search(
         r'^clm_events_consumed_total\{[^}]*type="clm.customer.purchase"[^}]*\} (\S+)$',
@@ -121,7 +130,10 @@ async def test_redelivered_events_have_no_second_effect(
     assert state["purchase_occasions"] == 2
     assert state["total_spend"] == "200.0000"
     history = (await lifecycle_client.get(f"/v1/customers/{customer}/history")).json()
-    assert [t["reason"] for t in history["transitions"]] == ["first_purchase"]
+    assert [(t["from_stage"], t["reason"]) for t in history["transitions"]] == [
+        (None, "first_purchase"),
+        ("acquisition", "first_purchase"),
+    ]
 
 
 async def test_poison_records_go_to_the_dlq_and_the_partition_keeps_moving(

@@ -21,6 +21,7 @@ TABLES = (
     "processed_events",
     "outbox",
     "erased_customers",
+    "lifecycle_watermark",
 )
 
 

@@ -29,14 +29,15 @@ class Change(NamedTuple):  # a tuple: one per published change, and far cheaper 
 
     A correction (`retracts` set) undoes a transition published earlier: it is that
     transition reversed, at the retracted transition's time, with reason
-    `late_event_correction`.
+    `late_event_correction`. `from_stage` is None for the entry into acquisition, and so is
+    `to_stage` for the correction that retracts an entry (a late event moved it earlier).
     """
 
     id: str
     customer_id: str
     kind: TransitionKind
-    from_stage: Stage
-    to_stage: Stage
+    from_stage: Stage | None
+    to_stage: Stage | None
     flag: Flag | None
     flag_value: bool | None
     from_tier: Tier | None
@@ -58,8 +59,8 @@ class Change(NamedTuple):  # a tuple: one per published change, and far cheaper 
         """The CloudEvent `data`: the contract's fields, then this service's additions."""
         return {
             "customer_id": self.customer_id,
-            "from_stage": self.from_stage.value,
-            "to_stage": self.to_stage.value,
+            "from_stage": self.from_stage.value if self.from_stage else None,
+            "to_stage": self.to_stage.value if self.to_stage else None,
             "flag": self.flag.value if self.flag else None,
             "occurred_at": iso(self.occurred_at),
             "reason": self.reason.value,

@@ -17,7 +17,7 @@ from services.lifecycle.domain.facts import CustomerFacts
 from services.lifecycle.domain.rules import LifecycleRules
 from services.lifecycle.domain.transitions import Transition
 
-CHECKPOINT_FORMAT_VERSION = 2  # 2: flag reasons as bits
+CHECKPOINT_FORMAT_VERSION = 3  # 2: flag reasons as bits; 3: histories open with the entry
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from services.lifecycle.domain.stages import Tier
+from shared.business_calendar import BusinessCalendar, business_zone
 
 
 class _Section(BaseModel):
@@ -62,7 +63,24 @@ class PatternRules(_Section):
     long_lasting_days: int = Field(default=730, gt=0)
 
 
+class CalendarRules(_Section):
+    """Set from CLM_BUSINESS_TIMEZONE (every service's one setting), never from the file."""
+
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _an_iana_zone(cls, name: str) -> str:
+        business_zone(name)
+        return name
+
+    @property
+    def business_calendar(self) -> BusinessCalendar:
+        return BusinessCalendar.named(self.timezone)
+
+
 class LifecycleRules(_Section):
+    calendar: CalendarRules = Field(default_factory=CalendarRules)
     stages: StageRules = Field(default_factory=StageRules)
     at_risk: AtRiskRules = Field(default_factory=AtRiskRules)
     tiers: TierRules = Field(default_factory=TierRules)
@@ -74,7 +92,8 @@ class RulesError(ValueError):
     """A rules file that cannot be used; the message names each offending field."""
 
 
-def load_rules(path: str | Path) -> LifecycleRules:
+def load_rules(path: str | Path, business_timezone: str = "UTC") -> LifecycleRules:
+    """The rules of the file, in the business's time zone (CLM_BUSINESS_TIMEZONE)."""
     path = Path(path)
     if path.suffix not in {".yaml", ".yml", ".toml"}:
         raise RulesError(f"{path}: rules must be .yaml, .yml or .toml")
@@ -87,8 +106,13 @@ def load_rules(path: str | Path) -> LifecycleRules:
         raw = {}
     if not isinstance(raw, dict):
         raise RulesError(f"{path}: the top level must be a mapping of sections")
+    if "calendar" in raw:
+        raise RulesError(
+            f"{path}: calendar: the time zone is set by CLM_BUSINESS_TIMEZONE, the same for "
+            "every service"
+        )
     try:
-        return LifecycleRules.model_validate(raw)
+        return LifecycleRules.model_validate({**raw, "calendar": {"timezone": business_timezone}})
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in error['loc']) or '(root)'}: {error['msg']}"

@@ -4,19 +4,11 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from services.lifecycle.domain.stages import Tier
-
-
-def quarter_of(moment: datetime) -> int:
-    """Calendar quarters (UTC) numbered consecutively: year * 4 + quarter index."""
-    return moment.year * 4 + (moment.month - 1) // 3
-
-
-def quarter_start(quarter: int) -> datetime:
-    return datetime(quarter // 4, (quarter % 4) * 3 + 1, 1, tzinfo=UTC)
+from shared.business_calendar import UTC_CALENDAR, BusinessCalendar
 
 
 class TrailingSpend:
@@ -60,8 +52,15 @@ class TrailingSpend:
 
 
 class QuarterlySpend:
-    def __init__(self, growth_factor: Decimal, growth_quarters: int) -> None:
-        """`growth_factor`: 1 + the growth ratio a quarter's spend must reach over the last."""
+    def __init__(
+        self,
+        growth_factor: Decimal,
+        growth_quarters: int,
+        calendar: BusinessCalendar = UTC_CALENDAR,
+    ) -> None:
+        """`growth_factor`: 1 + the growth ratio a quarter's spend must reach over the last;
+        quarters are the business calendar's."""
+        self._calendar = calendar
         self._factor = growth_factor
         self._quarters = growth_quarters
         self._spend: dict[int, Decimal] = {}
@@ -77,7 +76,7 @@ class QuarterlySpend:
         self.version += 1
 
     def add(self, at: datetime, amount: Decimal) -> None:
-        quarter = quarter_of(at)
+        quarter = self._calendar.quarter(at)
         self._spend[quarter] = self._spend.get(quarter, Decimal(0)) + amount
         for later in range(quarter + 1, quarter + self._quarters + 2):
             self._grew.pop(later, None)  # only the quarters after this one read its spend

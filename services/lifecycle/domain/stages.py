@@ -43,7 +43,8 @@ PATTERN_BY_CHURNED_FROM = {
 
 
 class Reason(StrEnum):
-    # stage changes
+    # stage changes (the entry into acquisition: first_contact, or first_purchase)
+    FIRST_CONTACT = "first_contact"
     FIRST_PURCHASE = "first_purchase"
     REPEAT_PURCHASES = "repeat_purchases"
     INACTIVITY = "inactivity"

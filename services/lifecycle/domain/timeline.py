@@ -21,7 +21,7 @@ from services.lifecycle.domain.checkpoint import Checkpoint, ClockMark, Resume, 
 from services.lifecycle.domain.facts import CustomerFacts
 from services.lifecycle.domain.moments import iso, parse_utc
 from services.lifecycle.domain.rules import LifecycleRules, TierRules
-from services.lifecycle.domain.spend import QuarterlySpend, TrailingSpend, quarter_of, quarter_start
+from services.lifecycle.domain.spend import QuarterlySpend, TrailingSpend
 from services.lifecycle.domain.stages import (
     PATTERN_BY_CHURNED_FROM,
     Flag,
@@ -40,6 +40,7 @@ from services.lifecycle.domain.transitions import (
     same_history,
     transition_id,
 )
+from shared.business_calendar import BusinessCalendar
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +81,7 @@ def derive(facts: CustomerFacts, rules: LifecycleRules, now: datetime) -> Lifecy
     if first_seen is None or first_seen.at > now:
         return _unseen(facts, now, None if first_seen is None else first_seen.at)
     replay = _Replay(facts, rules, first_seen.at)
+    replay.enter()
     replay.run_until(now)
     return replay.state(now)
 
@@ -100,6 +102,8 @@ def derive_resuming(
     replay = _Replay(facts, rules, first_seen.at, keep_checkpoint=True)
     if earlier is not None and replay.can_resume(earlier, now):
         replay.resume(earlier)
+    else:
+        replay.enter()
     replay.run_until(now)
     return replay.state(now), replay.checkpoint
 
@@ -228,6 +232,7 @@ class _Compiled:
     """The rules as the replay reads them, computed once per rules object."""
 
     key: str
+    calendar: BusinessCalendar  # calendar days and quarters (CLM_BUSINESS_TIMEZONE)
     tiers: TierRules
     a_min_spend: Decimal
     b_min_spend: Decimal
@@ -258,6 +263,7 @@ def _compiled(rules: LifecycleRules) -> _Compiled:
         return entry[1]
     compiled = _Compiled(
         key=rules_key(rules),
+        calendar=rules.calendar.business_calendar,
         tiers=rules.tiers,
         a_min_spend=rules.tiers.a_min_spend,
         b_min_spend=rules.tiers.b_min_spend,
@@ -363,7 +369,9 @@ class _Replay:
         self._usual_gap: timedelta | None = None
         self._total_spend = Decimal(0)
         self._trailing = TrailingSpend(compiled.tier_window)
-        self._quarterly = QuarterlySpend(compiled.growth_factor, compiled.growth_quarters)
+        self._quarterly = QuarterlySpend(
+            compiled.growth_factor, compiled.growth_quarters, compiled.calendar
+        )
         self._categories_before_today: set[str] = set()
         self._categories_today: set[str] = set()
         self._new_category_at: datetime | None = None
@@ -377,6 +385,20 @@ class _Replay:
         self._keep_checkpoint = keep_checkpoint
         self._recording = True
         self.checkpoint: Checkpoint | None = None
+
+    def enter(self) -> None:
+        """Records the entry into acquisition at the first fact: `first_purchase` when that
+        fact is a purchase (development follows at once), `first_contact` for any other."""
+        first = self._facts.first_seen
+        assert first is not None
+        reason, cause = Reason.FIRST_CONTACT, first.event_id
+        for at, kind, event_id, *_ in self._points:  # in event-time order
+            if at > first.at:
+                break
+            if kind is _PURCHASE_POINT:
+                reason, cause = Reason.FIRST_PURCHASE, event_id
+                break
+        self._record(_STAGE_KIND, None, reason, cause)
 
     # --- checkpoints ----------------------------------------------------------------------
 
@@ -642,9 +664,9 @@ class _Replay:
         self._trailing.add(at, amount)
         self._quarterly.add(at, amount)
         self._tier_change_known = False
-        day = at.date()
+        day = self._c.calendar.day(at)
         last = self._last_purchase_at  # facts replay in time order: the latest occasion's
-        last_day = None if last is None else last.date()
+        last_day = None if last is None else self._c.calendar.day(last)
         if last_day != day:
             if last_day is not None:
                 insort(self._gaps, (day - last_day).days)
@@ -724,7 +746,8 @@ class _Replay:
     def _next_growth_change(self) -> datetime | None:
         """The next quarter start at which the spend-growth signal flips."""
         growing = bool(self._upgrade & _GROWTH_BIT)
-        current = quarter_of(self._t)
+        calendar = self._c.calendar
+        current = calendar.quarter(self._t)
         key = (current, growing, self._quarterly.version)
         if self._quarter_due is not None and self._quarter_due[0] == key:
             return self._quarter_due[1]
@@ -733,7 +756,7 @@ class _Replay:
         # the next quarter start and is gone by the one after.
         for ahead in (1, 2):
             if self._quarterly.grew_before(current + ahead) != growing:
-                change = quarter_start(current + ahead)
+                change = calendar.quarter_start(current + ahead)
                 break
         self._quarter_due = (key, change)
         return change
@@ -758,7 +781,7 @@ class _Replay:
         return self._usual_gap
 
     def _grew_now(self) -> bool:
-        key = (quarter_of(self._t), self._quarterly.version)
+        key = (self._c.calendar.quarter(self._t), self._quarterly.version)
         if key != self._grew_key:
             self._grew_key = key
             self._grew = self._quarterly.grew_before(key[0])
@@ -827,7 +850,7 @@ class _Replay:
     def _record(
         self,
         kind: TransitionKind,
-        from_stage: Stage,
+        from_stage: Stage | None,
         reason: Reason,
         cause: str,
         flag: tuple[Flag, bool] | None = None,
@@ -911,16 +934,18 @@ def _median(sorted_values: list[int]) -> float:
 
 
 def _unseen(facts: CustomerFacts, now: datetime, first_seen_at: datetime | None) -> LifecycleState:
+    """No fact dated up to `now`; one dated later (a future-dated event) already makes the
+    customer known in acquisition from its time, so stage_since is never null for it."""
     return LifecycleState(
         customer_id=facts.customer_id,
         as_of=now,
         stage=Stage.ACQUISITION,
-        stage_since=None,
+        stage_since=first_seen_at,
         flags=frozenset(),
         tier=Tier.C,
         lifecycle_pattern=None,
         reactivations=0,
-        first_seen_at=None,
+        first_seen_at=first_seen_at,
         first_purchase_at=None,
         last_purchase_at=None,
         purchase_occasions=0,

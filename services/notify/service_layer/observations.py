@@ -72,6 +72,10 @@ def decode_lifecycle_change(record: Any) -> Observation:
             stage=stage,
             from_stage=data.get("from_stage"),
         )
+        if data.get("from_stage") is None and stage == "acquisition":
+            # The entry: a late, earlier event may publish it again after the customer moved
+            # on, so it triggers but never overrides the stage notify already knows.
+            return Observation(**base, trigger=trigger)
         return Observation(**base, stage=stage, trigger=trigger)
     if ce.type == FLAG_CHANGED:
         if retracts:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.scoring.adapters import statistics as sql
 from services.scoring.service_layer.facts import BatchFacts
 from services.scoring.service_layer.scorer import Scores
+from shared.business_calendar import BusinessCalendar
 
 T = TypeVar("T")
 
@@ -43,7 +44,7 @@ _REFUNDS = (
 # One purchase row per order that counts (the same rule as lifecycle's facts.Order): placed
 # by its earliest version, for its latest version's amount (ties: the greater event id) less
 # its partial refunds; gone after a full refund or once refunds reach its amount. Then the
-# customer's occasions (UTC calendar days) from those rows.
+# customer's occasions (calendar days of the business's time zone) from those rows.
 _REBUILD_ORDERS = """
     DELETE FROM scoring_purchases WHERE customer_id = ANY(:ids);
     INSERT INTO scoring_purchases (customer_id, event_id, occurred_at, amount)
@@ -65,7 +66,7 @@ _REBUILD_ORDERS = """
     ORDER BY 1, 2;
     DELETE FROM scoring_occasions WHERE customer_id = ANY(:ids);
     INSERT INTO scoring_occasions (customer_id, day, amount, orders, first_at, last_at)
-    SELECT customer_id, (occurred_at AT TIME ZONE 'UTC')::date, sum(amount), count(*),
+    SELECT customer_id, (occurred_at AT TIME ZONE :zone)::date, sum(amount), count(*),
            min(occurred_at), max(occurred_at)
     FROM scoring_purchases WHERE customer_id = ANY(:ids)
     GROUP BY 1, 2 ORDER BY 1, 2
@@ -121,7 +122,9 @@ async def _write_fact(conn: AsyncConnection, fact: _Fact, values: dict[str, list
     await conn.exec_driver_sql(write)
 
 
-async def record_facts(conn: AsyncConnection, facts: BatchFacts) -> None:
+async def record_facts(
+    conn: AsyncConnection, facts: BatchFacts, calendar: BusinessCalendar
+) -> None:
     """Orders (versions, refunds, and the purchases and occasions derived from them),
     complaints and contacts of a batch. The customers' own row
     (first seen, acquisition cost) is written once, with the scores (``store_scores``)."""
@@ -132,7 +135,8 @@ async def record_facts(conn: AsyncConnection, facts: BatchFacts) -> None:
     ordering = facts.ordering_customers
     if ordering:
         for statement in _REBUILD_ORDERS.split(";"):
-            await conn.execute(sa.text(statement), {"ids": ordering})
+            parameters = {"ids": ordering, "zone": calendar.zone_name}
+            await conn.execute(sa.text(statement), parameters)
     if facts.complaints:
         await _write_fact(conn, _COMPLAINTS, facts.columns("complaints"))
     if facts.contacts:
@@ -154,6 +158,7 @@ async def load_customers(
     customer_ids: list[str] | None,
     as_of: datetime,
     window_days: float,
+    calendar: BusinessCalendar,
     coverage: sql.Coverage | None = None,
 ) -> sql.CustomerRows:
     """Statistics of the listed customers (or of all of them) as of ``as_of``; by default
@@ -165,12 +170,12 @@ async def load_customers(
         coverage = coverage or "known"
         await conn.execute(_SMALL_READ)
     query = sql.as_columns_query(sql.customers_query(coverage))
-    params = sql.time_params(as_of, window_days)
+    params = sql.time_params(as_of, window_days, calendar)
     if customer_ids is not None:
         params["ids"] = customer_ids
     row = (await conn.execute(sa.text(query), params)).mappings().one()
     columns = {name: (row[name] or []) for name in sql.ROW_COLUMNS}
-    return sql.customer_rows(columns, sql.day_number(as_of))
+    return sql.customer_rows(columns, sql.day_number(as_of, calendar))
 
 
 # Written back per customer: (name, SQL type, expression stored).

@@ -14,16 +14,17 @@ from services.scoring.adapters import statistics as sql
 from services.scoring.service_layer.fitting import population_statistics
 from services.scoring.service_layer.publishing import Message
 from services.scoring.service_layer.scorer import Statistics
+from shared.business_calendar import BusinessCalendar
 from shared.logging import get_logger
 
 log = get_logger(__name__)
 
 
 async def extract_population(
-    conn: AsyncConnection, as_of: datetime, window_days: float
+    conn: AsyncConnection, as_of: datetime, window_days: float, calendar: BusinessCalendar
 ) -> Statistics:
     """Occasion aggregates of every customer with a purchase up to ``as_of``."""
-    params = sql.time_params(as_of, window_days)
+    params = sql.time_params(as_of, window_days, calendar)
     await conn.execute(customer_store.BULK_READ_SETTINGS)
     row = (await conn.execute(sa.text(sql.population_query()), params)).mappings().one()
     return population_statistics(
@@ -32,7 +33,7 @@ async def extract_population(
         np.array(row["last_day"] or [], dtype=np.int64),
         np.array(row["total"] or [], dtype=np.float64),
         np.array(row["first_amount"] or [], dtype=np.float64),
-        sql.day_number(as_of),
+        sql.day_number(as_of, calendar),
     )
 
 

@@ -1,6 +1,6 @@
 """SQL that turns stored occasions and signals into per-customer Statistics.
 
-A purchase occasion row is one customer's calendar day (UTC). ``min(ARRAY[day, amount])``
+A purchase occasion row is one customer's calendar day (the business's, CLM_BUSINESS_TIMEZONE). ``min(ARRAY[day, amount])``
 picks the amount of the first occasion in the same pass as the other aggregates.
 """
 
@@ -12,6 +12,7 @@ import numpy as np
 
 from services.scoring.service_layer.publishing import Published
 from services.scoring.service_layer.scorer import Statistics
+from shared.business_calendar import BusinessCalendar
 
 EPOCH = date(1970, 1, 1)
 
@@ -86,19 +87,21 @@ CONTACTS = """
 """
 
 
-def time_params(as_of: datetime, signal_window_days: float) -> dict[str, Any]:
+def time_params(
+    as_of: datetime, signal_window_days: float, calendar: BusinessCalendar
+) -> dict[str, Any]:
     moment = as_of.astimezone(UTC)
-    day = moment.date()
+    day = calendar.day(moment)
     return {
         "as_of": moment,
         "day": day,
-        "day_start": datetime(day.year, day.month, day.day, tzinfo=UTC),
+        "day_start": calendar.day_start(day),
         "since": moment - timedelta(days=signal_window_days),
     }
 
 
-def day_number(moment: datetime) -> int:
-    return (moment.astimezone(UTC).date() - EPOCH).days
+def day_number(moment: datetime, calendar: BusinessCalendar) -> int:
+    return (calendar.day(moment) - EPOCH).days
 
 
 def _floats(values: list[Any]) -> Any:

@@ -1,7 +1,7 @@
 """Model fit diagnostics: actual against expected repeat purchases per period (the BG/NBD
 tracking plot, Fader, Hardie & Lee 2005, fig. 2).
 
-Days are day numbers (days since 1970-01-01, UTC calendar days), as in the occasion table.
+Days are day numbers (days since 1970-01-01, business calendar days), as in the occasion table.
 
 - origin = the earliest first purchase day up to ``as_of``; periods are ``unit_days`` long
   and period k holds the days d with origin + k·u < d ≤ origin + (k+1)·u, clipped to the

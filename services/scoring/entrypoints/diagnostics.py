@@ -57,7 +57,8 @@ async def current_model_tracking(service: Service, _: ScoresReader) -> dict[str,
         raise Problem(
             404, "No model", "No model has been fitted yet; POST /v1/models/fit.", slug="no-model"
         )
-    params = sql.time_params(model.as_of, 0.0)
+    calendar = service.settings.business_calendar
+    params = sql.time_params(model.as_of, 0.0, calendar)
     async with service.engine.connect() as conn:
         rows = (
             await conn.execute(sa.text(_PER_DAY), {"day": params["day"], "as_of": params["as_of"]})
@@ -69,7 +70,7 @@ async def current_model_tracking(service: Service, _: ScoresReader) -> dict[str,
         [int(r.first) for r in rows],
         days,
         [int(r.repeat) for r in rows],
-        sql.day_number(model.as_of),
+        sql.day_number(model.as_of, calendar),
         days_per_unit(model.time_unit),
     )
     shown = len(result.actual)

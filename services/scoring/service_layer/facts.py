@@ -4,7 +4,7 @@ Pure: events in, columns out; the caller has already dropped repeated event ids.
 converted to the reporting currency at the rate of the event's day. Purchases are kept as
 versions of their order and refunds as they came: the store derives one purchase per order
 from them (its latest version less its refunds; none after a full refund), and the occasions
-(one per customer and UTC calendar day, amounts summed) from those.
+(one per customer and calendar day of the business, CLM_BUSINESS_TIMEZONE, amounts summed) from those.
 """
 
 from collections.abc import Sequence

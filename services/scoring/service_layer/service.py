@@ -97,12 +97,14 @@ class ScoringService:
                 facts = batch_facts.collect(new, rates)
             if not facts.first_seen:
                 return 0, unconvertible
-            await customer_store.record_facts(conn, facts)
+            calendar = self.settings.business_calendar
+            await customer_store.record_facts(conn, facts, calendar)
             rows = await customer_store.load_customers(
                 conn,
                 sorted(facts.first_seen),
                 now,
                 self.settings.signal_window_days,
+                calendar,
                 coverage="batch",
             )
             scores = score(rows.stats, model, self.parameters(model))
@@ -137,7 +139,7 @@ class ScoringService:
             started = perf_counter()
             async with self.engine.connect() as conn:
                 stats = await population.extract_population(
-                    conn, as_of, self.settings.signal_window_days
+                    conn, as_of, self.settings.signal_window_days, self.settings.business_calendar
                 )
             extracted = perf_counter() - started
             created = datetime.now(UTC)
@@ -190,7 +192,7 @@ class ScoringService:
         now = datetime.now(UTC)
         async with self.engine.connect() as conn:
             rows = await customer_store.load_customers(
-                conn, None, now, self.settings.signal_window_days
+                conn, None, now, self.settings.signal_window_days, self.settings.business_calendar
             )
         read = perf_counter() - started
         parameters = self.parameters(model)
@@ -303,7 +305,11 @@ class ScoringService:
         moment = as_of or datetime.now(UTC)
         async with self.engine.connect() as conn:
             rows = await customer_store.load_customers(
-                conn, [customer_id], moment, self.settings.signal_window_days
+                conn,
+                [customer_id],
+                moment,
+                self.settings.signal_window_days,
+                self.settings.business_calendar,
             )
         if not len(rows):
             return None

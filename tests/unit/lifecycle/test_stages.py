@@ -24,7 +24,7 @@ def test_a_known_contact_who_has_not_bought_is_in_acquisition():
     assert state.stage is Stage.ACQUISITION
     assert state.stage_since == day(0)
     assert state.first_seen_at == day(0)
-    assert state.history == ()
+    assert stage_rows(state) == [(None, Stage.ACQUISITION, Reason.FIRST_CONTACT, "contact-1")]
     assert state.lifecycle_pattern is None
 
 
@@ -37,7 +37,8 @@ def test_first_purchase_moves_to_development():
     assert state.stage_since == day(5)
     assert state.first_purchase_at == day(5)
     assert stage_rows(state) == [
-        (Stage.ACQUISITION, Stage.DEVELOPMENT, Reason.FIRST_PURCHASE, "p1")
+        (None, Stage.ACQUISITION, Reason.FIRST_CONTACT, "contact-1"),
+        (Stage.ACQUISITION, Stage.DEVELOPMENT, Reason.FIRST_PURCHASE, "p1"),
     ]
 
 
@@ -114,7 +115,8 @@ def test_early_abort_at_90_days_after_first_contact_without_purchase():
     assert state.stage is Stage.CHURN
     assert state.stage_since == day(90)
     assert stage_rows(state) == [
-        (Stage.ACQUISITION, Stage.CHURN, Reason.NO_PURCHASE_AFTER_FIRST_CONTACT, CLOCK)
+        (None, Stage.ACQUISITION, Reason.FIRST_CONTACT, "contact-1"),
+        (Stage.ACQUISITION, Stage.CHURN, Reason.NO_PURCHASE_AFTER_FIRST_CONTACT, CLOCK),
     ]
     assert state.lifecycle_pattern is LifecyclePattern.EARLY_ABORT
 
@@ -135,6 +137,7 @@ def test_reactivation_after_churn_reenters_development():
     assert state.reactivations == 1
     assert state.lifecycle_pattern is None
     assert stage_rows(state) == [
+        (None, Stage.ACQUISITION, Reason.FIRST_PURCHASE, "purchase-1"),
         (Stage.ACQUISITION, Stage.DEVELOPMENT, Reason.FIRST_PURCHASE, "purchase-1"),
         (Stage.DEVELOPMENT, Stage.CHURN, Reason.INACTIVITY, CLOCK),
         (Stage.CHURN, Stage.DEVELOPMENT, Reason.REACTIVATED, "back"),
@@ -187,10 +190,13 @@ def test_pattern_long_lasting_after_730_days_in_maintenance():
     assert state.next_due_at is not None
 
 
-def test_no_events_dated_up_to_now_means_not_yet_seen():
+def test_a_customer_whose_only_event_is_ahead_of_the_clock_is_known_from_its_time():
+    # A future-dated event that slipped through never leaves stage_since null.
     story = Story()
     story.purchase(10)
     state = story.at(5)
-    assert state.first_seen_at is None
-    assert state.stage_since is None
+    assert state.stage is Stage.ACQUISITION
+    assert state.first_seen_at == day(10)
+    assert state.stage_since == day(10)
+    assert state.history == ()  # nothing happened yet: the entry is recorded at day 10
     assert state.next_due_at == day(10)

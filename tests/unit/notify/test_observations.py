@@ -100,3 +100,19 @@ def test_score_updates_keep_the_known_scores() -> None:
     }  # fmt: skip
     with pytest.raises(CloudEventError):
         decode_scores(_record("clm.scoring.scores_updated", {"customer_id": "c1", "clv": "x"}))
+
+
+def test_an_entry_into_acquisition_triggers_but_never_overrides_the_known_stage() -> None:
+    # A late, earlier event re-dates the entry (retracted, then published again) after the
+    # customer has moved on: the entry must not put notify's stage back to acquisition.
+    entry = _change(from_stage=None, to_stage="acquisition", reason="first_contact")
+    o = decode_lifecycle_change(_record("clm.lifecycle.stage_changed", entry))
+    assert o.trigger is not None
+    assert (o.trigger.kind, o.trigger.stage) == (TriggerKind.STAGE_ENTERED, "acquisition")
+    assert o.stage is None
+
+
+def test_the_correction_of_an_entry_has_no_stage_to_revert_to() -> None:
+    retracted = _change(from_stage="acquisition", to_stage=None, retracts="tr-0")
+    o = decode_lifecycle_change(_record("clm.lifecycle.stage_changed", retracted))
+    assert (o.trigger, o.retracts, o.stage) == (None, "tr-0", None)
