@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared import consumer_progress
 from shared.db import database_ready
 from shared.logging import correlation_id, new_trace, parse_traceparent, trace_context
 from shared.metrics import HTTP_LATENCY
@@ -99,13 +100,20 @@ def create_service_app(
 
     @app.get("/readyz", tags=["ops"], summary="Kafka and the database are reachable")
     async def readyz() -> JSONResponse:
+        """503 when a dependency is unreachable. A stuck consumer is reported in the body
+        (`consumers`, `consumers_stuck`) but keeps 200: the HTTP API still answers, and taking
+        the instance out of the load balancer (or restarting it) would not unstick a batch
+        whose dependency is down or whose failure needs a person; the clm_consumer_stuck
+        gauge pages for that."""
         checks = (readiness or kafka_and_database)(app)
         results = {name: await check() for name, check in checks.items()}
         ok = all(results.values())
-        return JSONResponse(
-            {"status": "ready" if ok else "not ready", "checks": results},
-            status_code=200 if ok else 503,
-        )
+        body: dict[str, object] = {"status": "ready" if ok else "not ready", "checks": results}
+        groups = consumer_progress.groups()
+        if groups:
+            body["consumers"] = groups
+            body["consumers_stuck"] = sorted(g for g, detail in groups.items() if detail["stuck"])
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     @app.get("/metrics", tags=["ops"], summary="Prometheus metrics")
     async def metrics() -> Response:
