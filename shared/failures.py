@@ -22,6 +22,7 @@ from shared.kafka_producer import PublishError
 TRANSIENT_SQLSTATE_CLASSES = frozenset(
     {"08", "40", "53", "55", "57", "58", "XX", "42", "3D", "3F", "28", "0A"}
 )
+MAX_MESSAGE = 1000  # characters of an error's message kept in the DLQ header and the logs
 _TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
     OSError,  # includes ConnectionError and TimeoutError (asyncio's too)
     KafkaError,
@@ -91,5 +92,8 @@ def describe(exc: BaseException) -> str:
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
     state = next((s for s in (_sqlstate(e) for e in _chain(exc)) if s is not None), None)
-    text = f"{type(exc).__name__}: {exc}"
+    message = str(exc)
+    if len(message) > MAX_MESSAGE:  # SQLAlchemy appends the statement and its parameters
+        message = message[:MAX_MESSAGE] + "..."
+    text = f"{type(exc).__name__}: {message}"
     return f"{text} (SQLSTATE {state})" if state else text

@@ -254,8 +254,9 @@ class BatchConsumer(Generic[T]):
         try:
             return await self._handle_through_outages(items, summary)
         except _RecordFailure as failed:
+            # The traceback once per batch: bisecting repeats the failure a few dozen times.
             log.warning("batch_failed_retrying_once", group=self.group_id, **summary,
-                        error=failed.error)  # fmt: skip
+                        error=failed.error, exc_info=failed.__cause__)  # fmt: skip
         try:
             return await self._handle_through_outages(items, summary)
         except _RecordFailure as failed:
@@ -275,6 +276,8 @@ class BatchConsumer(Generic[T]):
             try:
                 poison += await self._handle_through_outages(half, summary)
             except _RecordFailure as failed:
+                log.info("bisect_half_failed", group=self.group_id, **summary,
+                         failing=len(half), error=failed.error)  # fmt: skip
                 poison += await self._bisect(half, failed.error, summary)
         return poison
 
@@ -291,8 +294,6 @@ class BatchConsumer(Generic[T]):
                 error = describe(exc)
                 self.progress.failed(error)
                 if not is_transient(exc):
-                    log.warning("records_failed", group=self.group_id, **summary,
-                                failing=len(items), error=error, exc_info=True)  # fmt: skip
                     raise _RecordFailure(error) from exc
                 log.warning("batch_retry", group=self.group_id, **summary, failing=len(items),
                             error=error, retry_in=delay)  # fmt: skip
