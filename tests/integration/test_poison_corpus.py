@@ -28,7 +28,6 @@ from tests.support.topics import TopicTail
 GROUP = f"clm-poison-{uuid.uuid4().hex[:8]}"
 LIFECYCLE, SCORING, NOTIFY = f"{GROUP}-lifecycle", f"{GROUP}-scoring", f"{GROUP}-notify-events"
 EVERY_GROUP = frozenset({LIFECYCLE, SCORING, NOTIFY})
-MAX_MONEY = "9999999999999999.9999"  # the largest amount an event may carry (20 digits, 4 places)
 CANARY_SECONDS = 30.0
 STARTUP_SECONDS = 180.0  # three services start one after another on a shared 2-core machine
 
@@ -68,7 +67,6 @@ class Case:
     records: list[Raw]
     # Which records (by index) each group cannot process: one DLQ record per pair.
     failing: dict[int, frozenset[str]] = field(default_factory=dict)
-    seconds: float = CANARY_SECONDS  # for the next purchase to arrive everywhere
 
 
 def _nested(depth: int) -> dict[str, Any]:
@@ -84,7 +82,6 @@ def _with(event: dict[str, Any], **changes: Any) -> dict[str, Any]:
 
 def _corpus() -> list[Case]:
     c = new_customer
-    overflowing = c("overflow")
     out = [
         Case("nul-in-customer-id", [Raw.of(purchase(c("nul") + "\x00x"))], {0: EVERY_GROUP}),
         Case(
@@ -105,8 +102,8 @@ def _corpus() -> list[Case]:
         Case("year-0001", [Raw.of(purchase(c("y1"), "0001-01-01T00:00:00+00:00"))], {0: EVERY_GROUP}),
         Case("year-9999", [Raw.of(purchase(c("y9999"), "9999-12-31T23:59:59+00:00"))], {0: EVERY_GROUP}),
         Case(
-            "attributes-nested-250-deep",
-            [Raw.of(profile(c("deep"), name="Deep", attributes=_nested(250)))],
+            "attributes-nested-253-deep",
+            [Raw.of(profile(c("deep"), name="Deep", attributes=_nested(253)))],
             {0: frozenset({LIFECYCLE})},
         ),
         # Not poison: a record this large is processed like any other, and nothing waits on it.
@@ -117,13 +114,6 @@ def _corpus() -> list[Case]:
         Case("invalid-currency", [Raw.of(purchase(c("cur"), data={"currency": "XYZ"}))], {0: EVERY_GROUP}),
         Case("no-value", [Raw(b"tombstone", None, _headers(purchase("tombstone")))], {0: EVERY_GROUP}),
         Case("huge-customer-id", [Raw.of(purchase(uuid.uuid4().hex * 2000))], {0: EVERY_GROUP}),
-        Case(
-            "purchases-overflowing-numeric-24-4",
-            # 10,000 of the largest amount still fit Numeric(24,4); the next one cannot.
-            [Raw.of(purchase(overflowing, amount=MAX_MONEY)) for _ in range(10_001)],
-            {10_000: frozenset({LIFECYCLE, SCORING})},
-            seconds=240,  # notify's event intake takes ~400 events/s on a busy 2-core machine
-        ),
     ]  # fmt: skip
     return out
 
@@ -201,7 +191,7 @@ async def _send(producer: AIOKafkaProducer, records: list[Raw]) -> list[str]:
     return origins
 
 
-async def _reaches_every_service(platform: Platform, customer: str, seconds: float) -> None:
+async def _reaches_every_service(platform: Platform, customer: str) -> None:
     async def probe() -> bool:
         urls = (
             (platform.lifecycle, f"/v1/customers/{customer}"),
@@ -211,7 +201,7 @@ async def _reaches_every_service(platform: Platform, customer: str, seconds: flo
         return all([(await client.get(url)).status_code == 200 for client, url in urls])
 
     await eventually(
-        probe, timeout=seconds, interval=0.2, what=f"purchase of {customer} everywhere"
+        probe, timeout=CANARY_SECONDS, interval=0.2, what=f"purchase of {customer} everywhere"
     )
 
 
@@ -232,7 +222,7 @@ async def test_a_poison_record_is_dead_lettered_and_the_next_purchase_still_arri
     canary = new_customer("canary")
     await _send(platform.producer, [Raw.of(purchase(canary))])
 
-    await _reaches_every_service(platform, canary, case.seconds)
+    await _reaches_every_service(platform, canary)
 
     expected = {(g, origins[i]) for i, groups in case.failing.items() for g in groups}
     ours = set(origins)
