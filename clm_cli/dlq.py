@@ -11,9 +11,15 @@ from clm_cli.errors import CliError
 from clm_cli.kafka_ops import consumer, partitions_of, read_range
 from shared.cloudevents import KafkaRecord
 from shared.kafka_producer import KafkaPublisher, PublishError
-from shared.topics import DLQ_SUFFIX, dlq_of
+from shared.topics import (
+    DLQ_GROUP_HEADER,
+    DLQ_HEADERS,
+    DLQ_ORIGIN_HEADER,
+    DLQ_SUFFIX,
+    REDRIVE_FOR_HEADER,
+    dlq_of,
+)
 
-DLQ_HEADERS = ("dlq_error", "dlq_group", "dlq_origin")
 # Offsets of this group mark how far each DLQ partition has been redriven.
 REDRIVE_GROUP = "clm-dlq-redrive"
 
@@ -57,14 +63,50 @@ class DeadLetter:
 
     @property
     def origin_topic(self) -> str:
-        origin = self.header("dlq_origin")
+        origin = self.header(DLQ_ORIGIN_HEADER)
         return (
             origin.rsplit("/", 2)[0] if origin.count("/") >= 2 else self.topic[: -len(DLQ_SUFFIX)]
         )
 
-    def redriven(self) -> KafkaRecord:
-        headers = [(k, v) for k, v in self.headers if k not in DLQ_HEADERS]
+    @property
+    def origin(self) -> str:
+        """Where the record was consumed from (topic/partition/offset); its DLQ place if the
+        consumer did not say."""
+        return self.header(DLQ_ORIGIN_HEADER) or f"{self.topic}/{self.partition}/{self.offset}"
+
+    def redriven(self, groups: tuple[str, ...] = ()) -> KafkaRecord:
+        """The original record again; `groups` (when given) are the only groups to process it."""
+        dropped = (*DLQ_HEADERS, REDRIVE_FOR_HEADER)  # an earlier redrive's target is stale
+        headers = [(k, v) for k, v in self.headers if k not in dropped]
+        if groups:
+            headers.append((REDRIVE_FOR_HEADER, ",".join(groups).encode()))
         return KafkaRecord(self.origin_topic, self.key, self.value, headers)
+
+
+@dataclass(frozen=True)
+class Redrive:
+    """One original record to publish again, for the groups that dead-lettered it (every
+    group when a copy does not name its group)."""
+
+    letter: DeadLetter
+    groups: tuple[str, ...]
+    copies: int
+
+    def record(self) -> KafkaRecord:
+        return self.letter.redriven(self.groups)
+
+
+def plan_redrive(letters: list[DeadLetter]) -> list[Redrive]:
+    """Each dead-lettered original once, however many groups dead-lettered it, in DLQ order."""
+    by_origin: dict[str, list[DeadLetter]] = {}
+    for letter in letters:
+        by_origin.setdefault(letter.origin, []).append(letter)
+    plan = []
+    for copies in by_origin.values():
+        named = [c.header(DLQ_GROUP_HEADER) for c in copies]
+        groups = () if "" in named else tuple(sorted(set(named)))
+        plan.append(Redrive(copies[0], groups, len(copies)))
+    return plan
 
 
 async def latest(bootstrap: str, topic: str, limit: int) -> list[DeadLetter]:
@@ -124,10 +166,11 @@ async def redrive(
     dry_run: bool,
     on_published: Callable[[int], None] = lambda n: None,
     on_planned: Callable[[int], None] = lambda n: None,
-) -> list[DeadLetter]:
-    """Re-publishes every record not yet redriven, then commits the redrive group's offsets
-    (a record is published before its offset is committed: at least once, and dedup by
-    event id downstream absorbs a repeat after a crash in between)."""
+) -> list[Redrive]:
+    """Re-publishes every original not yet redriven once, to the groups that dead-lettered it
+    (`plan_redrive`), then commits the redrive group's offsets (a record is published before
+    its offset is committed: at least once, and dedup by event id downstream absorbs a repeat
+    after a crash in between)."""
     async with consumer(bootstrap, REDRIVE_GROUP) as kafka:
         tps = await partitions_of(kafka, topic)
         kafka.assign(tps)
@@ -140,14 +183,15 @@ async def redrive(
             (DeadLetter.of(r) for r in await read_range(kafka, ranges)),
             key=lambda d: (d.partition, d.offset),
         )
-        on_planned(len(records))
-        if dry_run or not records:
-            return records
+        plan = plan_redrive(records)
+        on_planned(len(plan))
+        if dry_run or not plan:
+            return plan
         publisher = KafkaPublisher(bootstrap, "clm-cli-redrive")
         try:
-            for start in range(0, len(records), 500):
-                chunk = records[start : start + 500]
-                await publisher.publish([d.redriven() for d in chunk])
+            for start in range(0, len(plan), 500):
+                chunk = plan[start : start + 500]
+                await publisher.publish([r.record() for r in chunk])
                 on_published(len(chunk))
         except PublishError as exc:
             raise CliError(f"Redrive stopped: Kafka did not accept the records ({exc}).") from exc
@@ -160,4 +204,4 @@ async def redrive(
                 f"The records were redriven but the group {REDRIVE_GROUP} could not record it "
                 f"({exc}); a second redrive would publish them again."
             ) from exc
-    return records
+    return plan

@@ -507,31 +507,39 @@ def dlq_redrive(
     topic: TopicOption = CUSTOMER_EVENTS,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would go.")] = False,
 ) -> None:
-    """Re-publish dead-lettered records to their original topic (each one once)."""
+    """Re-publish dead-lettered records to their original topic: each original once, for the
+    consumer groups that dead-lettered it only (header clm_redrive_for; other groups skip it)."""
     from clm_cli import dlq
 
     settings, name = _settings(), dlq.dlq_topic(topic)
     with _progress() as progress:
         task = progress.add_task(f"Redriving {name}", total=None)
-        records = asyncio.run(
+        plan = asyncio.run(
             dlq.redrive(
                 settings.kafka_bootstrap_servers, name, dry_run=dry_run,
                 on_planned=lambda n: progress.update(task, total=n),
                 on_published=lambda n: progress.advance(task, n),
             )
         )  # fmt: skip
-    if not records:
+    if not plan:
         console.print(f"Nothing to redrive on {name}: every record was redriven already.")
         return
-    targets = Counter(d.origin_topic for d in records)
+    targets = Counter(r.letter.origin_topic for r in plan)
     where = ", ".join(f"{n} to {t}" for t, n in targets.items())
+    copies = sum(r.copies for r in plan)
+    if copies != len(plan):  # several groups dead-lettered the same original
+        where += f"; from {copies} dead-lettered copies"
     if dry_run:
-        console.print(f"Would redrive {len(records)} records ({where}); nothing was published.")
-        for d in records[:50]:
-            line = f"  {d.ref:>7}  {d.key.decode(errors='replace'):<24}  {d.header('dlq_error')}"
+        console.print(f"Would redrive {len(plan)} records ({where}); nothing was published.")
+        for r in plan[:50]:
+            d = r.letter
+            line = (
+                f"  {d.ref:>7}  {d.key.decode(errors='replace'):<24}  "
+                f"for {','.join(r.groups) or 'every group'}  {d.header('dlq_error')}"
+            )
             console.print(line, no_wrap=True, overflow="ellipsis", markup=False, highlight=False)
     else:
-        console.print(f"[green]Redrove {len(records)} records[/] ({where}).")
+        console.print(f"[green]Redrove {len(plan)} records[/] ({where}).")
 
 
 # ------------------------------------------------------------------ customers

@@ -1,6 +1,6 @@
 """Customer events <-> CloudEvents on clm.customer-events.v1."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from pydantic import ValidationError
@@ -19,6 +19,11 @@ from shared.logging import TRACEPARENT_HEADER
 
 SCHEMA_V1 = "urn:clm:schema:customer-event:v1"
 TYPE_PREFIX = "clm.customer."
+# The moments the consumers compute with: near year 1 or 9999, adding a window or a horizon
+# overflows Python's dates (and PostgreSQL's), so such an event is refused when decoded (it
+# goes to the DLQ) rather than parked in the state. Ingest refuses a narrower range.
+EARLIEST_OCCURRED_AT = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_OCCURRED_AT = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 def to_cloudevent(event: CustomerEvent, traceparent: str | None = None) -> CloudEvent:
@@ -70,9 +75,21 @@ def from_cloudevent(ce: CloudEvent) -> CustomerEvent:
     if ce.dataschema != SCHEMA_V1:
         raise CloudEventError(f"unknown schema version {ce.dataschema!r}; expected {SCHEMA_V1}")
     try:
-        return customer_event_adapter.validate_python(ce.data)
+        event = customer_event_adapter.validate_python(ce.data)
     except ValidationError as exc:
         raise CloudEventError(f"invalid customer event: {exc.errors(include_url=False)}") from exc
+    return computable(event)
+
+
+def computable(event: CustomerEvent) -> CustomerEvent:
+    """The event, if its moment is one the consumers can compute with."""
+    at = event.occurred_at if event.occurred_at.tzinfo else event.occurred_at.replace(tzinfo=UTC)
+    if not EARLIEST_OCCURRED_AT <= at < LATEST_OCCURRED_AT:
+        raise CloudEventError(
+            f"occurred_at {event.occurred_at.isoformat()} is outside the range the consumers "
+            f"compute with [{EARLIEST_OCCURRED_AT.year}, {LATEST_OCCURRED_AT.year})"
+        )
+    return event
 
 
 class ConsumedRecord(Protocol):
@@ -90,7 +107,7 @@ def decode_record(record: ConsumedRecord) -> CustomerEvent:
     with its error) every record the fast path does not accept."""
     event = _fast(record)
     if event is not None:
-        return event
+        return computable(event)
     return from_cloudevent(from_kafka(record.value, record.headers))
 
 

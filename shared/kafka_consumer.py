@@ -1,8 +1,10 @@
 """Batch consumer loop: getmany, process, commit after processing, poison records to the DLQ.
 
-Three failures are told apart: a record that cannot be decoded or processed (poison: to
-`<topic>.dlq` with the error, move on), a failure of our own dependencies (database or
-broker down: back off and retry the same batch, never skip it), and stop (return).
+Three failures are told apart (shared/failures.py): a failure of our own dependencies
+(database or broker down, deadlock, timeout: back off and retry the same records, never skip
+them), a record that cannot be decoded or processed (poison: found by retrying the batch once
+and then bisecting it, sent to `<topic>.dlq` with the error, the group and its origin, and the
+rest of the batch processed in order), and stop (return, offsets uncommitted).
 """
 
 import asyncio
@@ -16,11 +18,27 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from shared.cloudevents import KafkaRecord, ce_type_of
+from shared.consumer_progress import DEFAULT_STUCK_AFTER_SECONDS, MemberProgress
+from shared.consumer_progress import register as register_progress
+from shared.consumer_progress import unregister as unregister_progress
+from shared.failures import describe, is_transient
 from shared.gc_tuning import return_freed_memory
-from shared.kafka_producer import KafkaPublisher, PublishError
+from shared.kafka_producer import KafkaPublisher
 from shared.logging import get_logger, record_fields
-from shared.metrics import BATCH_LATENCY, CONSUMER_LAG, DLQ_RECORDS, EVENTS_CONSUMED
-from shared.topics import dlq_of
+from shared.metrics import (
+    BATCH_LATENCY,
+    CONSUMER_DEAD_LETTERED,
+    CONSUMER_LAG,
+    DLQ_RECORDS,
+    EVENTS_CONSUMED,
+)
+from shared.topics import (
+    DLQ_ERROR_HEADER,
+    DLQ_GROUP_HEADER,
+    DLQ_ORIGIN_HEADER,
+    REDRIVE_FOR_HEADER,
+    dlq_of,
+)
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -29,6 +47,14 @@ SLOW_BATCH_SECONDS = 5.0  # a batch slower than this gets a summary line
 
 class _Stopped(Exception):
     """Stop was asked while a batch was still being retried; its offsets stay uncommitted."""
+
+
+class _RecordFailure(Exception):
+    """Handling these records failed in a way that retrying will not change (their data)."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
 
 
 @dataclass(frozen=True)
@@ -87,11 +113,20 @@ def dead_letter(poison: Poison, group_id: str) -> KafkaRecord:
     rec = poison.record
     headers = list(rec.headers or ())
     headers += [
-        ("dlq_error", poison.error[:4000].encode()),
-        ("dlq_group", group_id.encode()),
-        ("dlq_origin", f"{rec.topic}/{rec.partition}/{rec.offset}".encode()),
+        (DLQ_ERROR_HEADER, poison.error[:4000].encode()),
+        (DLQ_GROUP_HEADER, group_id.encode()),
+        (DLQ_ORIGIN_HEADER, f"{rec.topic}/{rec.partition}/{rec.offset}".encode()),
     ]
     return KafkaRecord(dlq_of(rec.topic), rec.key or b"", rec.value or b"", headers)
+
+
+def meant_for(record: ConsumerRecord, group_id: str) -> bool:  # type: ignore[type-arg]
+    """False for a redriven record that names other groups (`clm dlq redrive`): this group
+    processed the original, only the groups that dead-lettered it process it again."""
+    for name, value in record.headers or ():
+        if name == REDRIVE_FOR_HEADER:
+            return group_id in (value or b"").decode(errors="replace").split(",")
+    return True
 
 
 class BatchConsumer(Generic[T]):
@@ -108,6 +143,7 @@ class BatchConsumer(Generic[T]):
         poll_timeout_ms: int = 200,
         client_id: str | None = None,
         fetch_max_bytes: int = 32 * 1024 * 1024,
+        stuck_after_seconds: float = DEFAULT_STUCK_AFTER_SECONDS,
     ) -> None:
         self.topic = topic
         self.group_id = group_id
@@ -131,10 +167,18 @@ class BatchConsumer(Generic[T]):
         self._stopping = asyncio.Event()
         self.started = asyncio.Event()
         self.batches_processed = 0
+        self.progress = MemberProgress(group_id, stuck_after_seconds)
 
     async def run(self) -> None:
-        await self._start_with_retry()
-        self.started.set()
+        register_progress(self.progress)
+        try:
+            await self._start_with_retry()
+            self.started.set()
+            await self._consume()
+        finally:
+            unregister_progress(self.progress)
+
+    async def _consume(self) -> None:
         try:
             while not self._stopping.is_set():
                 try:
@@ -156,6 +200,7 @@ class BatchConsumer(Generic[T]):
                     self._record_lag(batch)
                     del batch, records  # before the trim: the batch is done with
                     return_freed_memory()
+                self.progress.progressed()  # a batch committed, or nothing left to consume
         finally:
             await self._consumer.stop()
 
@@ -171,50 +216,123 @@ class BatchConsumer(Generic[T]):
                 delay = min(delay * 2, 10.0)
 
     async def _process_until_done(self, records: list[ConsumerRecord]) -> None:  # type: ignore[type-arg]
+        started = time.perf_counter()
+        summary = _summary(records)
+        self.progress.begin(str(summary["offsets"]))
         decoded: list[Decoded[T]] = []
         poison: list[Poison] = []
         for rec in records:
+            if not meant_for(rec, self.group_id):
+                continue  # committed with the batch, untouched
             try:
                 decoded.append(Decoded(rec, self._decode(rec)))
             except Exception as exc:  # any decode failure makes the record poison
-                poison.append(Poison(rec, f"{type(exc).__name__}: {exc}"))
-        delay = 0.2
-        while True:
-            started = time.perf_counter()
-            try:
-                poison += await self._handle(decoded) if decoded else []
-                if poison:
-                    await self._dlq.publish([dead_letter(p, self.group_id) for p in poison])
-                    for p in poison:
-                        DLQ_RECORDS.labels(p.record.topic).inc()
-                        log.warning(
-                            "dead_lettered",
-                            **record_fields(p.record.key, p.record.headers),
-                            topic=p.record.topic,
-                            partition=p.record.partition,
-                            offset=p.record.offset,
-                            group=self.group_id,
-                            error=p.error,
-                        )
-                break
-            except (PublishError, OSError, ConnectionError) as exc:
-                log.warning("batch_retry", **_summary(records), error=repr(exc), retry_in=delay)
-            except Exception as exc:  # dependency failures (database) retry the same batch
-                log.exception("batch_failed", **_summary(records), error=repr(exc), retry_in=delay)
-            if self._stopping.is_set():
-                raise _Stopped
-            await self._pause(delay)
-            delay = min(delay * 2, 10.0)
+                poison.append(Poison(rec, describe(exc)))
+        poison += await self._settle(decoded, summary)
+        await self._dead_letter(poison, summary)
         seconds = time.perf_counter() - started
         BATCH_LATENCY.labels(self.group_id).observe(seconds)
         if seconds > SLOW_BATCH_SECONDS:  # a summary line, never one per event (10k+/s)
             log.info(
-                "slow_batch", group=self.group_id, **_summary(records), poison=len(poison),
+                "slow_batch", group=self.group_id, **summary, poison=len(poison),
                 seconds=round(seconds, 3),
             )  # fmt: skip
         for ce_type, n in Counter(ce_type_of(r.headers) for r in records).items():
             EVENTS_CONSUMED.labels(self.topic, self.group_id, ce_type).inc(n)
         self.batches_processed += 1
+
+    async def _settle(self, items: list[Decoded[T]], summary: dict[str, object]) -> list[Poison]:
+        """Processes the items, in order; returns the poison records found among them.
+
+        A deterministic failure is retried once (it may be a flake taken for one), then the
+        items are bisected until each failing record stands alone: the others are processed
+        (each half in order, the first before the second, so per-customer order holds) and
+        only the failing ones are returned, to be dead-lettered.
+        """
+        if not items:
+            return []
+        try:
+            return await self._handle_through_outages(items, summary)
+        except _RecordFailure as failed:
+            # The traceback once per batch: bisecting repeats the failure a few dozen times.
+            log.warning("batch_failed_retrying_once", group=self.group_id, **summary,
+                        error=failed.error, exc_info=failed.__cause__)  # fmt: skip
+        try:
+            return await self._handle_through_outages(items, summary)
+        except _RecordFailure as failed:
+            log.warning("batch_failed_bisecting", group=self.group_id, **summary,
+                        error=failed.error)  # fmt: skip
+            return await self._bisect(items, failed.error, summary)
+
+    async def _bisect(
+        self, items: list[Decoded[T]], error: str, summary: dict[str, object]
+    ) -> list[Poison]:
+        """`items` failed with `error`: finds which of them fail alone, processes the rest."""
+        if len(items) == 1:
+            return [Poison(items[0].record, error)]
+        middle = len(items) // 2
+        poison: list[Poison] = []
+        for half in (items[:middle], items[middle:]):
+            try:
+                poison += await self._handle_through_outages(half, summary)
+            except _RecordFailure as failed:
+                log.info("bisect_half_failed", group=self.group_id, **summary,
+                         failing=len(half), error=failed.error)  # fmt: skip
+                poison += await self._bisect(half, failed.error, summary)
+        return poison
+
+    async def _handle_through_outages(
+        self, items: list[Decoded[T]], summary: dict[str, object]
+    ) -> list[Poison]:
+        """Handles the items, retrying transient failures with backoff until they pass (or stop
+        is asked); raises `_RecordFailure` for a deterministic one."""
+        delay = 0.2
+        while True:
+            try:
+                return await self._handle(items)
+            except Exception as exc:
+                error = describe(exc)
+                self.progress.failed(error)
+                if not is_transient(exc):
+                    raise _RecordFailure(error) from exc
+                log.warning("batch_retry", group=self.group_id, **summary, failing=len(items),
+                            error=error, retry_in=delay)  # fmt: skip
+            await self._pause_or_stop(delay)
+            delay = min(delay * 2, 10.0)
+
+    async def _dead_letter(self, poison: list[Poison], summary: dict[str, object]) -> None:
+        """Publishes the poison records to the DLQ before their offsets are committed."""
+        if not poison:
+            return
+        delay = 0.2
+        while True:
+            try:
+                await self._dlq.publish([dead_letter(p, self.group_id) for p in poison])
+                break
+            except Exception as exc:  # the DLQ is our own dependency: retry, never skip
+                error = describe(exc)
+                self.progress.failed(error)
+                log.warning("dead_letter_retry", group=self.group_id, **summary, error=error,
+                            retry_in=delay)  # fmt: skip
+            await self._pause_or_stop(delay)
+            delay = min(delay * 2, 10.0)
+        for p in poison:
+            DLQ_RECORDS.labels(p.record.topic).inc()
+            CONSUMER_DEAD_LETTERED.labels(self.group_id, p.record.topic).inc()
+            log.warning(
+                "dead_lettered",
+                **record_fields(p.record.key, p.record.headers),
+                topic=p.record.topic,
+                partition=p.record.partition,
+                offset=p.record.offset,
+                group=self.group_id,
+                error=p.error,
+            )
+
+    async def _pause_or_stop(self, seconds: float) -> None:
+        if self._stopping.is_set():
+            raise _Stopped
+        await self._pause(seconds)
 
     async def _commit(self, batch: dict[TopicPartition, Sequence[ConsumerRecord]]) -> None:  # type: ignore[type-arg]
         # Partitions taken away during the batch (a rebalance) are re-read by their new owner

@@ -28,3 +28,20 @@ ERASED_EVENTS_SKIPPED = Counter(
     "Consumed records dropped because their customer was erased (GDPR)",
     ["service"],
 )
+# Consumer progress (shared/consumer_progress.py): alert rules in deploy/ match these names.
+CONSUMER_STUCK = Gauge(
+    "clm_consumer_stuck",
+    "1 while the group has retried one batch (same offsets) longer than "
+    "CLM_CONSUMER_STUCK_AFTER_SECONDS, else 0",
+    ["group"],
+)
+CONSUMER_LAST_PROGRESS = Gauge(
+    "clm_consumer_last_progress_timestamp_seconds",
+    "Unix time the group last committed a batch or found nothing to consume (oldest member)",
+    ["group"],
+)
+CONSUMER_DEAD_LETTERED = Counter(
+    "clm_consumer_dead_lettered_total",
+    "Records the group could not process and sent to <topic>.dlq, by original topic",
+    ["group", "topic"],
+)

@@ -18,6 +18,7 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared import consumer_progress
 from shared.auth import AUTHENTICATED_SCOPES, KeyStore, ScopeCheck, authenticate
 from shared.database_outage import database_unavailable, is_database_outage
 from shared.db import database_ready
@@ -266,13 +267,20 @@ def create_service_app(
         responses={503: {"model": Readiness, "description": "A dependency is unreachable"}},
     )
     async def readyz() -> JSONResponse:
+        """503 when a dependency is unreachable. A stuck consumer is reported in the body
+        (`consumers`, `consumers_stuck`) but keeps 200: the HTTP API still answers, and taking
+        the instance out of the load balancer (or restarting it) would not unstick a batch
+        whose dependency is down or whose failure needs a person; the clm_consumer_stuck
+        gauge pages for that."""
         checks = (readiness or kafka_and_database)(app)
         results = {name: await check() for name, check in checks.items()}
         ok = all(results.values())
-        return JSONResponse(
-            {"status": "ready" if ok else "not ready", "checks": results},
-            status_code=200 if ok else 503,
-        )
+        body: dict[str, object] = {"status": "ready" if ok else "not ready", "checks": results}
+        groups = consumer_progress.groups()
+        if groups:
+            body["consumers"] = groups
+            body["consumers_stuck"] = sorted(g for g, detail in groups.items() if detail["stuck"])
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     @app.get(
         "/metrics",

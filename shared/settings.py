@@ -55,6 +55,11 @@ class ServiceSettings(BaseSettings):
         pattern=r"^[A-Z]{3}$",
         description="ISO 4217 code every money figure of every service is reported in",
     )
+    # A consumer working on the same batch (same offsets) longer than this is reported stuck:
+    # /readyz's body and the clm_consumer_stuck gauge (shared/consumer_progress.py).
+    consumer_stuck_after_seconds: float = Field(
+        default=60.0, gt=0, validation_alias="CLM_CONSUMER_STUCK_AFTER_SECONDS"
+    )
     erasure_secret: str = Field(
         default=LOCAL_ERASURE_SECRET, validation_alias="CLM_ERASURE_SECRET", min_length=16
     )

@@ -9,6 +9,14 @@ NOTIFICATIONS = "clm.notifications.v1"
 CUSTOMER_STATE = "clm.customer-state.v1"
 
 DLQ_SUFFIX = ".dlq"
+# Headers a consumer adds to the record it dead-letters (the record's own headers are kept).
+DLQ_ERROR_HEADER = "dlq_error"  # why: exception type, message, SQLSTATE
+DLQ_GROUP_HEADER = "dlq_group"  # which consumer group failed it
+DLQ_ORIGIN_HEADER = "dlq_origin"  # where it was: topic/partition/offset
+DLQ_HEADERS = (DLQ_ERROR_HEADER, DLQ_GROUP_HEADER, DLQ_ORIGIN_HEADER)
+# A redriven record names the groups that dead-lettered it (comma-separated): every other
+# group consuming the topic skips it, having processed the original already.
+REDRIVE_FOR_HEADER = "clm_redrive_for"
 
 
 def dlq_of(topic: str) -> str:

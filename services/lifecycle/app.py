@@ -93,6 +93,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             handle=processor.handle,
             dlq=publisher,
             max_records=settings.consumer_max_records,
+            stuck_after_seconds=settings.consumer_stuck_after_seconds,
             fetch_max_bytes=settings.consumer_fetch_max_bytes,
             client_id=f"{settings.consumer_group}-{n}",
         ),

@@ -83,6 +83,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             handle=intake.handle_changes,
             dlq=publisher,
             max_records=settings.consumer_max_records,
+            stuck_after_seconds=settings.consumer_stuck_after_seconds,
         ),
         BatchConsumer(
             bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -92,6 +93,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             handle=intake.handle_events,
             dlq=publisher,
             max_records=settings.consumer_max_records,
+            stuck_after_seconds=settings.consumer_stuck_after_seconds,
         ),
     ]
     if settings.run_scores_consumer:
@@ -104,6 +106,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 handle=intake.handle_scores,
                 dlq=publisher,
                 max_records=settings.consumer_max_records,
+                stuck_after_seconds=settings.consumer_stuck_after_seconds,
             )
         )
     relay = OutboxRelay(engine, publisher, SERVICE, settings.outbox_batch_size)

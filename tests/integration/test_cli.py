@@ -13,14 +13,14 @@ from pathlib import Path
 import orjson
 import pytest
 import sqlalchemy as sa
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.lifecycle.domain import CustomerFacts, DomainEvent, EventType, apply
 from services.lifecycle.tables import customers
 from shared.erasure import pseudonym
 from shared.kafka_admin import ensure_topics
-from shared.topics import CUSTOMER_EVENTS, TopicSpec, dlq_of
+from shared.topics import CUSTOMER_EVENTS, REDRIVE_FOR_HEADER, TopicSpec, dlq_of
 from tests.support.infra import Infrastructure
 from tests.support.services import ServiceProcess, free_port
 from tests.support.topics import TopicTail
@@ -94,7 +94,7 @@ async def poison_topic(infra: Infrastructure) -> str:
     return topic
 
 
-async def _put_poison(bootstrap: str, topic: str, key: str) -> None:
+async def _put_poison(bootstrap: str, topic: str, key: str, group: str = "clm-lifecycle") -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     try:
@@ -103,11 +103,22 @@ async def _put_poison(bootstrap: str, topic: str, key: str) -> None:
             headers=[
                 ("ce_id", key.encode()), ("ce_type", b"clm.customer.purchase"),
                 ("dlq_error", b"JSONDecodeError: unexpected end of data"),
-                ("dlq_group", b"clm-lifecycle"), ("dlq_origin", f"{topic}/0/41".encode()),
+                ("dlq_group", group.encode()), ("dlq_origin", f"{topic}/0/41".encode()),
             ],
         )  # fmt: skip
     finally:
         await producer.stop()
+
+
+async def _records_in(bootstrap: str, topic: str) -> int:
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await reader.start()
+    try:
+        cluster = await reader._client.fetch_all_metadata()
+        tps = [TopicPartition(topic, p) for p in cluster.partitions_for_topic(topic) or ()]
+        return sum((await reader.end_offsets(tps)).values())
+    finally:
+        await reader.stop()
 
 
 async def test_dlq_list_show_and_redrive_a_poison_record(
@@ -142,6 +153,39 @@ async def test_dlq_list_show_and_redrive_a_poison_record(
     again = await clm(cli_env, "dlq", "redrive", "--topic", poison_topic)
     assert again.code == 0, again.stderr
     assert "Nothing to redrive" in again.stdout
+
+
+async def test_a_record_three_groups_dead_lettered_is_redriven_once_for_those_groups(
+    infra: Infrastructure, cli_env: dict[str, str]
+) -> None:
+    topic = f"clm.cli-test-{uuid.uuid4().hex[:8]}.v1"
+    await ensure_topics(
+        infra.kafka_bootstrap, 2, [TopicSpec(topic, {}), TopicSpec(dlq_of(topic), {})]
+    )
+    key = f"poison-{uuid.uuid4().hex[:8]}"
+    groups = ("clm-scoring", "clm-lifecycle", "clm-notify-events")
+    for group in groups:
+        await _put_poison(infra.kafka_bootstrap, topic, key, group)
+
+    listed = await clm(cli_env, "dlq", "list", "--topic", topic)
+    assert listed.code == 0, listed.stderr
+    rows = [row for row in listed.stdout.splitlines() if key in row]
+    assert len(rows) == 3  # why each failed: its group, origin and error
+    for group in groups:
+        assert any(group in row and f"{topic}/0/41" in row and "JSONDecodeError" in row
+                   for row in rows)  # fmt: skip
+
+    async with TopicTail(infra.kafka_bootstrap, topic) as tail:
+        done = await clm(cli_env, "dlq", "redrive", "--topic", topic)
+        assert done.code == 0, done.stderr
+        assert "Redrove 1 records" in done.stdout and "from 3 dead-lettered copies" in done.stdout
+        [record] = await tail.collect(lambda r: r.key == key.encode(), until=lambda k: len(k) >= 1)
+    more = await clm(cli_env, "dlq", "redrive", "--topic", topic)
+    assert "Nothing to redrive" in more.stdout
+    assert await _records_in(infra.kafka_bootstrap, topic) == 1  # the topic is this test's own
+    headers = dict(record.headers)
+    assert headers[REDRIVE_FOR_HEADER] == b"clm-lifecycle,clm-notify-events,clm-scoring"
+    assert not {h for h in headers if h.startswith("dlq_")}
 
 
 async def test_dlq_show_of_a_missing_offset_is_one_sentence(

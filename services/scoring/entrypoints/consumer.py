@@ -34,6 +34,7 @@ def events_consumer(
             handle=batch_handler(service),
             dlq=dlq,
             max_records=settings.consumer_max_records,
+            stuck_after_seconds=settings.consumer_stuck_after_seconds,
             client_id=f"{settings.consumer_group}-{n}",
         )
 
