@@ -29,8 +29,11 @@ def decode_score(record: Any) -> DomainEvent | None:
         return None
     if isinstance(churn_risk, bool) or not isinstance(churn_risk, int | float):
         raise CloudEventError("churn_risk must be a number")
+    stamped = data.get("scored_at") or (ce.time.isoformat() if ce.time else None)
+    if stamped is None:
+        raise CloudEventError("score update without scored_at or time")
     try:
-        scored_at = datetime.fromisoformat(str(data.get("scored_at") or ce.time.isoformat()))
+        scored_at = datetime.fromisoformat(str(stamped))
     except ValueError as exc:
         raise CloudEventError("scored_at is not an RFC 3339 time") from exc
     if scored_at.tzinfo is None:

@@ -263,10 +263,13 @@ async def _copy_batch(
     """Batch rows into the temporary table ``name`` by COPY. Bound as array parameters, every
     element went through a Python-level isinstance against collections.abc in asyncpg (30+
     values per customer): the largest Python cost of store_scores."""
+    # Through SQLAlchemy, so that its transaction has begun before the raw COPY: rows copied
+    # outside it would be deleted at once (ON COMMIT DELETE ROWS). Emptied first as well: a
+    # second batch in one transaction must not see the first's rows.
+    await conn.exec_driver_sql(_batch_table(name, columns))
+    await conn.exec_driver_sql(f"DELETE FROM {name}")
     raw = (await conn.get_raw_connection()).driver_connection
     assert raw is not None
-    # Emptied first as well: a second batch in one transaction must not see the first's rows.
-    await raw.execute(f"{_batch_table(name, columns)}; DELETE FROM {name}")
     names = [column for column, _ in columns]
     records = list(zip(*(values[column] for column in names), strict=True))
     await raw.copy_records_to_table(name, records=records, columns=names)
