@@ -43,6 +43,9 @@ PLATFORM_WIDE: list[tuple[str, str, str, Any]] = [
     ("CLM_ENVIRONMENT", "test", "environment", "test"),
     ("CLM_LOG_LEVEL", "debug", "log_level", "DEBUG"),
     ("CLM_ERASURE_SECRET", "another-erasure-secret-42", "erasure_secret", "another-erasure-secret-42"),
+    ("CLM_REPORTING_CURRENCY", "EUR", "reporting_currency", "EUR"),
+    ("CLM_BUSINESS_TIMEZONE", "Asia/Shanghai", "business_timezone", "Asia/Shanghai"),
+    ("CLM_CONSUMER_STUCK_AFTER_SECONDS", "15", "consumer_stuck_after_seconds", 15.0),
     ("KAFKA_BOOTSTRAP_SERVERS", "kafka-1:9092", "kafka_bootstrap_servers", "kafka-1:9092"),
     ("DATABASE_URL", "postgresql+asyncpg://u:p@db/clm", "database_url", "postgresql+asyncpg://u:p@db/clm"),
 ]  # fmt: skip
@@ -53,6 +56,15 @@ PER_SERVICE: list[tuple[str, str, type[BaseSettings], str, Any]] = [
     ("CLM_INGEST_PUBLISH_TIMEOUT_SECONDS", "2.5", IngestSettings, "publish_timeout_seconds", 2.5),
     ("CLM_INGEST_TRANSACTIONAL_PRODUCERS", "2", IngestSettings, "transactional_producers", 2),
     ("CLM_INGEST_DB_POOL_SIZE", "3", IngestSettings, "db_pool_size", 3),
+    ("CLM_INGEST_MAX_FUTURE_SKEW_SECONDS", "60", IngestSettings, "max_future_skew_seconds", 60.0),
+    ("CLM_LIFECYCLE_SCORES_TOPIC", "t.s", LifecycleSettings, "scores_topic", "t.s"),
+    ("CLM_LIFECYCLE_SCORES_CONSUMER_GROUP", "ls2", LifecycleSettings, "scores_consumer_group", "ls2"),
+    ("CLM_LIFECYCLE_SCORES_MAX_RECORDS", "100", LifecycleSettings, "scores_max_records", 100),
+    ("CLM_LIFECYCLE_EVENT_TIME_MAX_AHEAD_SECONDS", "120", LifecycleSettings, "event_time_max_ahead_seconds", 120.0),
+    ("CLM_SCORING_FIRST_ORDER_WEIGHT", "0.5", ScoringSettings, "first_order_weight", 0.5),
+    ("CLM_NOTIFY_PUBLIC_URL", "https://care.example", NotifySettings, "public_url", "https://care.example"),
+    ("CLM_NOTIFY_UNSUBSCRIBE_SECRET", "unsub-42", NotifySettings, "unsubscribe_secret", "unsub-42"),
+    ("CLM_SINK_URL", "http://sink:9", CliSettings, "sink_url", "http://sink:9"),
     ("CLM_LIFECYCLE_RULES_PATH", "/etc/clm/rules.yaml", LifecycleSettings, "rules_path", Path("/etc/clm/rules.yaml")),
     ("CLM_LIFECYCLE_CLOCK", "event_time", LifecycleSettings, "clock", "event_time"),
     ("CLM_LIFECYCLE_CONSUMER_GROUP", "g2", LifecycleSettings, "consumer_group", "g2"),
@@ -127,6 +139,8 @@ NOT_SETTINGS = {
     "CLM_KAFKA_PORT", "CLM_PG_PORT", "CLM_TOPIC_PARTITIONS", "CLM_SEED_DEMO",
     "CLM_SCALE_OUT_EVENTS", "CLM_KAFKA_CONTROLLER_PORT", "CLM_INGEST_PORT",
     "CLM_LIFECYCLE_PORT", "CLM_SCORING_PORT", "CLM_NOTIFY_PORT",
+    # the local launcher's: its sink's ports and the access log (deploy/local/stack.py)
+    "CLM_SINK_SMTP_PORT", "CLM_SINK_HTTP_PORT", "CLM_ACCESS_LOG",
 }  # fmt: skip
 
 
