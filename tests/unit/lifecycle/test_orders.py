@@ -114,7 +114,8 @@ def test_refunding_the_only_order_leaves_a_prospect_that_never_bought() -> None:
     state = derive(apply_all(bought, [refund("rf-1", 1, "1001")]), LifecycleRules(), day(2))
     assert state.stage is Stage.ACQUISITION
     assert state.first_purchase_at is None
-    assert summary(state) == []
+    # Known since the order (its entry into acquisition stays); never bought, never developed.
+    assert summary(state) == [("stage", "None->acquisition", "first_contact", "ev-1")]
 
 
 def test_refunding_a_large_order_takes_the_tier_back_down() -> None:
