@@ -22,6 +22,7 @@ TABLES = (
     "outbox",
     "erased_customers",
     "lifecycle_watermark",
+    "exchange_rates",
 )
 
 
