@@ -30,9 +30,14 @@ from tests.support.services import free_port
 
 OUTBOX = f"notify-test-{uuid.uuid4().hex[:6]}"
 CONFIG = load_configuration(NotifySettings())
+# Several triggers of one customer here stand for separate occurrences (races, caps): none
+# is held back as a repeat of a once-per-customer welcome.
 BOOK = CONFIG.book.model_copy(
     update={
-        "policy": CONFIG.book.policy.model_copy(update={"quiet_hours": QuietHours(enabled=False)})
+        "policy": CONFIG.book.policy.model_copy(update={"quiet_hours": QuietHours(enabled=False)}),
+        "playbooks": tuple(
+            p.model_copy(update={"once_per_customer": False}) for p in CONFIG.book.playbooks
+        ),
     }
 )
 
