@@ -15,10 +15,12 @@ from zoneinfo import ZoneInfo
 import httpx
 import orjson
 import pytest
+import yaml
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from services.notify.domain.signature import SIGNATURE_HEADER, SignatureError, verify
+from services.notify.settings import DEFAULT_PLAYBOOKS
 from shared.cloudevents import CloudEvent, to_kafka
 from shared.topics import CUSTOMER_EVENTS, CUSTOMER_SCORES, LIFECYCLE_CHANGES, NOTIFICATIONS
 from tests.support.factories import complaint, new_customer, profile, purchase
@@ -107,13 +109,29 @@ async def _start_group_at_end(bootstrap: str, group: str, topics: list[str]) -> 
 
 
 @pytest.fixture(scope="module")
-async def notify_env(infra: Infrastructure, mailbox: Any, receiver: Receiver) -> dict[str, str]:
+def playbooks(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The default playbooks, with room in the account managers' queue for every test's
+    tasks: the day's capacity counts the whole shared database (test_notify_task_queues.py
+    tests the capacity itself)."""
+    raw = yaml.safe_load(DEFAULT_PLAYBOOKS.read_text())
+    for queue in raw["policy"]["task_queues"]:
+        queue["daily_capacity"] = 1_000_000
+    path = tmp_path_factory.mktemp("notify") / "playbooks.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+async def notify_env(
+    infra: Infrastructure, mailbox: Any, receiver: Receiver, playbooks: str
+) -> dict[str, str]:
     await _start_group_at_end(infra.kafka_bootstrap, f"{GROUP}-lifecycle", [LIFECYCLE_CHANGES])
     await _start_group_at_end(infra.kafka_bootstrap, f"{GROUP}-events", [CUSTOMER_EVENTS])
     await _start_group_at_end(infra.kafka_bootstrap, f"{GROUP}-scores", [CUSTOMER_SCORES])
     controller, _ = mailbox
     return {
         "CLM_NOTIFY_CONSUMER_GROUP": GROUP,
+        "CLM_NOTIFY_PLAYBOOKS_PATH": playbooks,
         "CLM_NOTIFY_SMTP_PORT": str(controller.port),
         "CLM_NOTIFY_WEBHOOK_URL": f"{receiver.url}/tasks",
         "CLM_NOTIFY_WEBHOOK_SECRET": WEBHOOK_SECRET,
@@ -607,6 +625,38 @@ async def test_a_birthday_greeting_goes_out_on_the_day_in_the_customers_zone(
     assert mail["Subject"] == "Happy birthday, Ann!"
 
 
+async def test_messages_retrying_after_a_failed_attempt_are_listed_as_retrying(
+    infra: Infrastructure, client: httpx.AsyncClient
+) -> None:
+    """The dashboard's retrying count (issue 18, item 8): a message scheduled again after a
+    failed attempt is `retrying`; one never tried is only `scheduled`."""
+    import asyncpg
+
+    customer = new_customer("retry")
+    later = datetime.now(UTC) + timedelta(days=365)  # never due during the test
+    ids = {"retrying": str(uuid.uuid4()), "fresh": str(uuid.uuid4())}
+    conn = await asyncpg.connect(infra.database_url.replace("+asyncpg", ""))
+    try:
+        for (name, message), attempts in zip(ids.items(), (2, 0), strict=True):
+            await conn.execute(
+                "INSERT INTO notify_messages (id, playbook, step, customer_id, occurrence_id,"
+                " trigger_kind, trigger_at, channel, template, status, reason, due_at, attempts,"
+                " created_at, updated_at) VALUES ($1, 'new_customer', 'welcome', $2, $3,"
+                " 'stage', now(), 'email', 'welcome', 'scheduled', $4, $5, $6, now(), now())",
+                message, customer, f"occ-{name}", "retrying: 451 try again" if attempts else "x",
+                later, attempts,
+            )  # fmt: skip
+        retrying = await client.get("/v1/messages", params={"status": "retrying", "limit": 1000})
+        scheduled = await client.get("/v1/messages", params={"status": "scheduled", "limit": 1000})
+        assert retrying.status_code == 200, retrying.text
+        listed = {m["id"] for m in retrying.json()["items"]}
+        assert ids["retrying"] in listed and ids["fresh"] not in listed
+        assert set(ids.values()) <= {m["id"] for m in scheduled.json()["items"]}
+    finally:
+        await conn.execute("DELETE FROM notify_messages WHERE customer_id = $1", customer)
+        await conn.close()
+
+
 async def test_killed_between_scheduling_and_sending_then_restarted_sends_exactly_once(
     start_service: Callable[..., ServiceProcess],
     notify: ServiceProcess,
@@ -693,35 +743,3 @@ async def test_sms_goes_to_the_http_provider_with_the_documented_payload(
 def test_clock_helpers_pick_a_midday_zone() -> None:
     local = datetime.now(ZoneInfo(MIDDAY))
     assert 11 <= local.hour <= 13
-
-
-async def test_messages_retrying_after_a_failed_attempt_are_listed_as_retrying(
-    infra: Infrastructure, client: httpx.AsyncClient
-) -> None:
-    """The dashboard's retrying count (issue 18, item 8): a message scheduled again after a
-    failed attempt is `retrying`; one never tried is only `scheduled`."""
-    import asyncpg
-
-    customer = new_customer("retry")
-    later = datetime.now(UTC) + timedelta(days=365)  # never due during the test
-    ids = {"retrying": str(uuid.uuid4()), "fresh": str(uuid.uuid4())}
-    conn = await asyncpg.connect(infra.database_url.replace("+asyncpg", ""))
-    try:
-        for (name, message), attempts in zip(ids.items(), (2, 0), strict=True):
-            await conn.execute(
-                "INSERT INTO notify_messages (id, playbook, step, customer_id, occurrence_id,"
-                " trigger_kind, trigger_at, channel, template, status, reason, due_at, attempts,"
-                " created_at, updated_at) VALUES ($1, 'new_customer', 'welcome', $2, $3,"
-                " 'stage', now(), 'email', 'welcome', 'scheduled', $4, $5, $6, now(), now())",
-                message, customer, f"occ-{name}", "retrying: 451 try again" if attempts else "x",
-                later, attempts,
-            )  # fmt: skip
-        retrying = await client.get("/v1/messages", params={"status": "retrying", "limit": 1000})
-        scheduled = await client.get("/v1/messages", params={"status": "scheduled", "limit": 1000})
-        assert retrying.status_code == 200, retrying.text
-        listed = {m["id"] for m in retrying.json()["items"]}
-        assert ids["retrying"] in listed and ids["fresh"] not in listed
-        assert set(ids.values()) <= {m["id"] for m in scheduled.json()["items"]}
-    finally:
-        await conn.execute("DELETE FROM notify_messages WHERE customer_id = $1", customer)
-        await conn.close()
