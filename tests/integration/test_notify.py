@@ -17,7 +17,7 @@ import orjson
 import pytest
 import yaml
 from aiohttp import web
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from services.notify.domain.signature import SIGNATURE_HEADER, SignatureError, verify
 from services.notify.settings import DEFAULT_PLAYBOOKS
@@ -28,7 +28,7 @@ from tests.support.infra import Infrastructure
 from tests.support.mailbox import Mailbox, smtp_server, text_of
 from tests.support.polling import eventually
 from tests.support.services import ServiceProcess, free_port
-from tests.support.topics import TopicTail
+from tests.support.topics import TopicTail, start_group_at_end
 
 WEBHOOK_SECRET = "whsec-test-" + uuid.uuid4().hex
 GROUP = f"clm-notify-test-{uuid.uuid4().hex[:8]}"
@@ -92,22 +92,6 @@ async def receiver() -> AsyncIterator[Receiver]:
     await runner.cleanup()
 
 
-async def _start_group_at_end(bootstrap: str, group: str, topics: list[str]) -> None:
-    """A new consumer group would read the topics' whole history; tests only want what's new."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        cluster = await consumer._client.fetch_all_metadata()
-        tps = [TopicPartition(t, p) for t in topics for p in cluster.partitions_for_topic(t) or ()]
-        consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        await consumer.commit({tp: offset for tp, offset in ends.items()})
-    finally:
-        await consumer.stop()
-
-
 @pytest.fixture(scope="module")
 def playbooks(tmp_path_factory: pytest.TempPathFactory) -> str:
     """The default playbooks, with room in the account managers' queue for every test's
@@ -125,9 +109,9 @@ def playbooks(tmp_path_factory: pytest.TempPathFactory) -> str:
 async def notify_env(
     infra: Infrastructure, mailbox: Any, receiver: Receiver, playbooks: str
 ) -> dict[str, str]:
-    await _start_group_at_end(infra.kafka_bootstrap, f"{GROUP}-lifecycle", [LIFECYCLE_CHANGES])
-    await _start_group_at_end(infra.kafka_bootstrap, f"{GROUP}-events", [CUSTOMER_EVENTS])
-    await _start_group_at_end(infra.kafka_bootstrap, f"{GROUP}-scores", [CUSTOMER_SCORES])
+    await start_group_at_end(infra.kafka_bootstrap, f"{GROUP}-lifecycle", [LIFECYCLE_CHANGES])
+    await start_group_at_end(infra.kafka_bootstrap, f"{GROUP}-events", [CUSTOMER_EVENTS])
+    await start_group_at_end(infra.kafka_bootstrap, f"{GROUP}-scores", [CUSTOMER_SCORES])
     controller, _ = mailbox
     return {
         "CLM_NOTIFY_CONSUMER_GROUP": GROUP,
