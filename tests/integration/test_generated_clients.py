@@ -77,8 +77,20 @@ def generate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[...,
 def services(start_service: Callable[..., ServiceProcess]) -> dict[str, ServiceProcess]:
     # A generous publish timeout: a batch's first transaction on a busy machine takes seconds.
     ingest = start_service("ingest", ready_within=240, CLM_INGEST_PUBLISH_TIMEOUT_SECONDS="60")
-    names = ("lifecycle", "scoring", "notify")
-    others = {name: start_service(name, ready_within=240) for name in names}
+    # Only what the clients read runs: no refit (a model made mid-session would score every
+    # later test's customers) and no notify consumers or sender (they would act on, and send,
+    # other tests' messages for the whole session).
+    quiet = {
+        "lifecycle": {},
+        "scoring": {"CLM_SCORING_REFIT_INTERVAL_HOURS": "0"},
+        "notify": {
+            "CLM_NOTIFY_RUN_CONSUMER": "false",
+            "CLM_NOTIFY_RUN_SCORES_CONSUMER": "false",
+            "CLM_NOTIFY_RUN_SENDER": "false",
+            "CLM_NOTIFY_RUN_CALENDAR": "false",
+        },
+    }
+    others = {name: start_service(name, ready_within=240, **env) for name, env in quiet.items()}
     return {"ingest": ingest, **others}
 
 
