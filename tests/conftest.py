@@ -70,23 +70,40 @@ def key_factory(infra: Infrastructure) -> Callable[[list[str]], str]:
     return lambda scopes: _register(infra, "test-limited", scopes)
 
 
+# Every service process the tests start, in order, and those that serve the whole session.
+_STARTED: list[ServiceProcess] = []
+_SESSION_WIDE: set[int] = set()
+
+
 @pytest.fixture(scope="session")
 def start_service(service_env: dict[str, str]) -> Iterator[Callable[..., ServiceProcess]]:
-    started: list[ServiceProcess] = []
-
     def start(name: str, *, ready_within: float = 60.0, **extra_env: str) -> ServiceProcess:
         proc = ServiceProcess(name, free_port(), {**service_env, **extra_env})
-        started.append(proc)  # before it is ready: a start that times out is still stopped
+        _STARTED.append(proc)  # before it is ready: a start that times out is still stopped
         return proc.start(ready_within)
 
     yield start
-    for proc in started:
+    for proc in _STARTED:
         proc.stop()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _stop_the_modules_services() -> Iterator[None]:
+    """A module's services stop when the module ends: left running, each kept consuming every
+    later module's events (CPU the later tests' deadlines need) and its senders and schedulers
+    acted on their rows."""
+    before = len(_STARTED)
+    yield
+    for proc in _STARTED[before:]:
+        if id(proc) not in _SESSION_WIDE:
+            proc.stop()
 
 
 @pytest.fixture(scope="session")
 def ingest(start_service: Callable[..., ServiceProcess]) -> ServiceProcess:
-    return start_service("ingest")
+    proc = start_service("ingest")
+    _SESSION_WIDE.add(id(proc))
+    return proc
 
 
 @pytest.fixture
