@@ -19,14 +19,13 @@ from tests.integration.test_notify import (
     MIDDAY,
     _change,
     _publish_change,
-    _start_group_at_end,
 )
 from tests.support.factories import new_customer, profile
 from tests.support.infra import Infrastructure
 from tests.support.mailbox import Mailbox, smtp_server
 from tests.support.polling import eventually
 from tests.support.services import ServiceProcess
-from tests.support.topics import TopicTail
+from tests.support.topics import TopicTail, start_group_at_end
 
 GROUP = f"clm-notify-repeat-test-{uuid.uuid4().hex[:8]}"
 DAY = 86400
@@ -41,8 +40,8 @@ def inbox() -> Any:
 
 @pytest.fixture(scope="module")
 async def env(infra: Infrastructure, inbox: Any) -> dict[str, str]:
-    await _start_group_at_end(infra.kafka_bootstrap, f"{GROUP}-lifecycle", [LIFECYCLE_CHANGES])
-    await _start_group_at_end(infra.kafka_bootstrap, f"{GROUP}-events", [CUSTOMER_EVENTS])
+    await start_group_at_end(infra.kafka_bootstrap, f"{GROUP}-lifecycle", [LIFECYCLE_CHANGES])
+    await start_group_at_end(infra.kafka_bootstrap, f"{GROUP}-events", [CUSTOMER_EVENTS])
     controller, _ = inbox
     return {
         "CLM_NOTIFY_CONSUMER_GROUP": GROUP,

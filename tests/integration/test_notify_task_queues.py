@@ -20,13 +20,13 @@ from tests.integration.test_notify import (
     _new_contact,
     _publish_change,
     _publish_scores,
-    _start_group_at_end,
     mailbox,  # noqa: F401 (fixture)
     receiver,  # noqa: F401 (fixture)
 )
 from tests.support.infra import Infrastructure
 from tests.support.polling import eventually
 from tests.support.services import ServiceProcess, free_port
+from tests.support.topics import start_group_at_end
 
 RUN = uuid.uuid4().hex[:8]
 QUEUE = f"managers_{RUN}"  # a queue of this run only: earlier runs' tasks do not count
@@ -70,7 +70,7 @@ async def notify(
 ) -> AsyncIterator[ServiceProcess]:
     for suffix, topic in (("lifecycle", LIFECYCLE_CHANGES), ("events", CUSTOMER_EVENTS),
                           ("scores", CUSTOMER_SCORES)):  # fmt: skip
-        await _start_group_at_end(infra.kafka_bootstrap, f"{GROUP}-{suffix}", [topic])
+        await start_group_at_end(infra.kafka_bootstrap, f"{GROUP}-{suffix}", [topic])
     controller, _ = mailbox
     env = {
         **service_env,
