@@ -5,13 +5,14 @@ real PostgreSQL: one scheduled refit per interval across them; bulk rescores con
 each other and with online scoring finish without a deadlock and without replacing the table;
 and every instance reports a finished rescore as done.
 
-Purchases are in 2003, a year no other test writes to (test_scoring fits up to 2001), and
-these fits stop at 2004-01-01.
+The module has a database of its own: a fit reads the whole population, and the scheduled refit
+fits as of now, so every other test's customers (a purchase on 1970-01-01, odd amounts) would
+join it and decide whether it converges.
 """
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -24,6 +25,7 @@ from services.scoring.service_layer.service import ScoringService
 from services.scoring.settings import ScoringSettings
 from shared.db import make_engine
 from shared.events import CustomerEvent, customer_event_adapter
+from tests.support.databases import create_database, drop_database
 from tests.support.factories import purchase
 from tests.support.infra import Infrastructure
 
@@ -50,12 +52,20 @@ def _purchases(n: int, seed: int) -> list[CustomerEvent]:
     return events
 
 
+@pytest.fixture(scope="module")
+def database_url(infra: Infrastructure) -> Iterator[str]:
+    name = f"clm_replicas_{uuid.uuid4().hex[:8]}"
+    url = create_database(infra, name)
+    yield url
+    drop_database(infra, name)
+
+
 @pytest.fixture
-async def replicas(infra: Infrastructure) -> AsyncIterator[tuple[ScoringService, ScoringService]]:
+async def replicas(database_url: str) -> AsyncIterator[tuple[ScoringService, ScoringService]]:
     settings = ScoringSettings(
-        database_url=infra.database_url, refit_interval_hours=24, rescore_chunk_size=500
+        database_url=database_url, refit_interval_hours=24, rescore_chunk_size=500
     )
-    engines = [make_engine(infra.database_url, 4) for _ in range(2)]
+    engines = [make_engine(database_url, 4) for _ in range(2)]
     first, second = (ScoringService(engine, settings) for engine in engines)
     yield first, second
     for engine in engines:

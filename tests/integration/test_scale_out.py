@@ -34,8 +34,6 @@ import asyncio
 import concurrent.futures
 import multiprocessing
 import os
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -61,6 +59,7 @@ from services.notify.settings import DEFAULT_PLAYBOOKS
 from shared.kafka_admin import ensure_topics, wait_for_broker
 from shared.topics import CUSTOMER_EVENTS, CUSTOMER_SCORES, LIFECYCLE_CHANGES, dlq_of
 from tests.support import scale_out
+from tests.support.databases import create_database, drop_database
 from tests.support.infra import Infrastructure
 from tests.support.polling import eventually
 from tests.support.services import ServiceProcess, free_port
@@ -101,47 +100,6 @@ class IsolatedSystem:
         return self.database_url.replace("+asyncpg", "")
 
 
-def _create_database(infra: Infrastructure, name: str) -> str:
-    admin = infra.database_url.replace("+asyncpg", "")
-
-    async def create() -> None:
-        conn = await asyncpg.connect(admin)
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-
-    asyncio.run(create())
-    url = infra.database_url.rsplit("/", 1)[0] + f"/{name}"
-    subprocess.run(
-        [sys.executable, "-m", "alembic", "-c", str(ROOT / "alembic.ini"), "upgrade", "head"],
-        check=True, env={**os.environ, "DATABASE_URL": url}, cwd=ROOT, capture_output=True,
-    )  # fmt: skip
-    return url
-
-
-def _drop_database(infra: Infrastructure, name: str) -> None:
-    """Plain DROP, retried while the stopped services' sessions close: WITH (FORCE) refuses a
-    non-superuser when an autovacuum worker happens to be in the database, plain DROP stops it."""
-
-    async def drop() -> None:
-        conn = await asyncpg.connect(infra.database_url.replace("+asyncpg", ""))
-
-        async def dropped() -> bool:
-            try:
-                await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-            except asyncpg.ObjectInUseError:
-                return False
-            return True
-
-        try:
-            await eventually(dropped, timeout=60, interval=0.5, what=f"database {name} dropped")
-        finally:
-            await conn.close()
-
-    asyncio.run(drop())
-
-
 @pytest.fixture(scope="module")
 def isolated(infra: Infrastructure) -> Iterator[IsolatedSystem]:
     """Broker, database and workload prepared side by side: the worker generates the events
@@ -160,7 +118,7 @@ def isolated(infra: Infrastructure) -> Iterator[IsolatedSystem]:
         system: IsolatedSystem | None = None
         with concurrent.futures.ThreadPoolExecutor(2) as threads:
             started = threads.submit(node.start)
-            url = threads.submit(_create_database, infra, database)
+            url = threads.submit(create_database, infra, database)
             try:
                 started.result()
                 asyncio.run(wait_for_broker(node.bootstrap, 90))
@@ -182,7 +140,7 @@ def isolated(infra: Infrastructure) -> Iterator[IsolatedSystem]:
                 smtp.stop()
                 node.stop(crash=True)  # disposable: no need for a clean shutdown
                 if url.done() and url.exception() is None:
-                    _drop_database(infra, database)
+                    drop_database(infra, database)
 
 
 def _start_all(

@@ -16,7 +16,7 @@ import orjson
 import pytest
 from aiokafka import ConsumerRecord
 
-from services.scoring.domain import bgnbd, gamma_gamma
+from services.scoring.domain import bgnbd, gamma_gamma, tracking
 from services.scoring.domain.simulation import simulate_bgnbd
 from services.scoring.domain.summary import summarise_customer
 from shared.cloudevents import KafkaRecord, to_kafka
@@ -254,10 +254,17 @@ async def _assert_tracking(
     bg = bgnbd.BgNbdParams(*(model["bgnbd"][k] for k in ("r", "alpha", "a", "b")))
     expected = bgnbd.expected_purchases_unconditional(bg, ages_days / 7.0).sum()
     assert t["total_expected"] == pytest.approx(float(expected), rel=1e-9)
-    assert t["n_periods"] == int(np.ceil(ages_days.max() / 7.0)) == len(t["actual"])
+    # Every period from the first purchase on is counted; the most recent 104 (two years of
+    # weeks) are shown, and what came before is summed in omitted_*.
+    assert t["n_periods"] == int(np.ceil(ages_days.max() / 7.0))
+    assert len(t["actual"]) == min(t["n_periods"], tracking.MAX_PERIODS)
+    assert t["periods_omitted"] == t["n_periods"] - len(t["actual"])
+    assert t["omitted_actual"] + sum(t["actual"]) == t["total_actual"]
     assert t["period_end"][-1] == as_of_day.isoformat()
-    assert t["cumulative_actual"] == np.cumsum(t["actual"]).tolist()
-    assert t["cumulative_expected"] == pytest.approx(np.cumsum(t["expected"]).tolist(), rel=1e-9)
+    assert t["cumulative_actual"] == (t["omitted_actual"] + np.cumsum(t["actual"])).tolist()
+    assert t["cumulative_expected"] == pytest.approx(
+        (t["omitted_expected"] + np.cumsum(t["expected"])).tolist(), rel=1e-9
+    )
 
 
 def _record(event: dict[str, Any]) -> KafkaRecord:
@@ -368,8 +375,9 @@ async def test_problems(
     assert missing.headers["content-type"] == "application/problem+json"
     assert (await client.get("/v1/models/m-does-not-exist")).status_code == 404
 
+    # Ingest refuses events before 1970 (shared.event_limits), so nobody had bought by then.
     too_few = await client.post(
-        "/v1/models/fit", json={"as_of": "1971-01-01T00:00:00Z", "time_unit": "week"}
+        "/v1/models/fit", json={"as_of": "1969-12-31T00:00:00Z", "time_unit": "week"}
     )
     assert too_few.status_code == 422
     assert too_few.json()["n_customers"] == 0
