@@ -27,6 +27,9 @@ COPY --from=build /opt/clm /opt/clm
 # Alembic reads alembic.ini and migrations/ from the working directory.
 COPY alembic.ini ./
 COPY migrations ./migrations
+# uvicorn's own first lines as JSON too (`--log-config`, read from the environment).
+COPY deploy/uvicorn-logging.json /app/uvicorn-logging.json
+ENV UVICORN_LOG_CONFIG=/app/uvicorn-logging.json
 USER 10001
 # ingest 8001, lifecycle 8002, scoring 8003, notify 8004: the command chooses the service.
 EXPOSE 8001 8002 8003 8004

@@ -95,10 +95,21 @@ def _add_correlation_id(
     return event_dict
 
 
+_process_service: str | None = None  # set by configure_logging
+
+
+def _add_service(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    # uvicorn's server and connection tasks do not descend from the lifespan that binds it.
+    if _process_service is not None:
+        event_dict.setdefault("service", _process_service)
+    return event_dict
+
+
 def processors() -> list[Any]:
     """The chain every service uses, before the JSON renderer (tests render it themselves)."""
     return [
         structlog.contextvars.merge_contextvars,
+        _add_service,
         _add_correlation_id,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -106,8 +117,24 @@ def processors() -> list[Any]:
     ]
 
 
-class _JsonLines(logging.StreamHandler):  # type: ignore[type-arg]
-    """The root handler this module installs (found again and replaced on reconfiguration)."""
+class JsonLines(logging.StreamHandler):  # type: ignore[type-arg]
+    """The root handler: JSON lines on stdout. uvicorn's `--log-config` (deploy/uvicorn-logging.json)
+    installs it before the app is imported; configure_logging finds it again and replaces it."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+        self.setFormatter(json_formatter())
+
+
+def json_formatter() -> logging.Formatter:
+    """Standard-library records rendered as our JSON lines (service, level, timestamp, trace)."""
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, *processors()],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.JSONRenderer(),
+        ],
+    )
 
 
 # Loggers that libraries give handlers of their own (uvicorn's dictConfig): theirs are removed
@@ -118,19 +145,12 @@ _LIBRARY_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "aiokafka", "h
 def configure_logging(service: str, level: str = "INFO") -> None:
     """JSON lines on stdout from every logger: structlog's and the standard library's
     (uvicorn, aiokafka, httpx...), with the same fields (service, level, timestamp, trace)."""
-    formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[structlog.stdlib.add_logger_name, *processors()],
-        processors=[
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.JSONRenderer(),
-        ],
-    )
+    global _process_service
+    _process_service = service
     root = logging.getLogger()
-    for old in [h for h in root.handlers if isinstance(h, _JsonLines)]:
+    for old in [h for h in root.handlers if isinstance(h, JsonLines)]:
         root.removeHandler(old)
-    handler = _JsonLines(sys.stdout)
-    handler.setFormatter(formatter)
-    root.addHandler(handler)
+    root.addHandler(JsonLines())
     root.setLevel(level.upper())
     for name in _LIBRARY_LOGGERS:
         library = logging.getLogger(name)

@@ -456,6 +456,16 @@ def start_sink(env: dict[str, str]) -> None:
     say(f"sink      ready  {url} (email on SMTP :{SINK_SMTP_PORT}, SMS, tasks; `clm messages`)")
 
 
+# JSON lines from uvicorn's first line on, before the app configures the service's logging.
+UVICORN_LOG_CONFIG = ROOT / "deploy" / "uvicorn-logging.json"
+
+
+def uvicorn_command(app: str, port: int, *args: str) -> list[str]:
+    """How every service process is started, here and in the tests."""
+    return [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
+            "--log-config", str(UVICORN_LOG_CONFIG), *args]  # fmt: skip
+
+
 def access_log() -> list[str]:
     """CLM_ACCESS_LOG=1 logs every request (JSON, logger uvicorn.access); off by default."""
     wanted = os.environ.get("CLM_ACCESS_LOG", "").strip().lower() in ("1", "true", "yes")
@@ -471,8 +481,7 @@ def start_services(env: dict[str, str]) -> None:
             raise SystemExit(f"[stack] port {svc.port} for {svc.name} is taken by another process")
         spawn(
             svc.name,
-            [sys.executable, "-m", "uvicorn", svc.app, "--host", "127.0.0.1",
-             "--port", str(svc.port), *access_log(), *svc.uvicorn_args],
+            uvicorn_command(svc.app, svc.port, *access_log(), *svc.uvicorn_args),
             env=env,
         )  # fmt: skip
     for svc in SERVICES:

@@ -4,11 +4,12 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from deploy.local.stack import uvicorn_command
 
 ROOT = Path(__file__).resolve().parents[2]
 LOG_DIR = ROOT / "test-artifacts" / "logs"
@@ -35,8 +36,7 @@ class ServiceProcess:
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         log = open(LOG_DIR / f"{self.name}-{self.port}.log", "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", f"services.{self.name}.app:app",
-             "--host", "127.0.0.1", "--port", str(self.port), "--no-access-log"],
+            uvicorn_command(f"services.{self.name}.app:app", self.port, "--no-access-log"),
             env={**os.environ, **self.env}, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         deadline = time.monotonic() + timeout
