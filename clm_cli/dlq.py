@@ -1,7 +1,7 @@
 """Dead-letter topics: list, show, and redrive records to the topic they came from."""
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from aiokafka import ConsumerRecord, TopicPartition
@@ -16,6 +16,7 @@ from shared.topics import (
     DLQ_HEADERS,
     DLQ_ORIGIN_HEADER,
     DLQ_SUFFIX,
+    DLQ_TRUNCATED_HEADER,
     REDRIVE_FOR_HEADER,
     dlq_of,
 )
@@ -159,6 +160,24 @@ async def find(bootstrap: str, topic: str, partition: int | None, offset: int) -
     return found[0]
 
 
+async def _whole(bootstrap: str, planned: Redrive) -> Redrive:
+    """A copy whose value was cut to fit the DLQ is republished from its origin, which holds the
+    record whole (until the topic's retention removes it)."""
+    letter = planned.letter
+    length = letter.header(DLQ_TRUNCATED_HEADER)
+    if not length:
+        return planned
+    topic, partition, offset = letter.origin.rsplit("/", 2)
+    try:
+        original = await find(bootstrap, topic, int(partition), int(offset))
+    except CliError as exc:
+        raise CliError(
+            f"The DLQ copy {letter.ref} holds only part of its record ({length} bytes), and the "
+            f"original at {letter.origin} is no longer in Kafka: nothing was redriven."
+        ) from exc
+    return replace(planned, letter=replace(letter, value=original.value))
+
+
 async def redrive(
     bootstrap: str,
     topic: str,
@@ -183,7 +202,7 @@ async def redrive(
             (DeadLetter.of(r) for r in await read_range(kafka, ranges)),
             key=lambda d: (d.partition, d.offset),
         )
-        plan = plan_redrive(records)
+        plan = [await _whole(bootstrap, planned) for planned in plan_redrive(records)]
         on_planned(len(plan))
         if dry_run or not plan:
             return plan

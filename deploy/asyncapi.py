@@ -128,6 +128,12 @@ DLQ_HEADERS: dict[str, Any] = {
         "dlq_error": {"type": "string"},
         "dlq_group": {"type": "string"},
         "dlq_origin": {"type": "string", "description": "topic/partition/offset"},
+        "dlq_truncated": {
+            "type": "string",
+            "description": "Present when the value was cut to fit the broker's size limit: the "
+            "original length in bytes (the origin holds it whole; `clm dlq redrive` reads it "
+            "from there).",
+        },
     },
     "required": ["dlq_error", "dlq_group", "dlq_origin"],
 }

@@ -36,6 +36,7 @@ from shared.topics import (
     DLQ_ERROR_HEADER,
     DLQ_GROUP_HEADER,
     DLQ_ORIGIN_HEADER,
+    DLQ_TRUNCATED_HEADER,
     REDRIVE_FOR_HEADER,
     dlq_of,
 )
@@ -109,15 +110,39 @@ def share_repeated_headers(records: Sequence[ConsumerRecord]) -> None:  # type: 
         rec.headers = tuple(shared)
 
 
-def dead_letter(poison: Poison, group_id: str) -> KafkaRecord:
+# aiokafka refuses a record whose serialized size exceeds max_request_size (1 MiB, kept by every
+# producer here); 512 bytes cover the batch's and the record's own overheads.
+DLQ_RECORD_LIMIT = 1024 * 1024 - 512
+ERROR_HEADER_MAX = 4000
+ERROR_HEADER_MIN = 200  # what of the error a copy always keeps, cutting its value if need be
+
+
+def dead_letter(poison: Poison, group_id: str, limit: int = DLQ_RECORD_LIMIT) -> KafkaRecord:
+    """The record's DLQ copy: its key, value and headers with the error, the group and the
+    origin. A copy that would exceed the limit (the original fitted without our headers)
+    shortens its error, then cuts its value and says so; the origin still holds it whole."""
     rec = poison.record
-    headers = list(rec.headers or ())
-    headers += [
-        (DLQ_ERROR_HEADER, poison.error[:4000].encode()),
-        (DLQ_GROUP_HEADER, group_id.encode()),
-        (DLQ_ORIGIN_HEADER, f"{rec.topic}/{rec.partition}/{rec.offset}".encode()),
-    ]
-    return KafkaRecord(dlq_of(rec.topic), rec.key or b"", rec.value or b"", headers)
+    key, value, own = rec.key or b"", rec.value or b"", list(rec.headers or ())
+    group = (DLQ_GROUP_HEADER, group_id.encode())
+    origin = (DLQ_ORIGIN_HEADER, f"{rec.topic}/{rec.partition}/{rec.offset}".encode())
+    error = _utf8_prefix(poison.error, ERROR_HEADER_MAX)
+    used = len(key) + len(value) + len(DLQ_ERROR_HEADER)
+    used += sum(len(name) + len(v) for name, v in (*own, group, origin))
+    truncated: list[tuple[str, bytes]] = []
+    if used + len(error) > limit:
+        error = _utf8_prefix(poison.error, max(limit - used, ERROR_HEADER_MIN))
+        over = used + len(error) - limit
+        if over > 0:
+            truncated = [(DLQ_TRUNCATED_HEADER, str(len(value)).encode())]
+            over += len(DLQ_TRUNCATED_HEADER) + len(truncated[0][1])
+            value = value[: max(len(value) - over, 0)]
+    headers = [*own, (DLQ_ERROR_HEADER, error), group, origin, *truncated]
+    return KafkaRecord(dlq_of(rec.topic), key, value, headers)
+
+
+def _utf8_prefix(text: str, max_bytes: int) -> bytes:
+    """At most `max_bytes` of the text's UTF-8, never ending inside a character."""
+    return text.encode()[:max_bytes].decode("utf-8", "ignore").encode()
 
 
 def meant_for(record: ConsumerRecord, group_id: str) -> bool:  # type: ignore[type-arg]

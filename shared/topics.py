@@ -13,7 +13,9 @@ DLQ_SUFFIX = ".dlq"
 DLQ_ERROR_HEADER = "dlq_error"  # why: exception type, message, SQLSTATE
 DLQ_GROUP_HEADER = "dlq_group"  # which consumer group failed it
 DLQ_ORIGIN_HEADER = "dlq_origin"  # where it was: topic/partition/offset
-DLQ_HEADERS = (DLQ_ERROR_HEADER, DLQ_GROUP_HEADER, DLQ_ORIGIN_HEADER)
+# The value was cut to fit the broker's size limit: its original length (the origin keeps it whole).
+DLQ_TRUNCATED_HEADER = "dlq_truncated"
+DLQ_HEADERS = (DLQ_ERROR_HEADER, DLQ_GROUP_HEADER, DLQ_ORIGIN_HEADER, DLQ_TRUNCATED_HEADER)
 # A redriven record names the groups that dead-lettered it (comma-separated): every other
 # group consuming the topic skips it, having processed the original already.
 REDRIVE_FOR_HEADER = "clm_redrive_for"
