@@ -17,46 +17,21 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from services.lifecycle.domain import CustomerFacts, Stage, Tier
-from services.lifecycle.domain.contact_keys import (
-    InvalidContact,
-    email_key,
-    escape_like,
-    name_key,
-    phone_key,
-)
+from services.lifecycle.domain.contact_keys import CONTACT_FIELDS
 from services.lifecycle.domain.event_timeline import BadCursor, decode_cursor, page, timeline
 from shared.auth import Scope, grants, require
 from shared.erasure import erased_among
 from shared.openapi import problems
-from shared.problems import Problem, validation_problem
+from shared.problems import Problem
 
 from .customer_export import read_export
-from .tables import contact_keys, customers
+from .customer_lookup import CustomerSearch, lookup_query
+from .tables import customers
 
 router = APIRouter(prefix="/v1", tags=["customer access"])
 CustomersReader = Annotated[frozenset[str], Depends(require(Scope.CUSTOMERS_READ))]
 PersonalDataReader = Annotated[frozenset[str], Depends(require(Scope.PII_READ))]
 CustomerId = Annotated[str, Path(min_length=1, max_length=128)]
-MIN_PREFIX = 3  # characters of the normalised key: fewer would list customers wholesale
-
-_NORMALISERS = {"email": email_key, "phone": phone_key, "name": name_key}
-
-
-class CustomerSearch(BaseModel):
-    """Customers whose contact details match every field given (at least one). Values are
-    normalised as stored (README, "Finding customers"): e-mail trimmed and case-folded;
-    phone reduced to its digits with the international prefix (+ or 00) dropped; name
-    NFKC-normalised, case-folded and its whitespace collapsed. `prefix` matches the start of
-    the normalised value (at least 3 characters; a name from its first word)."""
-
-    email: str | None = Field(default=None, min_length=1, max_length=254)
-    phone: str | None = Field(default=None, min_length=1, max_length=32)
-    name: str | None = Field(default=None, min_length=1, max_length=256)
-    match: Literal["exact", "prefix"] = "exact"
-    limit: int = Field(default=20, ge=1, le=100)
-    cursor: str | None = Field(
-        default=None, max_length=128, description="next_cursor of the previous page"
-    )
 
 
 class ContactDetails(BaseModel):
@@ -89,47 +64,11 @@ def _secret(request: Request) -> str:
     return secret
 
 
-def _error(field: str, message: str, code: str) -> dict[str, Any]:
-    # Named as the framework names body fields, so every 422 of the route reads alike.
-    return {"field": f"body.{field}", "message": message, "code": code}
-
-
-def _conditions(search: CustomerSearch) -> list[Any]:
-    conditions: list[Any] = []
-    errors: list[dict[str, Any]] = []
-    for field, normalise in _NORMALISERS.items():
-        value = getattr(search, field)
-        if value is None:
-            continue
-        try:
-            key = normalise(value)
-        except InvalidContact as exc:
-            errors.append(_error(field, f"{field} {exc}", "invalid_value"))
-            continue
-        column = contact_keys.c[field]
-        if search.match == "exact":
-            conditions.append(column == key)
-        elif len(key) < MIN_PREFIX:
-            message = f"a prefix needs at least {MIN_PREFIX} characters once normalised"
-            errors.append(_error(field, message, "too_short"))
-        else:
-            conditions.append(column.like(escape_like(key) + "%", escape="\\"))
-    if errors:
-        names = ", ".join(e["field"] for e in errors)
-        raise validation_problem(errors, f"Invalid fields: {names}")
-    if not conditions:
-        raise validation_problem(
-            [_error("email", "give email, phone or name", "missing")],
-            "Give at least one of email, phone or name.",
-        )
-    return conditions
-
-
 def _contact(facts_text: str | None) -> ContactDetails | None:
     if facts_text is None:
         return None
     profile = CustomerFacts.from_json(orjson.loads(facts_text)).profile
-    values = {f: profile[f].value if f in profile else None for f in _NORMALISERS}
+    values = {f: profile[f].value if f in profile else None for f in CONTACT_FIELDS}
     return ContactDetails(**values)
 
 
@@ -145,20 +84,7 @@ async def search_customers(
     """A POST so that personal data stays out of URLs and access logs. Pages are ordered by
     customer_id. Contact details are returned only to keys with pii:read (or admin)."""
     show_contact = grants(scopes, Scope.PII_READ)
-    columns = [contact_keys.c.customer_id, customers.c.stage, customers.c.tier]
-    if show_contact:
-        columns.append(customers.c.facts)
-    query = (
-        sa.select(*columns)
-        .select_from(
-            contact_keys.outerjoin(customers, customers.c.customer_id == contact_keys.c.customer_id)
-        )
-        .where(*_conditions(search))
-        .order_by(contact_keys.c.customer_id)
-        .limit(search.limit + 1)
-    )
-    if search.cursor:
-        query = query.where(contact_keys.c.customer_id > search.cursor)
+    query = lookup_query(search, with_facts=show_contact)
     async with _engine(request).connect() as conn:
         rows = (await conn.execute(query)).all()
         erased = await erased_among(conn, [r.customer_id for r in rows], _secret(request))

@@ -15,8 +15,10 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from services.lifecycle.customer_lookup import CustomerSearch, lookup_query
 from shared.topics import CUSTOMER_EVENTS, CUSTOMER_SCORES, LIFECYCLE_CHANGES
 from tests.support.factories import complaint, contact, new_customer, profile, purchase
 from tests.support.infra import Infrastructure
@@ -344,3 +346,30 @@ async def test_an_erased_customer_is_neither_found_nor_exported(
     finally:
         await engine.dispose()
     assert left == 0
+
+
+@pytest.mark.parametrize(
+    ("search", "index"),
+    [
+        ({"email": "Ann.Lee@Example.com"}, "ix_lifecycle_contact_keys_email"),
+        ({"email": "ann.", "match": "prefix"}, "ix_lifecycle_contact_keys_email"),
+        ({"phone": "+86 139", "match": "prefix"}, "ix_lifecycle_contact_keys_phone"),
+        ({"name": "Ann Lee"}, "ix_lifecycle_contact_keys_name"),
+        ({"name": "ann", "match": "prefix", "cursor": "cust-"}, "ix_lifecycle_contact_keys_name"),
+    ],
+)
+async def test_each_lookup_reads_its_index(
+    infra: Infrastructure, search: dict[str, Any], index: str
+) -> None:
+    # Sequential scans are priced out, so the plan shows whether the index can serve the
+    # lookup at all (on a small test table the planner would scan it either way).
+    query = lookup_query(CustomerSearch(**search), with_facts=True)
+    sql = str(query.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+    engine = create_async_engine(infra.database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(sa.text("SET LOCAL enable_seqscan = off"))
+            plan = "\n".join(r[0] for r in await conn.execute(sa.text(f"EXPLAIN {sql}")))
+    finally:
+        await engine.dispose()
+    assert index in plan, plan
