@@ -44,6 +44,10 @@ class Scope(StrEnum):
     MODELS_WRITE = "models:write"
     NOTIFY_READ = "notify:read"
     NOTIFY_WRITE = "notify:write"
+    # Customers' personal data (name, e-mail, phone, profile values): contact details in
+    # lookups and timelines, and the right-of-access export. Added beside customers:read,
+    # which keeps showing ids, stages and scores only.
+    PII_READ = "pii:read"
     ADMIN = "admin"
 
 
@@ -171,6 +175,11 @@ async def register_key(engine: AsyncEngine, key: str, name: str, scopes: list[st
         await conn.execute(stmt)
 
 
+def grants(scopes: frozenset[str], scope: Scope) -> bool:
+    """Whether a key with `scopes` holds `scope` (admin grants every scope)."""
+    return scope in scopes or Scope.ADMIN in scopes
+
+
 def _unauthorized(detail: str) -> Problem:
     return Problem(401, "Unauthorized", detail, headers={"WWW-Authenticate": "Bearer"})
 
@@ -184,7 +193,7 @@ async def authenticate(headers: Mapping[str, str], store: KeyStore, scope: Scope
     scopes = await store.scopes_for(key.strip())
     if scopes is None:
         raise _unauthorized("The API key is unknown or revoked.")
-    if scope not in scopes and Scope.ADMIN not in scopes:
+    if not grants(scopes, scope):
         raise Problem(403, "Forbidden", f"The API key lacks the scope '{scope}'.")
     return scopes
 
@@ -195,8 +204,9 @@ bearer = HTTPBearer(
     auto_error=False,
     scheme_name="bearerAuth",
     description="An API key: `Authorization: Bearer <key>`. Keys carry scopes (events:write, "
-    "customers:read, scores:read, models:write, notify:read, notify:write, admin); each "
-    "operation names the one it needs (admin grants every scope).",
+    "customers:read, scores:read, models:write, notify:read, notify:write, pii:read, admin); "
+    "each operation names the one it needs (admin grants every scope). pii:read adds "
+    "customers' personal data (name, e-mail, phone, profile values) where an operation says so.",
 )
 BearerCredentials = HTTPAuthorizationCredentials | None
 

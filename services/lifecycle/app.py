@@ -18,6 +18,7 @@ from shared.logging import configure_logging, get_logger
 from shared.outbox import OutboxRelay
 from shared.service_app import create_service_app
 
+from .access_routes import router as access_router
 from .dashboard import router as dashboard_router
 from .processing import SCORES_DEDUP_OWNER, SERVICE, LifecycleProcessor, decode
 from .routes import router
@@ -138,4 +139,5 @@ app = create_service_app(
     lifespan=lifespan,
 )
 app.include_router(router)
+app.include_router(access_router)
 app.include_router(dashboard_router)

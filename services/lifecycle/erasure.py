@@ -10,7 +10,8 @@ only anonymous aggregates survive, under `shared.erasure.pseudonym(secret, id)`:
   `next_due_at` cleared, so the row is never re-derived.
 - lifecycle_transitions: kept for the per-day statistics, with `cause_event_id` = "erased".
 - scoring_customers (aggregates and scores only) and scoring_occasions (amount per day).
-Everything else is deleted: scoring purchases, contacts and complaints (event and ticket ids),
+Everything else is deleted: lifecycle's contact keys (normalised e-mail, phone, name),
+scoring purchases, contacts and complaints (event and ticket ids),
 notify's customer row (name, email, phone, birthday, locale, time zone, consent, preferences)
 and messages (subjects, template context, coupons, provider responses), and pending outbox
 records keyed by the customer.
@@ -27,6 +28,7 @@ from shared.erasure import erased_among, lock_for_erasure, pseudonym, record_era
 
 # Tables whose rows of the customer are deleted in every mode.
 _ALWAYS_DELETED = (
+    "lifecycle_contact_keys",
     "scoring_purchases",
     "scoring_order_versions",
     "scoring_refunds",

@@ -25,6 +25,7 @@ from services.lifecycle.domain import (
     derive_by_clock,
     derive_resuming,
 )
+from services.lifecycle.domain.contact_keys import CONTACT_FIELDS, ContactKeys
 from services.lifecycle.domain.event_clock import NOT_STARTED, event_time_front
 from services.lifecycle.domain.reporting import in_reporting_currency
 from shared.customer_event_codec import ConsumedRecord, decode_record
@@ -185,6 +186,7 @@ class LifecycleProcessor:
         results: list[state_store.Derived] = []
         changes: list[Change] = []
         poison: list[Poison] = []
+        contact_keys: dict[str, ContactKeys] = {}
         for n, (customer_id, items) in enumerate(by_customer.items(), 1):
             if n % YIELD_EVERY == 0:
                 await asyncio.sleep(0)
@@ -199,10 +201,16 @@ class LifecycleProcessor:
                 poison += [Poison(item.record, f"ValueError: {exc}") for item in items]
                 continue
             results.append(state_store.Derived(facts, state, checkpoint, loaded))
+            if any(_sets_contact(item.message) for item in items):
+                contact_keys[customer_id] = ContactKeys.of(
+                    {name: value.value for name, value in facts.profile.items()}
+                )
             history = loaded.history if loaded else ()
             cause, reason = _correction_cause(items, loaded.facts if loaded else None)
             changes += changes_between(history, state.history, cause, reason)
         await state_store.save(conn, results)
+        if contact_keys:  # only profile events that name a contact field: rare, and cheap then
+            await state_store.save_contact_keys(conn, contact_keys)
         await self._record(conn, changes)
         return poison
 
@@ -250,6 +258,10 @@ class LifecycleProcessor:
         await state_store.enqueue(
             conn, self._outbox_service, LIFECYCLE_CHANGES, to_outbox_rows(changes)
         )
+
+
+def _sets_contact(event: DomainEvent) -> bool:
+    return event.type is EventType.PROFILE and any(f in event.data for f in CONTACT_FIELDS)
 
 
 def _correction_cause(

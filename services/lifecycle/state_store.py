@@ -5,7 +5,7 @@ round trip per statement with array parameters (`= ANY`, `unnest`), JSON handled
 as text, so the cost does not grow with SQL text or per-row bind parameters.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,6 +24,7 @@ from services.lifecycle.domain import (
     LifecycleState,
     Resume,
 )
+from services.lifecycle.domain.contact_keys import ContactKeys
 from services.lifecycle.domain.transitions import (
     StoredHistory,
     history_text,
@@ -328,6 +329,32 @@ async def record_changes(conn: AsyncConnection, changes: Sequence[Change]) -> No
             [c.reason.value for c in new],
             [c.cause_event_id for c in new],
         )
+
+
+_UPSERT_CONTACT_KEYS = """
+INSERT INTO lifecycle_contact_keys (customer_id, email, phone, name)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+ON CONFLICT (customer_id) DO UPDATE
+SET email = excluded.email, phone = excluded.phone, name = excluded.name
+"""
+_DELETE_CONTACT_KEYS = "DELETE FROM lifecycle_contact_keys WHERE customer_id = ANY($1::text[])"
+
+
+async def save_contact_keys(conn: AsyncConnection, keys: Mapping[str, ContactKeys]) -> None:
+    """Stores each customer's lookup keys; a customer left with none is no longer findable."""
+    kept = {c: k for c, k in keys.items() if not k.empty}
+    gone = [c for c, k in keys.items() if k.empty]
+    driver = await _driver(conn)
+    if kept:
+        await driver.execute(
+            _UPSERT_CONTACT_KEYS,
+            list(kept),
+            [k.email for k in kept.values()],
+            [k.phone for k in kept.values()],
+            [k.name for k in kept.values()],
+        )
+    if gone:
+        await driver.execute(_DELETE_CONTACT_KEYS, gone)
 
 
 _ENQUEUE = """

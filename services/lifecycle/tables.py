@@ -1,4 +1,5 @@
-"""The lifecycle service's tables (schema owned by Alembic, migrations 0003, 0011, 0012, 0013_h4)."""
+"""The lifecycle service's tables (schema owned by Alembic, migrations 0003, 0011, 0012, 0013_h4,
+0014_h10)."""
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -52,4 +53,14 @@ watermark = sa.Table(
     metadata,
     sa.Column("id", sa.SmallInteger, primary_key=True),
     sa.Column("event_time", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Normalised e-mail, phone and name of customers that have one (domain/contact_keys.py).
+contact_keys = sa.Table(
+    "lifecycle_contact_keys",
+    metadata,
+    sa.Column("customer_id", sa.String(128), primary_key=True),
+    sa.Column("email", sa.Text),
+    sa.Column("phone", sa.Text),
+    sa.Column("name", sa.Text),
 )

@@ -30,6 +30,7 @@ NAME, EMAIL, PHONE = "Erin Erased", "erin.erased@example.com", "+8613800138000"
 TABLES = (
     "lifecycle_customers",
     "lifecycle_transitions",
+    "lifecycle_contact_keys",
     "scoring_customers",
     "scoring_occasions",
     "scoring_purchases",
