@@ -18,7 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from services.lifecycle.customer_lookup import CustomerSearch, lookup_query
+from services.lifecycle.customer_lookup import CustomerSearch, conditions
+from services.lifecycle.tables import contact_keys
 from shared.topics import CUSTOMER_EVENTS, CUSTOMER_SCORES, LIFECYCLE_CHANGES
 from tests.support.factories import complaint, contact, new_customer, profile, purchase
 from tests.support.infra import Infrastructure
@@ -355,15 +356,17 @@ async def test_an_erased_customer_is_neither_found_nor_exported(
         ({"email": "ann.", "match": "prefix"}, "ix_lifecycle_contact_keys_email"),
         ({"phone": "+86 139", "match": "prefix"}, "ix_lifecycle_contact_keys_phone"),
         ({"name": "Ann Lee"}, "ix_lifecycle_contact_keys_name"),
-        ({"name": "ann", "match": "prefix", "cursor": "cust-"}, "ix_lifecycle_contact_keys_name"),
+        ({"name": "ann", "match": "prefix"}, "ix_lifecycle_contact_keys_name"),
     ],
 )
 async def test_each_lookup_reads_its_index(
     infra: Infrastructure, search: dict[str, Any], index: str
 ) -> None:
     # Sequential scans are priced out, so the plan shows whether the index can serve the
-    # lookup at all (on a small test table the planner would scan it either way).
-    query = lookup_query(CustomerSearch(**search), with_facts=True)
+    # lookup at all (on a small test table the planner would scan it either way). The page's
+    # order and cursor are left out: with them, walking the primary key in order is a valid
+    # plan too, chosen or not by the table's statistics.
+    query = sa.select(contact_keys.c.customer_id).where(*conditions(CustomerSearch(**search)))
     sql = str(query.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
     engine = create_async_engine(infra.database_url)
     try:
