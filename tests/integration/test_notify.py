@@ -26,6 +26,7 @@ from shared.topics import CUSTOMER_EVENTS, CUSTOMER_SCORES, LIFECYCLE_CHANGES, N
 from tests.support.factories import complaint, new_customer, profile, purchase
 from tests.support.infra import Infrastructure
 from tests.support.mailbox import Mailbox, smtp_server, text_of
+from tests.support.notify_probes import profile_merged
 from tests.support.polling import eventually
 from tests.support.services import ServiceProcess, free_port
 from tests.support.topics import TopicTail, start_group_at_end
@@ -150,13 +151,6 @@ def _inbox(mailbox: Any) -> Mailbox:
     return mailbox[1]  # type: ignore[no-any-return]
 
 
-async def _known(client: httpx.AsyncClient, customer: str) -> None:
-    async def probe() -> bool:
-        return (await client.get(f"/v1/customers/{customer}/preferences")).status_code == 200
-
-    await eventually(probe, timeout=60, what=f"notify to learn about {customer}")
-
-
 async def _messages_when(
     client: httpx.AsyncClient, customer: str, done: Callable[[dict[str, dict[str, Any]]], bool]
 ) -> dict[str, dict[str, Any]]:
@@ -183,10 +177,11 @@ async def _new_contact(
 ) -> tuple[str, str]:
     customer = new_customer(prefix)
     email = data.pop("email", f"{customer}@example.com")
-    fields = {"name": "Ann", "email": email, "locale": "en", "timezone": zone} | data
+    fields = {"name": "Ann", "email": email, "locale": "en", "timezone": zone}
+    fields |= {"consent": {"email": True}} | data  # the default, said: profile_merged waits for it
     resp = await ingest_client.post("/v1/events", json=profile(customer, **fields))
     assert resp.status_code == 202, resp.text
-    await _known(client, customer)
+    await profile_merged(client, customer, fields["consent"])
     return customer, email
 
 

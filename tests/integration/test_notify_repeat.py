@@ -23,6 +23,7 @@ from tests.integration.test_notify import (
 from tests.support.factories import new_customer, profile
 from tests.support.infra import Infrastructure
 from tests.support.mailbox import Mailbox, smtp_server
+from tests.support.notify_probes import profile_merged
 from tests.support.polling import eventually
 from tests.support.services import ServiceProcess
 from tests.support.topics import TopicTail, start_group_at_end
@@ -126,13 +127,16 @@ async def test_a_maintenance_customer_is_checked_in_every_90_days_until_they_chu
     email = f"{customer}@example.com"
     today = later(0)
     client = api(today)
-    fields = {"name": "Ann", "email": email, "locale": "en", "timezone": MIDDAY}
+    consent = {"email": True}  # the default, said explicitly: profile_merged waits for it
+    fields: dict[str, Any] = {
+        "name": "Ann",
+        "email": email,
+        "locale": "en",
+        "timezone": MIDDAY,
+        "consent": consent,
+    }
     assert (await ingest_client.post("/v1/events", json=profile(customer, **fields))).is_success
-
-    async def known() -> bool:
-        return (await client.get(f"/v1/customers/{customer}/preferences")).status_code == 200
-
-    await eventually(known, timeout=60, what=f"notify to learn about {customer}")
+    await profile_merged(client, customer, consent)
     entered = _change(customer, "stage", from_stage="development", to_stage="maintenance")
     await _publish_change(infra.kafka_bootstrap, [entered])
     items = await _messages_when(client, customer, _is(0, "scheduled"), "the first check-in")
