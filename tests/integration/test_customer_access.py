@@ -20,12 +20,11 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.lifecycle.customer_lookup import CustomerSearch, conditions
 from services.lifecycle.tables import contact_keys
-from shared.topics import CUSTOMER_EVENTS, CUSTOMER_SCORES, LIFECYCLE_CHANGES
 from tests.support.factories import complaint, contact, new_customer, profile, purchase
 from tests.support.infra import Infrastructure
+from tests.support.own_groups import start_with_own_groups
 from tests.support.polling import eventually
 from tests.support.services import ServiceProcess
-from tests.support.topics import start_group_at_end
 
 GROUP = f"clm-access-test-{uuid.uuid4().hex[:8]}"
 TOKEN = uuid.uuid4().hex[:10]  # makes this module's e-mails and names unique in the database
@@ -36,23 +35,7 @@ NOW = datetime.now(UTC)
 async def services(
     infra: Infrastructure, start_service: Callable[..., ServiceProcess]
 ) -> AsyncIterator[dict[str, ServiceProcess]]:
-    bootstrap = infra.kafka_bootstrap
-    await start_group_at_end(bootstrap, f"{GROUP}-lifecycle", [CUSTOMER_EVENTS])
-    await start_group_at_end(bootstrap, f"{GROUP}-scoring", [CUSTOMER_EVENTS])
-    await start_group_at_end(bootstrap, f"{GROUP}-notify-lifecycle", [LIFECYCLE_CHANGES])
-    await start_group_at_end(bootstrap, f"{GROUP}-notify-events", [CUSTOMER_EVENTS])
-    await start_group_at_end(bootstrap, f"{GROUP}-notify-scores", [CUSTOMER_SCORES])
-    procs = {
-        "lifecycle": start_service("lifecycle", CLM_LIFECYCLE_CONSUMER_GROUP=f"{GROUP}-lifecycle"),
-        "scoring": start_service(
-            "scoring",
-            CLM_SCORING_CONSUMER_GROUP=f"{GROUP}-scoring",
-            CLM_SCORING_REFIT_INTERVAL_HOURS="0",
-        ),
-        "notify": start_service(
-            "notify", CLM_NOTIFY_CONSUMER_GROUP=f"{GROUP}-notify", CLM_NOTIFY_RUN_SENDER="false"
-        ),
-    }
+    procs = await start_with_own_groups(infra.kafka_bootstrap, start_service, GROUP)
     yield procs
     for proc in procs.values():
         proc.stop()

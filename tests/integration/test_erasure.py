@@ -17,12 +17,13 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from shared.erasure import customer_hash, default_secret, pseudonym
-from shared.topics import CUSTOMER_EVENTS, CUSTOMER_SCORES, CUSTOMER_STATE, LIFECYCLE_CHANGES
+from shared.topics import CUSTOMER_STATE
 from tests.support.factories import new_customer, profile, purchase
 from tests.support.infra import Infrastructure
+from tests.support.own_groups import start_with_own_groups
 from tests.support.polling import eventually
 from tests.support.services import ServiceProcess
-from tests.support.topics import TopicTail, start_group_at_end
+from tests.support.topics import TopicTail
 
 GROUP = f"clm-erasure-test-{uuid.uuid4().hex[:8]}"
 NAME, EMAIL, PHONE = "Erin Erased", "erin.erased@example.com", "+8613800138000"
@@ -47,22 +48,8 @@ TABLES = (
 async def services(
     infra: Infrastructure, start_service: Callable[..., ServiceProcess]
 ) -> AsyncIterator[dict[str, ServiceProcess]]:
-    bootstrap = infra.kafka_bootstrap
-    await start_group_at_end(bootstrap, f"{GROUP}-lifecycle", [CUSTOMER_EVENTS])
-    await start_group_at_end(bootstrap, f"{GROUP}-scoring", [CUSTOMER_EVENTS])
-    await start_group_at_end(bootstrap, f"{GROUP}-notify-lifecycle", [LIFECYCLE_CHANGES])
-    await start_group_at_end(bootstrap, f"{GROUP}-notify-events", [CUSTOMER_EVENTS])
-    await start_group_at_end(bootstrap, f"{GROUP}-notify-scores", [CUSTOMER_SCORES])
-    procs = {
-        "lifecycle": start_service("lifecycle", CLM_LIFECYCLE_CONSUMER_GROUP=f"{GROUP}-lifecycle"),
-        "scoring": start_service(
-            "scoring",
-            CLM_SCORING_CONSUMER_GROUP=f"{GROUP}-scoring",
-            CLM_SCORING_REFIT_INTERVAL_HOURS="0",
-        ),
-        "notify": start_service(
-            "notify", CLM_NOTIFY_CONSUMER_GROUP=f"{GROUP}-notify", CLM_NOTIFY_RUN_SENDER="false"
-        ),
+    procs = await start_with_own_groups(infra.kafka_bootstrap, start_service, GROUP)
+    procs |= {
         # Erases only (no consumer, no scheduler), keeping anonymous aggregates.
         "keeper": start_service(
             "lifecycle",

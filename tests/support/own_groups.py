@@ -1,0 +1,41 @@
+"""Lifecycle, scoring and notify under a test module's own consumer groups, each starting at
+the end of its topics, so that the module sees only its own events (and the other modules'
+services never apply them a second time)."""
+
+from collections.abc import Callable
+
+from shared.topics import CUSTOMER_EVENTS, CUSTOMER_SCORES, LIFECYCLE_CHANGES
+from tests.support.services import ServiceProcess
+from tests.support.topics import start_group_at_end
+
+_GROUPS = (
+    ("lifecycle", CUSTOMER_EVENTS),
+    ("scoring", CUSTOMER_EVENTS),
+    ("notify-lifecycle", LIFECYCLE_CHANGES),
+    ("notify-events", CUSTOMER_EVENTS),
+    ("notify-scores", CUSTOMER_SCORES),
+)
+
+
+async def start_with_own_groups(
+    bootstrap: str,
+    start_service: Callable[..., ServiceProcess],
+    group: str,
+    **lifecycle_env: str,
+) -> dict[str, ServiceProcess]:
+    """No refit in scoring and no sender in notify: what the modules assert is their state."""
+    for suffix, topic in _GROUPS:
+        await start_group_at_end(bootstrap, f"{group}-{suffix}", [topic])
+    return {
+        "lifecycle": start_service(
+            "lifecycle", CLM_LIFECYCLE_CONSUMER_GROUP=f"{group}-lifecycle", **lifecycle_env
+        ),
+        "scoring": start_service(
+            "scoring",
+            CLM_SCORING_CONSUMER_GROUP=f"{group}-scoring",
+            CLM_SCORING_REFIT_INTERVAL_HOURS="0",
+        ),
+        "notify": start_service(
+            "notify", CLM_NOTIFY_CONSUMER_GROUP=f"{group}-notify", CLM_NOTIFY_RUN_SENDER="false"
+        ),
+    }
