@@ -130,8 +130,8 @@ class Intake:
             now = self._clock()
             read: set[str] = set()  # customers whose profile this batch reads
             may_repeat: set[str] = set()  # ... and who may start a once-per-customer playbook
-            for o in todo:
-                reads, once = _needs(o, self._book)
+            needs = [_needs(o, self._book) for o in todo]
+            for o, (_, reads, once) in zip(todo, needs, strict=True):
                 if reads:
                     read.add(o.customer_id)
                 if once:
@@ -144,7 +144,7 @@ class Intake:
             requests: list[Cancellation] = []
             requested_by: list[Observation] = []  # the observation of each request
             changed: set[str] = set()  # customers whose profile this batch changes
-            for o in todo:
+            for o, (starts, _, _) in zip(todo, needs, strict=True):
                 profile, profile_at = state.get(
                     o.customer_id, (CustomerProfile(o.customer_id), None)
                 )
@@ -156,7 +156,8 @@ class Intake:
                     profile = _replace(profile, stage=o.stage)
                 if o.tier is not None:
                     profile = _replace(profile, tier=o.tier)
-                triggers = [o.trigger] if o.trigger is not None else []
+                # a trigger that starts no playbook plans nothing: plan() is not asked
+                triggers = [o.trigger] if o.trigger is not None and starts else []
                 if o.scores is not None:
                     triggers += score_triggers(
                         o.customer_id, profile.scores, o.scores, o.event_id, o.occurred_at
@@ -202,41 +203,32 @@ class Intake:
         return len(decided)
 
 
-def _needs(o: Observation, book: PlaybookBook) -> tuple[bool, bool]:
-    """Whether deciding the observation needs its customer's profile (it changes it, or may
-    start a playbook, whose steps depend on tier, consent and address), and whether it may
-    start a once-per-customer playbook (score changes: maybe)."""
+def _needs(o: Observation, book: PlaybookBook) -> tuple[bool, bool, bool]:
+    """Whether the observation's trigger starts a playbook; whether deciding it needs its
+    customer's profile (it changes it, or starts a playbook, whose steps depend on tier,
+    consent and address); whether it may start a once-per-customer one (score changes: maybe)."""
     starts = playbooks_for(o.trigger, book) if o.trigger is not None else []
     changes = (o.profile, o.stage, o.tier, o.scores) != (None, None, None, None)
     once = o.scores is not None or any(p.once_per_customer for p in starts)
-    return changes or bool(starts), once
+    return bool(starts), changes or bool(starts), once
 
 
 class _Traces(Mapping[str, str | None]):
-    """The trace id each record carried (ce_traceparent), by event id: parsed when first
-    read, which only a batch that decided something does."""
+    """The trace id (ce_traceparent) of the record each event id came in, by event id: read
+    from the record only for the ids asked for (the decisions' log lines), not for all."""
 
     def __init__(self, batch: Sequence[Decoded[Any]]) -> None:
-        self._batch = batch
-        self._found: dict[str, str | None] | None = None
-
-    def _traces(self) -> dict[str, str | None]:
-        if self._found is None:
-            self._found = {}
-            for d in self._batch:
-                fields = record_fields(d.record.key, d.record.headers)
-                if fields["event_id"] is not None:
-                    self._found[fields["event_id"]] = fields["trace_id"]
-        return self._found
+        self._records = {d.message.event_id: d.record for d in batch}
 
     def __getitem__(self, event_id: str) -> str | None:
-        return self._traces()[event_id]
+        record = self._records[event_id]
+        return record_fields(record.key, record.headers)["trace_id"]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._traces())
+        return iter(self._records)
 
     def __len__(self) -> int:
-        return len(self._traces())
+        return len(self._records)
 
 
 def _log_decisions(
