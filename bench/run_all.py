@@ -18,6 +18,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "scoring_fit": ["bench/scoring_fit.py"],
     "scoring_service": ["-m", "bench.scoring_service"],
     "notify": ["-m", "bench.notify"],
+    "notify_intake": ["-m", "bench.notify_intake"],
 }
 
 

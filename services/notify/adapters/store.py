@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.notify.domain import CustomerProfile
+from services.notify.domain.cancellations import Cancellation, Pending
 from services.notify.domain.repeats import Entry
 
 from .tables import notify_customers as customers
@@ -43,20 +44,44 @@ def _profile(row: Any) -> CustomerProfile:
     )
 
 
+_PROFILES = sa.select(customers).where(
+    customers.c.customer_id == sa.any_(sa.bindparam("ids", type_=ARRAY(sa.String)))
+)
+_LOCK_PROFILES = sa.text(
+    "SELECT customer_id FROM notify_customers "
+    "WHERE customer_id = ANY(CAST(:ids AS varchar[])) ORDER BY customer_id FOR UPDATE"
+).bindparams(sa.bindparam("ids", type_=ARRAY(sa.String)))
+
+
 async def load_profiles(
     conn: AsyncConnection, customer_ids: Iterable[str], *, for_update: bool = False
 ) -> dict[str, tuple[CustomerProfile, datetime | None]]:
     ids = sorted(set(customer_ids))
     if not ids:
         return {}
-    query = sa.select(customers).where(customers.c.customer_id.in_(ids))
+    query = _PROFILES
     if for_update:
         # A row lock needs a row: create missing ones first, so that two transactions about
         # a new customer (a profile event and a stage change) wait for each other.
         await conn.execute(_ENSURE_CUSTOMERS, {"ids": ids})
         query = query.order_by(customers.c.customer_id).with_for_update()
-    rows = (await conn.execute(query)).all()
+    rows = (await conn.execute(query, {"ids": ids})).all()
     return {r.customer_id: (_profile(r), r.profile_at) for r in rows}
+
+
+async def lock_profiles(
+    conn: AsyncConnection, customer_ids: Iterable[str], read: Iterable[str]
+) -> dict[str, tuple[CustomerProfile, datetime | None]]:
+    """Holds every customer's profile row until the transaction ends (as `load_profiles` with
+    `for_update` does: rows created if missing, locked in one key order, so that any two
+    transactions about a customer wait for each other); returns the profiles of `read` only:
+    a batch's purchases and contacts that start no playbook need no profile decoded."""
+    ids = sorted(set(customer_ids))
+    if not ids:
+        return {}
+    await conn.execute(_ENSURE_CUSTOMERS, {"ids": ids})
+    await conn.execute(_LOCK_PROFILES, {"ids": ids})
+    return await load_profiles(conn, read)
 
 
 def profile_row(profile: CustomerProfile, profile_at: datetime | None) -> dict[str, Any]:
@@ -191,7 +216,7 @@ async def playbooks_had(
         sa.select(messages.c.customer_id, messages.c.playbook)
         .distinct()
         .where(
-            messages.c.customer_id.in_(ids),
+            messages.c.customer_id == sa.any_(sa.literal(ids, ARRAY(sa.String))),
             messages.c.playbook.in_(names),
             messages.c.status.in_(_HAD_STATUSES),
         )
@@ -202,33 +227,65 @@ async def playbooks_had(
     return had
 
 
-async def cancel_pending(
-    conn: AsyncConnection,
-    customer_id: str,
-    reason: str,
-    now: datetime,
-    *,
-    cancel_event: tuple[str, datetime] | None = None,
-    occurrence_id: str | None = None,
-) -> list[dict[str, Any]]:
-    query = messages.update().where(
-        messages.c.customer_id == customer_id, messages.c.status == "scheduled"
+_PENDING_CANCELLABLE = sa.text(
+    "SELECT id, customer_id, occurrence_id, trigger_at, cancel_on FROM notify_messages "
+    "WHERE customer_id = ANY(CAST(:customers AS varchar[])) AND status = 'scheduled' "
+    "AND (cancel_on && CAST(:events AS varchar[]) "
+    "OR occurrence_id = ANY(CAST(:occurrences AS varchar[]))) "
+    # locked in one order by every intake (events and lifecycle groups): no deadlock
+    "ORDER BY id FOR UPDATE"
+).bindparams(
+    sa.bindparam("customers", type_=ARRAY(sa.String)),
+    sa.bindparam("events", type_=ARRAY(sa.String)),
+    sa.bindparam("occurrences", type_=ARRAY(sa.String)),
+)
+
+
+async def pending_cancellable(
+    conn: AsyncConnection, requests: Sequence[Cancellation]
+) -> list[Pending]:
+    """The scheduled messages the requests may cancel (a superset: the domain decides which),
+    locked until the transaction ends; one statement for the whole batch."""
+    if not requests:
+        return []
+    params = {
+        "customers": sorted({r.customer_id for r in requests}),
+        "events": sorted({r.event for r in requests if r.event is not None}),
+        "occurrences": sorted({r.retracts for r in requests if r.retracts is not None}),
+    }
+    return [
+        Pending(r.id, r.customer_id, r.occurrence_id, r.trigger_at, tuple(r.cancel_on or ()))
+        for r in await conn.execute(_PENDING_CANCELLABLE, params)
+    ]
+
+
+_CANCEL = (
+    sa.text(
+        "UPDATE notify_messages AS m SET status = 'cancelled', reason = v.reason, "
+        "updated_at = :now, history = m.history || jsonb_build_array(jsonb_build_object("
+        "'status', 'cancelled', 'reason', v.reason, 'at', CAST(:now AS timestamptz))) "
+        "FROM unnest(CAST(:ids AS varchar[]), CAST(:reasons AS text[])) AS v(id, reason) "
+        # the ANY lets the planner find the rows by primary key, whatever the join's estimate
+        "WHERE m.id = v.id AND m.id = ANY(CAST(:ids AS varchar[])) AND m.status = 'scheduled' "
+        "RETURNING " + ", ".join(f"m.{c.name}" for c in MESSAGE_COLUMNS)
     )
-    if cancel_event is not None:
-        event_type, at = cancel_event
-        query = query.where(messages.c.cancel_on.any(event_type), messages.c.trigger_at <= at)
-    if occurrence_id is not None:
-        query = query.where(messages.c.occurrence_id == occurrence_id)
-    query = query.values(
-        status="cancelled",
-        reason=reason,
-        updated_at=now,
-        history=sa.text(
-            "history || jsonb_build_array(jsonb_build_object("
-            "'status', 'cancelled', 'reason', CAST(:r AS text), 'at', CAST(:t AS timestamptz)))"
-        ).bindparams(r=reason, t=now),
-    ).returning(*_returning())
-    return [dict(r._mapping) for r in await conn.execute(query)]
+    .bindparams(
+        sa.bindparam("ids", type_=ARRAY(sa.String)),
+        sa.bindparam("reasons", type_=ARRAY(sa.Text)),
+        sa.bindparam("now", type_=sa.DateTime(timezone=True)),
+    )
+    .columns(*(sa.column(c.name, c.type) for c in MESSAGE_COLUMNS))
+)
+
+
+async def cancel_messages(
+    conn: AsyncConnection, reasons: Mapping[str, str], now: datetime
+) -> dict[str, dict[str, Any]]:
+    """Cancels the scheduled messages (id -> reason) in one statement; the cancelled rows."""
+    if not reasons:
+        return {}
+    params = {"ids": list(reasons), "reasons": list(reasons.values()), "now": now}
+    return {r.id: dict(r._mapping) for r in await conn.execute(_CANCEL, params)}
 
 
 _LATEST_ENTRIES = sa.text(

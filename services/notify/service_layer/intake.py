@@ -4,7 +4,7 @@ One transaction per batch: dedup rows, customer state, new messages, cancellatio
 outbox records commit together. The unique occurrence key makes a redelivered trigger a no-op.
 """
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.notify.adapters import store
 from services.notify.adapters.notifications import decision_records
-from services.notify.domain import CustomerProfile, PlannedStep, PlaybookBook, Trigger, plan
+from services.notify.domain import (
+    CustomerProfile,
+    PlannedStep,
+    PlaybookBook,
+    Trigger,
+    plan,
+    playbooks_for,
+)
+from services.notify.domain.cancellations import Cancellation, cancelled
 from services.notify.domain.customers import merge_profile
 from services.notify.domain.keys import coupon_code, message_id
 from services.notify.domain.triggers import score_triggers
@@ -86,17 +94,17 @@ class Intake:
 
     async def handle_changes(self, batch: list[Decoded[Observation]]) -> list[Poison]:
         observations = [d.message for d in batch]
-        await self.observe(observations, f"{self._dedup_owner}:lifecycle", _traces(batch))
+        await self.observe(observations, f"{self._dedup_owner}:lifecycle", _Traces(batch))
         return []
 
     async def handle_events(self, batch: list[Decoded[CustomerEvent]]) -> list[Poison]:
         observations = [observe_customer_event(d.message) for d in batch]
-        await self.observe(observations, f"{self._dedup_owner}:events", _traces(batch))
+        await self.observe(observations, f"{self._dedup_owner}:events", _Traces(batch))
         return []
 
     async def handle_scores(self, batch: list[Decoded[Observation]]) -> list[Poison]:
         observations = [d.message for d in batch]
-        await self.observe(observations, f"{self._dedup_owner}:scores", _traces(batch))
+        await self.observe(observations, f"{self._dedup_owner}:scores", _Traces(batch))
         return []
 
     async def observe(
@@ -120,14 +128,23 @@ class Intake:
             if not todo:
                 return 0
             now = self._clock()
-            loaded = await store.load_profiles(conn, (o.customer_id for o in todo), for_update=True)
-            state = dict(loaded)
-            once = [p.name for p in self._book.playbooks if p.once_per_customer]
-            had = await store.playbooks_had(conn, state, once)
+            read: set[str] = set()  # customers whose profile this batch reads
+            may_repeat: set[str] = set()  # ... and who may start a once-per-customer playbook
+            needs = [_needs(o, self._book) for o in todo]
+            for o, (_, reads, once) in zip(todo, needs, strict=True):
+                if reads:
+                    read.add(o.customer_id)
+                if once:
+                    may_repeat.add(o.customer_id)
+            state = await store.lock_profiles(conn, (o.customer_id for o in todo), read)
+            once_playbooks = [p.name for p in self._book.playbooks if p.once_per_customer]
+            had = await store.playbooks_had(conn, may_repeat, once_playbooks)
             rows: list[dict[str, Any]] = []
             causes: dict[str, Observation] = {}  # message id -> the observation deciding it
-            cancels: list[Observation] = []
-            for o in todo:
+            requests: list[Cancellation] = []
+            requested_by: list[Observation] = []  # the observation of each request
+            changed: set[str] = set()  # customers whose profile this batch changes
+            for o, (starts, _, _) in zip(todo, needs, strict=True):
                 profile, profile_at = state.get(
                     o.customer_id, (CustomerProfile(o.customer_id), None)
                 )
@@ -139,60 +156,79 @@ class Intake:
                     profile = _replace(profile, stage=o.stage)
                 if o.tier is not None:
                     profile = _replace(profile, tier=o.tier)
-                triggers = [o.trigger] if o.trigger is not None else []
+                # a trigger that starts no playbook plans nothing: plan() is not asked
+                triggers = [o.trigger] if o.trigger is not None and starts else []
                 if o.scores is not None:
                     triggers += score_triggers(
                         o.customer_id, profile.scores, o.scores, o.event_id, o.occurred_at
                     )
                     profile = _replace(profile, scores={**profile.scores, **o.scores})
+                if (o.profile, o.stage, o.tier, o.scores) != (None, None, None, None):
+                    changed.add(o.customer_id)
                 state[o.customer_id] = (profile, profile_at)
                 for trigger in triggers:
                     customer_had = had.setdefault(o.customer_id, set())
-                    for p in plan(trigger, self._book, profile, now, customer_had):
-                        rows.append(message_row(p, trigger, now, self._coupon_secret))
-                        causes[rows[-1]["id"]] = o
+                    planned = [
+                        message_row(p, trigger, now, self._coupon_secret)
+                        for p in plan(trigger, self._book, profile, now, customer_had)
+                    ]
+                    rows += planned
+                    causes.update((r["id"], o) for r in planned)
                     # a second trigger in this batch sees what this one scheduled
                     customer_had.update(
-                        r["playbook"]
-                        for r in rows
-                        if r["customer_id"] == o.customer_id and r["status"] == "scheduled"
+                        r["playbook"] for r in planned if r["status"] == "scheduled"
                     )
-                if o.retracts or o.cancel_event:
-                    cancels.append(o)
+                if o.retracts:
+                    requests.append(Cancellation.retraction(o.customer_id, o.retracts))
+                    requested_by.append(o)
+                if o.cancel_event:
+                    requests.append(
+                        Cancellation.by_event(o.customer_id, o.cancel_event, o.occurred_at)
+                    )
+                    requested_by.append(o)
             inserted = await store.insert_messages(conn, rows)
             decided = [(m, m["status"], m["reason"]) for m in inserted]
-            for o in cancels:
-                if o.retracts:
-                    gone = await store.cancel_pending(
-                        conn, o.customer_id, "trigger_retracted", now, occurrence_id=o.retracts
-                    )
-                    decided += [(m, "cancelled", "trigger_retracted") for m in gone]
-                    causes.update((m["id"], o) for m in gone)
-                if o.cancel_event:
-                    reason = f"cancelled_by:{o.cancel_event}"
-                    gone = await store.cancel_pending(
-                        conn,
-                        o.customer_id,
-                        reason,
-                        now,
-                        cancel_event=(o.cancel_event, o.occurred_at),
-                    )
-                    decided += [(m, "cancelled", reason) for m in gone]
-                    causes.update((m["id"], o) for m in gone)
-            await store.save_profiles(conn, [store.profile_row(p, at) for p, at in state.values()])
+            # After the inserts: a message this batch scheduled is cancelled by an event in it.
+            chosen = cancelled(requests, await store.pending_cancellable(conn, requests))
+            gone = await store.cancel_messages(
+                conn, {m.id: requests[i].reason for m, i in chosen}, now
+            )
+            for m, i in chosen:
+                if m.id in gone:
+                    decided.append((gone[m.id], "cancelled", requests[i].reason))
+                    causes[m.id] = requested_by[i]
+            await store.save_profiles(conn, [store.profile_row(*state[c]) for c in sorted(changed)])
             await enqueue(conn, self._outbox_service, decision_records(decided, now))
-        _log_decisions(decided, causes, traces or {})
+        _log_decisions(decided, causes, {} if traces is None else traces)
         return len(decided)
 
 
-def _traces(batch: Sequence[Decoded[Any]]) -> dict[str, str | None]:
-    """The trace id each record carried (ce_traceparent), by event id."""
-    traces = {}
-    for d in batch:
-        fields = record_fields(d.record.key, d.record.headers)
-        if fields["event_id"] is not None:
-            traces[fields["event_id"]] = fields["trace_id"]
-    return traces
+def _needs(o: Observation, book: PlaybookBook) -> tuple[bool, bool, bool]:
+    """Whether the observation's trigger starts a playbook; whether deciding it needs its
+    customer's profile (it changes it, or starts a playbook, whose steps depend on tier,
+    consent and address); whether it may start a once-per-customer one (score changes: maybe)."""
+    starts = playbooks_for(o.trigger, book) if o.trigger is not None else []
+    changes = (o.profile, o.stage, o.tier, o.scores) != (None, None, None, None)
+    once = o.scores is not None or any(p.once_per_customer for p in starts)
+    return bool(starts), changes or bool(starts), once
+
+
+class _Traces(Mapping[str, str | None]):
+    """The trace id (ce_traceparent) of the record each event id came in, by event id: read
+    from the record only for the ids asked for (the decisions' log lines), not for all."""
+
+    def __init__(self, batch: Sequence[Decoded[Any]]) -> None:
+        self._records = {d.message.event_id: d.record for d in batch}
+
+    def __getitem__(self, event_id: str) -> str | None:
+        record = self._records[event_id]
+        return record_fields(record.key, record.headers)["trace_id"]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._records)
+
+    def __len__(self) -> int:
+        return len(self._records)
 
 
 def _log_decisions(
