@@ -1,7 +1,6 @@
 """Lifecycle service: the per-customer state machine, its consumer, scheduler and outbox relay."""
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -16,6 +15,7 @@ from shared.kafka_consumer import BatchConsumer, GroupMembers
 from shared.kafka_producer import KafkaPublisher
 from shared.logging import configure_logging, get_logger
 from shared.outbox import OutboxRelay
+from shared.periodic import run_periodically
 from shared.service_app import create_service_app
 
 from .access_routes import router as access_router
@@ -33,23 +33,16 @@ async def _scheduler(
 ) -> None:
     # Claims skip rows another worker holds, so workers take disjoint batches; while one
     # waits on PostgreSQL another derives.
+    batch = settings.scheduler_batch_size
+
+    async def evaluate() -> bool:
+        return await processor.evaluate_due(batch) >= batch
+
+    interval = settings.scheduler_interval_seconds
+    workers = range(settings.scheduler_workers)
     await asyncio.gather(
-        *(_scheduler_worker(processor, settings, stop) for _ in range(settings.scheduler_workers))
+        *(run_periodically("scheduler", evaluate, interval, stop) for _ in workers)
     )
-
-
-async def _scheduler_worker(
-    processor: LifecycleProcessor, settings: LifecycleSettings, stop: asyncio.Event
-) -> None:
-    while not stop.is_set():
-        try:
-            evaluated = await processor.evaluate_due(settings.scheduler_batch_size)
-        except Exception as exc:  # the database may be restarting; try again next tick
-            log.exception("scheduler_failed", error=repr(exc))
-            evaluated = 0
-        if evaluated < settings.scheduler_batch_size:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), settings.scheduler_interval_seconds)
 
 
 @asynccontextmanager

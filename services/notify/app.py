@@ -1,9 +1,9 @@
 """Notify service: playbooks turned into messages, through a durable schedule, on real channels."""
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from fastapi import FastAPI
@@ -15,6 +15,7 @@ from shared.kafka_consumer import BatchConsumer
 from shared.kafka_producer import KafkaPublisher
 from shared.logging import configure_logging, get_logger
 from shared.outbox import OutboxRelay
+from shared.periodic import run_periodically
 from shared.service_app import create_service_app
 
 from .bootstrap import (
@@ -34,33 +35,20 @@ from .service_layer.observations import (
     decode_scores,
 )
 from .service_layer.sender import Sender
-from .settings import NotifySettings, get_settings
+from .settings import get_settings
 
 log = get_logger(__name__)
 
 
-async def _send_due(sender: Sender, settings: NotifySettings, stop: asyncio.Event) -> None:
-    while not stop.is_set():
-        try:
-            claimed = await sender.run_once()
-        except Exception as exc:  # the database may be restarting; try again next tick
-            log.exception("sender_failed", error=repr(exc))
-            claimed = 0
-        if claimed < settings.sender_batch_size:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), settings.sender_interval_seconds)
+async def _send_due(sender: Sender, batch_size: int) -> bool:
+    return await sender.run_once() >= batch_size
 
 
-async def _mark_calendar_days(calendar: Calendar, interval: float, stop: asyncio.Event) -> None:
-    while not stop.is_set():
-        try:
-            started = await calendar.run_once()
-            if started:
-                log.info("calendar_playbooks_started", messages=started)
-        except Exception as exc:  # the database may be restarting; try again next time
-            log.exception("calendar_failed", error=repr(exc))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval)
+async def _mark_calendar_days(calendar: Calendar) -> bool:
+    started = await calendar.run_once()
+    if started:
+        log.info("calendar_playbooks_started", messages=started)
+    return False  # one scan a day covers the day
 
 
 @asynccontextmanager
@@ -119,12 +107,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tasks += [asyncio.create_task(c.run(), name=f"consumer-{c.topic}") for c in consumers]
     if settings.run_calendar:
         calendar = build_calendar(engine, config, settings)
+        mark = partial(_mark_calendar_days, calendar)
         interval = settings.calendar_interval_seconds
         tasks.append(
-            asyncio.create_task(_mark_calendar_days(calendar, interval, stop), name="calendar")
+            asyncio.create_task(run_periodically("calendar", mark, interval, stop), name="calendar")
         )
     if settings.run_sender:
-        tasks.append(asyncio.create_task(_send_due(sender, settings, stop), name="sender"))
+        send = partial(_send_due, sender, settings.sender_batch_size)
+        interval = settings.sender_interval_seconds
+        tasks.append(
+            asyncio.create_task(run_periodically("sender", send, interval, stop), name="sender")
+        )
     try:
         yield
     finally:

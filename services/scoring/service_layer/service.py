@@ -29,6 +29,7 @@ from shared.erasure import drop_erased
 from shared.events import CustomerEvent
 from shared.exchange_rates import RatesCache
 from shared.logging import get_logger
+from shared.periodic import run_periodically
 from shared.topics import CUSTOMER_SCORES
 
 log = get_logger(__name__)
@@ -278,19 +279,17 @@ class ScoringService:
                 await lock.commit()
 
     async def refit_periodically(self, stopping: asyncio.Event) -> None:
+        """Once per interval, after the first (a failed refit keeps the previous model)."""
         interval = self.settings.refit_interval_hours * 3600
         if interval <= 0:
             return
-        while True:
-            try:
-                await asyncio.wait_for(stopping.wait(), interval)
-                return
-            except TimeoutError:
-                pass
-            try:
-                await self.refit_if_due(datetime.now(UTC))
-            except Exception as exc:  # the previous model stays current
-                log.warning("scheduled_refit_failed", error=repr(exc))
+        await run_periodically(
+            "scheduled_refit", self._refit_now, interval, stopping, wait_first=True
+        )
+
+    async def _refit_now(self) -> bool:
+        await self.refit_if_due(datetime.now(UTC))
+        return False
 
     async def stop(self) -> None:
         for task in list(self._background):
