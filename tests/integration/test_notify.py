@@ -572,8 +572,10 @@ async def test_entering_tier_a_starts_a_task_and_the_clv_sets_the_band_in_templa
     customer, _ = await _new_contact(ingest_client, client)
     scored, _ = await _new_contact(ingest_client, client)
     # An absolute CLV figure no longer calls a person (issue 16.1): 8,022 tasks in the demo.
-    await _publish_scores(infra.kafka_bootstrap, scored, clv=8200.5, churn_risk=0.1, p_alive=0.9)
-    await _publish_scores(infra.kafka_bootstrap, customer, clv=8200.5, churn_risk=0.1, p_alive=0.9)
+    # Even a CLV in band high: only entering tier A starts the playbook.
+    high = {"clv": 6_000_000.5, "churn_risk": 0.1, "p_alive": 0.9}
+    await _publish_scores(infra.kafka_bootstrap, scored, **high)
+    await _publish_scores(infra.kafka_bootstrap, customer, **high)
     await _publish_change(
         infra.kafka_bootstrap, [_change(customer, "tier", from_tier="B", to_tier="A")]
     )

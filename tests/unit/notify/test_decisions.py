@@ -223,8 +223,10 @@ def test_below_thresholds_and_clv_bands() -> None:
         {"kind": "score_crossed", "score": "p_alive", "below": 0.3}
     )
     assert falling.crossed(0.5, 0.2) and not falling.crossed(0.2, 0.1)
-    assert BOOK.policy.clv_band(12_000) == "high"
-    assert BOOK.policy.clv_band(1_000) == "medium"
+    # On the tiers' scale (A >= 5,000,000, B >= 1,000,000 a year), not 5,000 (issue 16).
+    assert BOOK.policy.clv_band(6_000_000) == "high"
+    assert BOOK.policy.clv_band(1_000_000) == "medium"
+    assert BOOK.policy.clv_band(12_000) == "low"
     assert BOOK.policy.clv_band(None) is None
-    profile = _customer(scores={"clv": 2500.0})
+    profile = _customer(scores={"clv": 2_500_000.0})
     assert profile.context(BOOK.policy)["clv_band"] == "medium"
