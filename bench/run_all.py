@@ -18,6 +18,8 @@ BENCHMARKS: dict[str, list[str]] = {
     "scoring_fit": ["bench/scoring_fit.py"],
     "scoring_service": ["-m", "bench.scoring_service"],
     "notify": ["-m", "bench.notify"],
+    # Against the running services: starts them as `make run` does (left running: make stop).
+    "pipeline_latency": ["-m", "bench.pipeline_latency", "--start-stack", "--fit"],
 }
 
 
