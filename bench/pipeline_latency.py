@@ -11,7 +11,7 @@ What it does, in one run:
    topics, before any load, so every record the load causes is seen.
 2. Baseline: `--baseline-rate` events/s (default 5) for `--baseline-seconds`, every event a
    probe (a new customer's first purchase) posted alone in a batch, from one client.
-3. Load: `--rate` events/s (default 2,000) for `--seconds` (default 60), batches of `--batch`
+3. Load (`--seconds 0`: none): `--rate` events/s (default 2,000) for `--seconds` (default 60), batches of `--batch`
    (100) from `--clients` (4) concurrent clients on a fixed schedule (batch k is due at
    start + k * batch / rate, whatever happened to earlier ones). Each batch is one probe plus
    purchases and contacts of `--customers` returning customers.
@@ -65,6 +65,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 import orjson
+import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
@@ -197,6 +198,50 @@ class Lag:
 
     async def close(self) -> None:
         await self._admin.close()
+
+
+def stack_cpu() -> dict[str, float]:
+    """CPU seconds used so far by each process `stack.py` started (with its children: uvicorn
+    workers, PostgreSQL backends), this bench, and the whole machine (every process)."""
+    out: dict[str, float] = {}
+    for pid_file in sorted((STATE / "pids").glob("*.pid")):
+        try:
+            root = psutil.Process(int(pid_file.read_text().strip()))
+            tree = [root, *root.children(recursive=True)]
+        except (ValueError, psutil.Error):
+            continue
+        total = 0.0
+        for process in tree:
+            try:
+                times = process.cpu_times()
+            except psutil.Error:
+                continue
+            total += times.user + times.system
+        out[pid_file.stem] = total
+    own = psutil.Process().cpu_times()
+    out["bench"] = own.user + own.system
+    machine = psutil.cpu_times()
+    out["machine"] = (
+        machine.user
+        + machine.system
+        + machine.nice
+        + getattr(machine, "irq", 0.0)
+        + (getattr(machine, "softirq", 0.0))
+    )
+    return out
+
+
+def cpu_report(before: dict[str, float], after: dict[str, float], seconds: float) -> None:
+    print(f"  CPU seconds over {seconds:.1f} s of wall clock ({psutil.cpu_count()} cores):")
+    ours = 0.0
+    for name in sorted(after):
+        if name == "machine":
+            continue
+        used = after[name] - before.get(name, after[name])
+        ours += used
+        print(f"    {name:12} {used:8.1f} s  ({used / seconds * 100:5.0f} % of a core)")
+    machine = after["machine"] - before["machine"]
+    print(f"    {'other procs':12} {machine - ours:8.1f} s  (the rest of the machine: other work)")
 
 
 def scrape(port: int) -> dict[str, dict[str, float]]:
@@ -335,7 +380,11 @@ async def txn_starts(database_url: str, probes: dict[bytes, Probe]) -> None:
         await conn.close()
     by_id = {p.customer_id: p for p in probes.values()}
     for row in rows:
-        by_id[row["customer_id"]].txn_start = row["updated_at"].timestamp()
+        probe, written = by_id[row["customer_id"]], row["updated_at"].timestamp()
+        # A later write (the probe's score reading, group clm-lifecycle-scores) moves
+        # updated_at past the change: then the purchase's transaction start is unknown.
+        if probe.change_ts is not None and written <= probe.change_ts:
+            probe.txn_start = written
 
 
 def report(title: str, probes: list[Probe]) -> dict[str, str]:
@@ -469,12 +518,26 @@ async def main() -> int:
                 raise SystemExit(f"the stack is not idle: {backlog}")
             await asyncio.sleep(0.5)  # waiting for an idle stack, with a deadline
         print("  stack idle: every group at the log end", flush=True)
+        base_metrics = scrape_all()
         await offer(
             args.ingest, args.api_key, args.baseline_rate, args.baseline_seconds, 1, 1, 1,
             probes, f"{run}b",
         )  # fmt: skip
         await wait_drained(lag, readers, time.time(), 30)
+        base_metrics_after = scrape_all()
+        cpu_before = stack_cpu()
         base = {k: p for k, p in probes.items() if p.customer_id.startswith(f"lat-{run}b-")}
+        if args.seconds <= 0:  # the baseline alone
+            if args.database_url:
+                await txn_starts(args.database_url, base)
+            figures["baseline"] = report(
+                f"baseline: {args.baseline_rate:g} events/s, one probe per batch",
+                list(base.values()),
+            )
+            batch_report(base_metrics, base_metrics_after)
+            if args.json:
+                args.json.write_text(json.dumps(figures, indent=2))
+            return 0
         before = scrape_all()
         # Probes join the readers' map as their batches are built (`probes` is shared).
         loading = asyncio.create_task(
@@ -484,6 +547,7 @@ async def main() -> int:
             )
         )  # fmt: skip
         started, ended, accepted = await loading
+        cpu_at_end = stack_cpu()
         first, zero, everyone = await wait_drained(lag, readers, ended, args.drain_timeout)
         after = scrape_all()
         load = {k: p for k, p in probes.items() if p.customer_id.startswith(f"lat-{run}-")}
@@ -498,12 +562,14 @@ async def main() -> int:
         figures["baseline"] = report(
             f"baseline: {args.baseline_rate:g} events/s, one probe per batch", list(base.values())
         )
+        batch_report(base_metrics, base_metrics_after)
         figures["load"] = report(
             f"load: {accepted:,} events accepted in {ended - started:.1f} s "
             f"({offered:,.0f} events/s; offered {args.rate:g}/s)",
             list(load.values()),
         )
         batch_report(before, after)
+        cpu_report(cpu_before, cpu_at_end, ended - started)
         print("  lag at the load's end (records) -> seconds until 0:")
         for g in lag.groups:
             at = zero.get(g)
