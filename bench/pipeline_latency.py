@@ -24,12 +24,9 @@ Figures (milliseconds, wall clock of this machine; every process shares it):
 - per stage, per probe (p50/p95/p99), from timestamps the platform already writes:
   ingest produce     = 202 - the event record's Kafka timestamp (set when ingest appended it)
   visible            = this bench reading the event (read_committed) - 202
-  to txn start       = lifecycle_customers.updated_at (PostgreSQL now(): the start of the batch
-                       transaction that wrote the probe) - 202: fetch, queueing behind the batch
-                       in progress, decode
-  txn + relay wait   = lifecycle change record's Kafka timestamp (set when the outbox relay
-                       appended it) - txn start: the batch transaction, then the relay's wake-up
-                       and read of the outbox
+  lifecycle batch + relay wait = the lifecycle change record's Kafka timestamp (set when the
+                       outbox relay appended it) - 202: fetch, queueing behind the batch in
+                       progress, the probe's batch transaction, the relay's wake-up and read
   relay -> reader    = this bench receiving the change - its record timestamp: produce acks
                        and fetch
   scores: 202 -> record timestamp (scoring's batch + relay), record timestamp -> reader.
@@ -63,7 +60,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import asyncpg
 import orjson
 import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -108,7 +104,6 @@ class Probe:
     change_seen: float | None = None
     score_ts: float | None = None
     score_seen: float | None = None
-    txn_start: float | None = None
 
 
 @dataclass
@@ -369,24 +364,6 @@ def quantiles(values: Iterable[float]) -> str:
     return f"p50 {q[49]:7.0f}  p95 {q[94]:7.0f}  p99 {q[98]:7.0f} ms  (n={len(data)})"
 
 
-async def txn_starts(database_url: str, probes: dict[bytes, Probe]) -> None:
-    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
-    try:
-        rows = await conn.fetch(
-            "SELECT customer_id, updated_at FROM lifecycle_customers WHERE customer_id = ANY($1)",
-            [p.customer_id for p in probes.values()],
-        )
-    finally:
-        await conn.close()
-    by_id = {p.customer_id: p for p in probes.values()}
-    for row in rows:
-        probe, written = by_id[row["customer_id"]], row["updated_at"].timestamp()
-        # A later write (the probe's score reading, group clm-lifecycle-scores) moves
-        # updated_at past the change: then the purchase's transaction start is unknown.
-        if probe.change_ts is not None and written <= probe.change_ts:
-            probe.txn_start = written
-
-
 def report(title: str, probes: list[Probe]) -> dict[str, str]:
     def span(a: str, b: str) -> list[float]:
         out = []
@@ -401,8 +378,7 @@ def report(title: str, probes: list[Probe]) -> dict[str, str]:
         "202 -> score": span("accepted", "score_seen"),
         "  ingest produce (event ts -> 202)": span("event_ts", "accepted"),
         "  visible to a reader (202 -> read)": span("accepted", "event_seen"),
-        "  to lifecycle txn start (202 -> updated_at)": span("accepted", "txn_start"),
-        "  txn + relay wait (updated_at -> change ts)": span("txn_start", "change_ts"),
+        "  lifecycle batch + relay wait (202 -> change ts)": span("accepted", "change_ts"),
         "  relay -> reader (change ts -> read)": span("change_ts", "change_seen"),
         "  scoring batch + relay wait (202 -> score ts)": span("accepted", "score_ts"),
         "  relay -> reader (score ts -> read)": span("score_ts", "score_seen"),
@@ -475,9 +451,6 @@ async def main() -> int:
         or env.get("KAFKA_BOOTSTRAP_SERVERS")
         or f"127.0.0.1:{os.environ.get('CLM_KAFKA_PORT', '9092')}",
     )
-    parser.add_argument(
-        "--database-url", default=os.environ.get("DATABASE_URL") or env.get("DATABASE_URL")
-    )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument(
         "--start-stack", action="store_true", help="run `stack.py up` first (as `make run`)"
@@ -491,7 +464,6 @@ async def main() -> int:
         env = _stack_env()
         args.api_key = args.api_key or _default_key()
         args.bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or env["KAFKA_BOOTSTRAP_SERVERS"]
-        args.database_url = args.database_url or env.get("DATABASE_URL")
     if not args.api_key:
         raise SystemExit("no API key: start the stack (make run) or pass --api-key")
     run = secrets.token_hex(3)
@@ -528,8 +500,6 @@ async def main() -> int:
         cpu_before = stack_cpu()
         base = {k: p for k, p in probes.items() if p.customer_id.startswith(f"lat-{run}b-")}
         if args.seconds <= 0:  # the baseline alone
-            if args.database_url:
-                await txn_starts(args.database_url, base)
             figures["baseline"] = report(
                 f"baseline: {args.baseline_rate:g} events/s, one probe per batch",
                 list(base.values()),
@@ -551,8 +521,6 @@ async def main() -> int:
         first, zero, everyone = await wait_drained(lag, readers, ended, args.drain_timeout)
         after = scrape_all()
         load = {k: p for k, p in probes.items() if p.customer_id.startswith(f"lat-{run}-")}
-        if args.database_url:
-            await txn_starts(args.database_url, {**base, **load})
         # The last probes' records may still be on their way when the groups reach 0.
         for _ in range(100):  # polling for them, for at most 10 s
             if all(p.change_seen and p.score_seen for p in load.values()):
