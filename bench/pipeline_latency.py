@@ -33,6 +33,9 @@ Figures (milliseconds, wall clock of this machine; every process shares it):
 - per consumer group, from the services' /metrics during the load: batches, mean records per
   batch (clm_events_consumed_total / batches), mean batch seconds
   (clm_consumer_batch_duration_seconds sum / count).
+- CPU seconds of each process tree stack.py started (.state/pids, with children), of this bench
+  and of the rest of the machine: during the load, and from its start until every lag was 0
+  divided by the events accepted (the work per event; x rate = the cores that rate needs).
 - lag of a group = data records (not transaction markers) on the partitions it has committed
   offsets for, at or after its committed offset; "caught up" = the first moment after the
   load's last 202 at which every group's lag is 0, in seconds after that 202.
@@ -226,17 +229,36 @@ def stack_cpu() -> dict[str, float]:
     return out
 
 
-def cpu_report(before: dict[str, float], after: dict[str, float], seconds: float) -> None:
-    print(f"  CPU seconds over {seconds:.1f} s of wall clock ({psutil.cpu_count()} cores):")
-    ours = 0.0
-    for name in sorted(after):
+def cpu_report(
+    before: dict[str, float],
+    at_end: dict[str, float],
+    drained: dict[str, float],
+    seconds: float,
+    events: int,
+) -> None:
+    """CPU during the load (share of a core) and until every lag was 0 (per event: the whole
+    work of the load; x rate = cores that rate needs)."""
+    print(
+        f"  CPU seconds: during the load ({seconds:.1f} s, {psutil.cpu_count()} cores) | "
+        f"from its start until every lag was 0, per event (µs):"
+    )
+    ours = ours_total = 0.0
+    for name in sorted(at_end):
         if name == "machine":
             continue
-        used = after[name] - before.get(name, after[name])
-        ours += used
-        print(f"    {name:12} {used:8.1f} s  ({used / seconds * 100:5.0f} % of a core)")
-    machine = after["machine"] - before["machine"]
-    print(f"    {'other procs':12} {machine - ours:8.1f} s  (the rest of the machine: other work)")
+        used = at_end[name] - before.get(name, at_end[name])
+        total = drained.get(name, at_end[name]) - before.get(name, at_end[name])
+        ours, ours_total = ours + used, ours_total + total
+        print(
+            f"    {name:12} {used:7.1f} s ({used / seconds * 100:4.0f} % of a core) | "
+            f"{total:7.1f} s  {total / max(events, 1) * 1e6:7.0f} µs/event"
+        )
+    machine = at_end["machine"] - before["machine"]
+    machine_total = drained["machine"] - before["machine"]
+    print(
+        f"    {'other procs':12} {machine - ours:7.1f} s (the rest of the machine)      | "
+        f"{machine_total - ours_total:7.1f} s"
+    )
 
 
 def scrape(port: int) -> dict[str, dict[str, float]]:
@@ -519,6 +541,7 @@ async def main() -> int:
         started, ended, accepted = await loading
         cpu_at_end = stack_cpu()
         first, zero, everyone = await wait_drained(lag, readers, ended, args.drain_timeout)
+        cpu_drained = stack_cpu()
         after = scrape_all()
         load = {k: p for k, p in probes.items() if p.customer_id.startswith(f"lat-{run}-")}
         # The last probes' records may still be on their way when the groups reach 0.
@@ -537,7 +560,7 @@ async def main() -> int:
             list(load.values()),
         )
         batch_report(before, after)
-        cpu_report(cpu_before, cpu_at_end, ended - started)
+        cpu_report(cpu_before, cpu_at_end, cpu_drained, ended - started, accepted)
         print("  lag at the load's end (records) -> seconds until 0:")
         for g in lag.groups:
             at = zero.get(g)
