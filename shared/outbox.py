@@ -14,7 +14,6 @@ import asyncio
 import zlib
 from collections.abc import Sequence
 
-import asyncpg
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import BYTEA, JSONB
@@ -25,6 +24,7 @@ from shared.db import metadata
 from shared.kafka_producer import KafkaPublisher, PublishError
 from shared.logging import get_logger
 from shared.metrics import OUTBOX_BACKLOG
+from shared.pg_listen import ChannelListener
 
 log = get_logger(__name__)
 # NOTIFY'd once per committed transaction that inserted outbox rows (trigger of 0014_h9).
@@ -133,7 +133,14 @@ class OutboxRelay:
         return len(rows)
 
     async def run(self) -> None:
-        listener = asyncio.create_task(self._listen()) if self._listen_enabled else None
+        listener = None
+        if self._listen_enabled:
+            listening = ChannelListener(
+                self._engine, OUTBOX_CHANNEL, lambda _: self._wake.set(),
+                on_listening=self._listening_started, on_lost=self.listening.clear,
+                check_seconds=LISTEN_CHECK_SECONDS, lost_event="outbox_listen_lost",
+            )  # fmt: skip
+            listener = asyncio.create_task(listening.run())
         delay = self._idle
         try:
             while not self._stopping.is_set():
@@ -167,41 +174,9 @@ class OutboxRelay:
             for waiting in waits:
                 waiting.cancel()
 
-    def _dsn(self) -> str:
-        url = self._engine.url.set(drivername="postgresql")
-        return url.render_as_string(hide_password=False)
-
-    async def _listen(self) -> None:
-        """Keeps a connection LISTENing on OUTBOX_CHANNEL; reconnects with backoff."""
-        delay = 0.5
-        while not self._stopping.is_set():
-            try:
-                conn = await asyncpg.connect(self._dsn(), timeout=10)
-            except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
-                log.warning("outbox_listen_failed", error=repr(exc), retry_in=delay)
-                await self._wait(delay, woken_by_rows=False)
-                delay = min(delay * 2, 10.0)
-                continue
-            try:
-                await conn.add_listener(OUTBOX_CHANNEL, self._notified)
-                delay = 0.5
-                self.listening.set()
-                self._wake.set()  # rows committed while nobody listened
-                while not self._stopping.is_set() and not conn.is_closed():
-                    await self._wait(LISTEN_CHECK_SECONDS, woken_by_rows=False)
-                    if not self._stopping.is_set():
-                        await conn.execute("SELECT 1", timeout=5)  # a dead peer shows here
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("outbox_listen_lost", error=repr(exc))
-            finally:
-                self.listening.clear()
-                try:
-                    await asyncio.wait_for(conn.close(), 5)
-                except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
-                    conn.terminate()
-
-    def _notified(self, *_: object) -> None:
-        self._wake.set()
+    def _listening_started(self) -> None:
+        self.listening.set()
+        self._wake.set()  # rows committed while nobody listened
 
     def stop(self) -> None:
         self._stopping.set()
