@@ -80,6 +80,11 @@ from tests.support.factories import contact, purchase
 ROOT = Path(__file__).resolve().parents[1]
 STATE = Path(os.environ.get("CLM_STATE_DIR", ROOT / ".state"))
 TOPICS = [CUSTOMER_EVENTS, LIFECYCLE_CHANGES, CUSTOMER_SCORES, NOTIFICATIONS, CUSTOMER_STATE]
+# The services' consumer groups as `make run` starts them (their settings' defaults).
+SERVICE_GROUPS = [
+    "clm-lifecycle", "clm-lifecycle-scores", "clm-scoring",
+    "clm-notify-events", "clm-notify-lifecycle", "clm-notify-scores",
+]  # fmt: skip
 SERVICE_PORTS = {
     "lifecycle": int(os.environ.get("CLM_LIFECYCLE_PORT", "8002")),
     "scoring": int(os.environ.get("CLM_SCORING_PORT", "8003")),
@@ -167,14 +172,15 @@ async def start_readers(bootstrap: str) -> AIOKafkaConsumer:
 class Lag:
     """Each group's committed offsets through the admin API."""
 
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, bootstrap: str, groups: list[str]) -> None:
         self._admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        self._wanted = groups
         self.groups: list[str] = []
 
     async def start(self) -> None:
         await self._admin.start()
-        listed = await self._admin.list_consumer_groups()
-        self.groups = sorted(g[0] for g in listed if g[0].startswith("clm-"))
+        listed = {g[0] for g in await self._admin.list_consumer_groups()}
+        self.groups = sorted(g for g in self._wanted if g in listed)
 
     async def committed(self, group: str) -> dict[TopicPartition, int]:
         offsets = await self._admin.list_consumer_group_offsets(group)
@@ -473,6 +479,9 @@ async def main() -> int:
         or env.get("KAFKA_BOOTSTRAP_SERVERS")
         or f"127.0.0.1:{os.environ.get('CLM_KAFKA_PORT', '9092')}",
     )
+    parser.add_argument(
+        "--groups", nargs="+", default=SERVICE_GROUPS, help="the consumer groups whose lag counts"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument(
         "--start-stack", action="store_true", help="run `stack.py up` first (as `make run`)"
@@ -494,7 +503,7 @@ async def main() -> int:
     consumer = await start_readers(args.bootstrap)
     stop = asyncio.Event()
     reading = asyncio.create_task(readers.run(consumer, stop))
-    lag = Lag(args.bootstrap)
+    lag = Lag(args.bootstrap, args.groups)
     await lag.start()
     figures: dict[str, Any] = {"run": run, "groups": lag.groups}
     try:
