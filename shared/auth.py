@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated
 
-import asyncpg
 import sqlalchemy as sa
 from fastapi import Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -28,10 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.database_outage import database_unavailable, is_database_outage
 from shared.db import metadata
-from shared.logging import get_logger
+from shared.pg_listen import ChannelListener
 from shared.problems import Problem
-
-log = get_logger(__name__)
 
 KEYS_CHANNEL = "clm_api_keys"
 LOOKUP_TIMEOUT_SECONDS = 3.0
@@ -88,7 +85,12 @@ class KeyStore:
 
     def start(self) -> None:
         if self._listener is None:
-            self._listener = asyncio.create_task(self._listen_forever())
+            listener = ChannelListener(
+                self._engine, KEYS_CHANNEL, self._forget,
+                on_listening=self._listening_started, on_lost=self._listening_lost,
+                timeout_s=LOOKUP_TIMEOUT_SECONDS, lost_event="api_key_listener_lost",
+            )  # fmt: skip
+            self._listener = asyncio.create_task(listener.run())
 
     async def stop(self) -> None:
         if self._listener is not None:
@@ -137,31 +139,13 @@ class KeyStore:
         # Keep the scopes (the outage fallback) but re-check each key on its next use.
         self._cache = {d: _Entry(0.0, e.scopes) for d, e in self._cache.items()}
 
-    async def _listen_forever(self) -> None:
-        dsn = self._engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        while True:
-            conn: asyncpg.Connection | None = None  # type: ignore[type-arg]
-            try:
-                conn = await asyncpg.connect(dsn, timeout=LOOKUP_TIMEOUT_SECONDS)
-                await conn.add_listener(KEYS_CHANNEL, self._on_notification)
-                # Changes made while we were not listening were missed: re-check every key.
-                self._mark_all_stale()
-                self._listening = True
-                while not conn.is_closed():
-                    await asyncio.sleep(1.0)
-                    await conn.execute("SELECT 1", timeout=LOOKUP_TIMEOUT_SECONDS)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # any failure: stop trusting the cache, reconnect
-                log.warning("api_key_listener_lost", error=repr(exc))
-            finally:
-                self._listening = False
-                if conn is not None and not conn.is_closed():
-                    conn.terminate()
-            await asyncio.sleep(1.0)
+    def _listening_started(self) -> None:
+        # Changes made while we were not listening were missed: re-check every key.
+        self._mark_all_stale()
+        self._listening = True
 
-    def _on_notification(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
-        self._forget(payload)
+    def _listening_lost(self) -> None:
+        self._listening = False
 
 
 async def register_key(engine: AsyncEngine, key: str, name: str, scopes: list[str]) -> None:

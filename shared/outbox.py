@@ -3,6 +3,11 @@
 A relay publishes pending rows in id order and marks them sent. A crash between publishing and
 marking republishes the same records; CloudEvent ids are deterministic, so readers that dedupe
 by id see each change once. One relay per service holds an advisory lock so order is kept.
+
+The relay is woken as soon as a transaction that wrote outbox rows commits: a statement
+trigger on the table (migration 0014_h9) sends NOTIFY on `OUTBOX_CHANNEL`, which PostgreSQL
+delivers at commit, and the relay LISTENs on its own connection. Polling every
+`idle_interval_s` stays as the fallback for a wake-up lost with that connection.
 """
 
 import asyncio
@@ -19,8 +24,12 @@ from shared.db import metadata
 from shared.kafka_producer import KafkaPublisher, PublishError
 from shared.logging import get_logger
 from shared.metrics import OUTBOX_BACKLOG
+from shared.pg_listen import ChannelListener
 
 log = get_logger(__name__)
+# NOTIFY'd once per committed transaction that inserted outbox rows (trigger of 0014_h9).
+OUTBOX_CHANNEL = "clm_outbox"
+LISTEN_CHECK_SECONDS = 30.0  # how often an idle LISTEN connection is checked to be alive
 
 outbox = sa.Table(
     "outbox",
@@ -83,14 +92,20 @@ class OutboxRelay:
         service: str,
         batch_size: int = 2000,
         idle_interval_s: float = 0.1,
+        *,
+        listen: bool = True,
     ) -> None:
         self._engine = engine
         self._publisher = publisher
         self._service = service
         self._batch_size = batch_size
         self._idle = idle_interval_s
+        self._listen_enabled = listen
         self._lock_id = zlib.crc32(f"outbox:{service}".encode())
         self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
+        # Set while the LISTEN connection is up (tests wait for it before writing).
+        self.listening = asyncio.Event()
 
     async def relay_once(self) -> int:
         """Publishes up to one batch of pending rows; returns how many were published."""
@@ -118,22 +133,50 @@ class OutboxRelay:
         return len(rows)
 
     async def run(self) -> None:
+        listener = None
+        if self._listen_enabled:
+            listening = ChannelListener(
+                self._engine, OUTBOX_CHANNEL, lambda _: self._wake.set(),
+                on_listening=self._listening_started, on_lost=self.listening.clear,
+                check_seconds=LISTEN_CHECK_SECONDS, lost_event="outbox_listen_lost",
+            )  # fmt: skip
+            listener = asyncio.create_task(listening.run())
         delay = self._idle
-        while not self._stopping.is_set():
-            try:
-                published = await self.relay_once()
-                delay = self._idle
-            except (PublishError, OSError) as exc:
-                log.warning("outbox_relay_failed", error=repr(exc))
-                published, delay = 0, min(max(delay * 2, 0.5), 10.0)
-            except Exception as exc:  # the database may be restarting; keep trying
-                log.exception("outbox_relay_error", error=repr(exc))
-                published, delay = 0, min(max(delay * 2, 0.5), 10.0)
-            if published < self._batch_size:
+        try:
+            while not self._stopping.is_set():
+                self._wake.clear()  # rows committed from here on wake the next wait
+                failed = False
                 try:
-                    await asyncio.wait_for(self._stopping.wait(), delay)
-                except TimeoutError:
-                    pass
+                    published = await self.relay_once()
+                    delay = self._idle
+                except (PublishError, OSError) as exc:
+                    log.warning("outbox_relay_failed", error=repr(exc))
+                    published, delay, failed = 0, min(max(delay * 2, 0.5), 10.0), True
+                except Exception as exc:  # the database may be restarting; keep trying
+                    log.exception("outbox_relay_error", error=repr(exc))
+                    published, delay, failed = 0, min(max(delay * 2, 0.5), 10.0), True
+                if published < self._batch_size:
+                    # After a failure only stop cuts the backoff short: new rows must not
+                    # turn it into a retry per commit.
+                    await self._wait(delay, woken_by_rows=not failed)
+        finally:
+            if listener is not None:
+                listener.cancel()
+                await asyncio.gather(listener, return_exceptions=True)
+
+    async def _wait(self, seconds: float, *, woken_by_rows: bool) -> None:
+        waits = [asyncio.ensure_future(self._stopping.wait())]
+        if woken_by_rows:
+            waits.append(asyncio.ensure_future(self._wake.wait()))
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
+
+    def _listening_started(self) -> None:
+        self.listening.set()
+        self._wake.set()  # rows committed while nobody listened
 
     def stop(self) -> None:
         self._stopping.set()

@@ -60,6 +60,9 @@ class ServiceSettings(BaseSettings):
     consumer_stuck_after_seconds: float = Field(
         default=60.0, gt=0, validation_alias="CLM_CONSUMER_STUCK_AFTER_SECONDS"
     )
+    # Outbox relays LISTEN for the commit that wrote their rows (shared/outbox.py); false
+    # where LISTEN is unavailable (e.g. PgBouncer in transaction mode): they poll only.
+    outbox_listen: bool = Field(default=True, validation_alias="CLM_OUTBOX_LISTEN")
     erasure_secret: str = Field(
         default=LOCAL_ERASURE_SECRET, validation_alias="CLM_ERASURE_SECRET", min_length=16
     )

@@ -101,7 +101,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         dlq=publisher,
         max_records=settings.scores_max_records,
     )
-    relay = OutboxRelay(engine, publisher, SERVICE, settings.outbox_batch_size)
+    relay = OutboxRelay(
+        engine, publisher, SERVICE, settings.outbox_batch_size, listen=settings.outbox_listen
+    )
     stop = asyncio.Event()
     app.state.settings, app.state.rules, app.state.engine = settings, rules, engine
     app.state.key_store = KeyStore(engine, settings.api_key_cache_seconds)

@@ -97,7 +97,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 stuck_after_seconds=settings.consumer_stuck_after_seconds,
             )
         )
-    relay = OutboxRelay(engine, publisher, SERVICE, settings.outbox_batch_size)
+    relay = OutboxRelay(
+        engine, publisher, SERVICE, settings.outbox_batch_size, listen=settings.outbox_listen
+    )
     stop = asyncio.Event()
     app.state.settings, app.state.engine, app.state.publisher = settings, engine, publisher
     app.state.book, app.state.templates = config.book, config.templates

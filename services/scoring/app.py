@@ -34,7 +34,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.scoring = service
     consumer = events_consumer(service, publisher)
     tune_garbage_collector()  # last, so that start-up objects are frozen out of collections
-    relay = OutboxRelay(engine, publisher, SERVICE)
+    relay = OutboxRelay(engine, publisher, SERVICE, listen=settings.outbox_listen)
     stopping = asyncio.Event()
     tasks = [
         asyncio.create_task(consumer.run(), name="scoring-consumer"),

@@ -46,6 +46,7 @@ PLATFORM_WIDE: list[tuple[str, str, str, Any]] = [
     ("CLM_REPORTING_CURRENCY", "EUR", "reporting_currency", "EUR"),
     ("CLM_BUSINESS_TIMEZONE", "Asia/Shanghai", "business_timezone", "Asia/Shanghai"),
     ("CLM_CONSUMER_STUCK_AFTER_SECONDS", "15", "consumer_stuck_after_seconds", 15.0),
+    ("CLM_OUTBOX_LISTEN", "false", "outbox_listen", False),
     ("KAFKA_BOOTSTRAP_SERVERS", "kafka-1:9092", "kafka_bootstrap_servers", "kafka-1:9092"),
     ("DATABASE_URL", "postgresql+asyncpg://u:p@db/clm", "database_url", "postgresql+asyncpg://u:p@db/clm"),
 ]  # fmt: skip
