@@ -96,6 +96,7 @@ PER_SERVICE: list[tuple[str, str, type[BaseSettings], str, Any]] = [
     ("CLM_SCORING_RESCORE_CHUNK_SIZE", "5000", ScoringSettings, "rescore_chunk_size", 5000),
     ("CLM_SCORING_MODEL_REFRESH_SECONDS", "1.5", ScoringSettings, "model_refresh_seconds", 1.5),
     ("CLM_NOTIFY_PLAYBOOKS_PATH", "/etc/clm/p.yaml", NotifySettings, "playbooks_path", Path("/etc/clm/p.yaml")),
+    ("CLM_NOTIFY_CONSUMER_MAX_RECORDS", "500", NotifySettings, "consumer_max_records", 500),
     ("CLM_NOTIFY_TEMPLATES_PATH", "/etc/clm/t.yaml", NotifySettings, "templates_path", Path("/etc/clm/t.yaml")),
     ("CLM_NOTIFY_SMTP_HOST", "mail", NotifySettings, "smtp_host", "mail"),
     ("CLM_NOTIFY_SMTP_PORT", "587", NotifySettings, "smtp_port", 587),
