@@ -18,6 +18,7 @@ import os
 import secrets
 import socket
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,7 +29,7 @@ from aiosmtpd.controller import Controller
 from services.notify.adapters.channels import Outgoing
 from services.notify.adapters.smtp import SmtpEmail
 from services.notify.adapters.tables import notify_customers, notify_messages
-from services.notify.bootstrap import load_configuration
+from services.notify.bootstrap import Configuration, load_configuration
 from services.notify.domain import Channel, Trigger, TriggerKind
 from services.notify.domain.playbooks import QuietHours
 from services.notify.service_layer.intake import Intake
@@ -183,6 +184,16 @@ async def cleanup(engine: object, run: str) -> None:
         )
 
 
+def service_like_setup(settings: NotifySettings) -> Configuration:
+    """Logging, playbooks and collector as the service has them, minus quiet hours: benchmark
+    customers have no time zone, and quiet hours would defer sends out of a throughput figure."""
+    _log_like_the_service(settings.log_level)
+    config = load_configuration(settings)
+    policy = config.book.policy.model_copy(update={"quiet_hours": QuietHours(enabled=False)})
+    tune_garbage_collector()  # as the service's lifespan does
+    return replace(config, book=config.book.model_copy(update={"policy": policy}))
+
+
 def _log_like_the_service(level: str) -> None:
     """JSON at the service's level, as in production, but into a file, not over the figures."""
     configure_logging("notify", level)
@@ -201,12 +212,8 @@ async def main() -> None:
     args = parser.parse_args()
 
     settings = NotifySettings(database_url=DATABASE_URL)
-    _log_like_the_service(settings.log_level)
-    config = load_configuration(settings)
-    # Benchmark customers have no time zone; keep quiet hours out of a throughput figure.
-    policy = config.book.policy.model_copy(update={"quiet_hours": QuietHours(enabled=False)})
-    book = config.book.model_copy(update={"policy": policy})
-    tune_garbage_collector()  # as the service's lifespan does
+    config = service_like_setup(settings)
+    book = config.book
     engine = make_engine(DATABASE_URL, 20)
     run = secrets.token_hex(4)
     clock = lambda: datetime.now(UTC)  # noqa: E731

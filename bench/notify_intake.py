@@ -38,12 +38,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bench.notify import CpuClock, _log_like_the_service
+from bench.notify import CpuClock, service_like_setup
 from bench.server_cpu import postgres_cpu_seconds
 from services.notify.adapters.tables import notify_customers, notify_messages
-from services.notify.bootstrap import load_configuration
 from services.notify.domain import Trigger, TriggerKind
-from services.notify.domain.playbooks import QuietHours
 from services.notify.service_layer.intake import Intake
 from services.notify.service_layer.observations import Observation, decode_customer_event
 from services.notify.settings import NotifySettings
@@ -51,7 +49,6 @@ from shared.customer_event_codec import to_kafka_record
 from shared.db import make_engine
 from shared.dedup import claim_new, processed_events
 from shared.events import customer_event_adapter
-from shared.gc_tuning import tune_garbage_collector
 from shared.kafka_consumer import Decoded
 from shared.outbox import outbox
 
@@ -174,12 +171,7 @@ async def main() -> None:
     args = parser.parse_args()
 
     settings = NotifySettings(database_url=DATABASE_URL)
-    _log_like_the_service(settings.log_level)
-    config = load_configuration(settings)
-    # Benchmark customers have no time zone; keep quiet hours out of a throughput figure.
-    policy = config.book.policy.model_copy(update={"quiet_hours": QuietHours(enabled=False)})
-    book = config.book.model_copy(update={"policy": policy})
-    tune_garbage_collector()  # as the service's lifespan does
+    book = service_like_setup(settings).book
     engine = make_engine(DATABASE_URL, 20)
     run = secrets.token_hex(4)
     batch = settings.consumer_max_records
