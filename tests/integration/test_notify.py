@@ -26,7 +26,7 @@ from shared.topics import CUSTOMER_EVENTS, CUSTOMER_SCORES, LIFECYCLE_CHANGES, N
 from tests.support.factories import complaint, new_customer, profile, purchase
 from tests.support.infra import Infrastructure
 from tests.support.mailbox import Mailbox, smtp_server, text_of
-from tests.support.notify_probes import profile_merged
+from tests.support.notify_probes import clv_band_shown, profile_merged
 from tests.support.polling import eventually
 from tests.support.services import ServiceProcess, free_port
 from tests.support.topics import TopicTail, start_group_at_end
@@ -576,15 +576,7 @@ async def test_entering_tier_a_starts_a_task_and_the_clv_sets_the_band_in_templa
     high = {"clv": 6_000_000.5, "churn_risk": 0.1, "p_alive": 0.9}
     await _publish_scores(infra.kafka_bootstrap, scored, **high)
     await _publish_scores(infra.kafka_bootstrap, customer, **high)
-
-    async def band_known() -> str | None:
-        preview = await client.post(f"/v1/playbooks/new_customer/preview?customer_id={customer}")
-        report = next(s for s in preview.json()["steps"] if s["step"] == "value_report")
-        return report["body"] if "Your customer band: high." in report["body"] else None
-
-    # Scores and lifecycle changes come on two topics, read by two groups: the tier change
-    # goes out once notify has the CLV, as it has in production long before a tier moves.
-    await eventually(band_known, timeout=60, what="notify to merge the customer's scores")
+    await clv_band_shown(client, customer, "high")  # before the tier moves
     await _publish_change(
         infra.kafka_bootstrap, [_change(customer, "tier", from_tier="B", to_tier="A")]
     )

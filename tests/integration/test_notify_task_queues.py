@@ -24,6 +24,7 @@ from tests.integration.test_notify import (
     receiver,  # noqa: F401 (fixture)
 )
 from tests.support.infra import Infrastructure
+from tests.support.notify_probes import clv_band_shown
 from tests.support.polling import eventually
 from tests.support.services import ServiceProcess, free_port
 from tests.support.topics import start_group_at_end
@@ -106,6 +107,9 @@ async def test_a_full_queue_gives_the_most_valuable_a_person_and_lists_the_overf
     customers = [(await _new_contact(ingest_client, client, prefix="q"))[0] for _ in values]
     for customer, clv in zip(customers, values, strict=True):
         await _publish_scores(infra.kafka_bootstrap, customer, clv=clv, churn_risk=0.1)
+    for customer, clv in zip(customers, values, strict=True):  # the CLVs rank the queue
+        band = "high" if clv >= 5_000_000 else "low"
+        await clv_band_shown(client, customer, band, preview=(PLAYBOOK, "introduce"))
     await _publish_change(
         infra.kafka_bootstrap,
         [_change(c, "tier", from_tier="B", to_tier="A") for c in customers],

@@ -1,4 +1,6 @@
-"""Waiting until notify has merged a customer's profile event."""
+"""Waiting until notify has merged a customer's profile event or score update."""
+
+import re
 
 import httpx
 
@@ -17,3 +19,24 @@ async def profile_merged(
         return resp.status_code == 200 and resp.json()["consent"] == consent
 
     await eventually(probe, timeout=60, what=f"notify to merge the profile of {customer}")
+
+
+async def clv_band_shown(
+    client: httpx.AsyncClient,
+    customer: str,
+    band: str,
+    preview: tuple[str, str] = ("new_customer", "value_report"),
+) -> None:
+    """Waits until notify has merged a score update: the customer's CLV band shows in the
+    preview of a step whose template prints it (playbook, step). Scores and lifecycle changes
+    come on two topics, read by two groups; in production the CLV is there long before a tier
+    moves."""
+    playbook, step = preview
+    shown = re.compile(rf"band:? {band}\b")
+
+    async def probe() -> bool:
+        url = f"/v1/playbooks/{playbook}/preview?customer_id={customer}"
+        steps = (await client.post(url)).json()["steps"]
+        return bool(shown.search(next(s for s in steps if s["step"] == step)["body"]))
+
+    await eventually(probe, timeout=60, what=f"notify to show {customer}'s CLV band {band}")
