@@ -36,6 +36,7 @@ _ALWAYS_DELETED = (
     "scoring_complaints",
     "notify_customers",
     "notify_messages",
+    "notify_outcomes",
 )
 # Tables re-keyed to the pseudonym with aggregates kept, or deleted by default.
 _AGGREGATES = (

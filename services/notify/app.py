@@ -25,9 +25,11 @@ from .bootstrap import (
     build_sender,
     load_configuration,
 )
+from .entrypoints.impact import router as impact_router
 from .entrypoints.routes import router
 from .entrypoints.unsubscribe import router as unsubscribe_router
 from .service_layer.calendar import Calendar
+from .service_layer.impact import ImpactReader
 from .service_layer.intake import SERVICE
 from .service_layer.observations import (
     decode_customer_event,
@@ -104,6 +106,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.settings, app.state.engine, app.state.publisher = settings, engine, publisher
     app.state.book, app.state.templates = config.book, config.templates
     app.state.key_store = KeyStore(engine, settings.api_key_cache_seconds)
+    app.state.impact = ImpactReader(engine, settings.reporting_currency, settings.channel_costs)
     tasks = [asyncio.create_task(relay.run(), name="outbox-relay")]
     if settings.run_consumer:
         tasks += [asyncio.create_task(c.run(), name=f"consumer-{c.topic}") for c in consumers]
@@ -142,4 +145,5 @@ app = create_service_app(
     lifespan=lifespan,
 )
 app.include_router(router)
+app.include_router(impact_router)
 app.include_router(unsubscribe_router)

@@ -33,11 +33,24 @@ class Configuration:
 
 def load_configuration(settings: NotifySettings) -> Configuration:
     """Raises PlaybookError naming the file and field when anything is wrong."""
-    book = load_playbooks(settings.playbooks_path)
+    book = with_control_settings(load_playbooks(settings.playbooks_path), settings)
     templates = load_templates(settings.templates_path, book.policy.default_locale)
     templates.check_covers(book.templates_used())
     templates.check_steps(book)
     return Configuration(book, templates)
+
+
+def with_control_settings(book: PlaybookBook, settings: NotifySettings) -> PlaybookBook:
+    """The global control group and the arm salt from the environment, when set, win over
+    the playbooks file's policy."""
+    changes: dict[str, object] = {}
+    if settings.global_control_group is not None:
+        changes["global_control_group"] = settings.global_control_group
+    if settings.control_salt is not None:
+        changes["control_salt"] = settings.control_salt
+    if not changes:
+        return book
+    return book.model_copy(update={"policy": book.policy.model_copy(update=changes)})
 
 
 def build_channels(settings: NotifySettings) -> dict[Channel, ChannelAdapter]:

@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -68,6 +69,17 @@ class NotifySettings(ServiceSettings):
     # Where customers reach notify from outside: the base of the one-click unsubscribe links.
     public_url: str = "http://127.0.0.1:8004"
     unsubscribe_secret: str = _DEV_SECRET
+
+    # Control groups (README "Control groups and measured uplift"): each playbook's share is
+    # its `control_group` in the playbooks file; these override the file's policy when set.
+    global_control_group: float | None = Field(default=None, ge=0.0, le=0.5)
+    control_salt: str | None = Field(default=None, min_length=1)
+    # Outcomes count this long after each trigger (GET /v1/playbooks/{name}/impact).
+    impact_window_days: float = Field(default=30.0, gt=0, le=366)
+    # What one message costs, per channel, in the reporting currency (a staff task: its time).
+    channel_costs: dict[str, float] = Field(
+        default_factory=lambda: {"email": 0.01, "sms": 0.3, "webhook": 20.0}
+    )
 
     def now(self) -> datetime:
         return datetime.now(UTC) + timedelta(seconds=self.clock_offset_seconds)

@@ -1,5 +1,6 @@
 """SQL for notify: customer profiles, the message schedule and its status changes."""
 
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
@@ -16,6 +17,7 @@ from services.notify.domain.repeats import Entry
 
 from .tables import notify_customers as customers
 from .tables import notify_messages as messages
+from .tables import notify_outcomes as outcomes
 
 MESSAGE_COLUMNS = [c for c in messages.c if c.name != "history"]
 
@@ -130,7 +132,57 @@ async def set_preferences(
         },
     ).returning(*customers.c)
     row = (await conn.execute(stmt)).one()
+    refused = sorted(c for c, v in changes.items() if v is False)
+    if refused:  # an opt-out is an outcome the playbooks' impact counts
+        await conn.execute(
+            insert(outcomes).on_conflict_do_nothing(),
+            [
+                {
+                    "event_id": f"preference:{uuid.uuid4()}",
+                    "customer_id": customer_id,
+                    "kind": "opt_out",
+                    "occurred_at": sa.func.now(),
+                    "channel": c,
+                }
+                for c in refused
+            ],
+        )
     return _profile(row)
+
+
+_INSERT_OUTCOMES = sa.text(
+    "INSERT INTO notify_outcomes (event_id, customer_id, kind, occurred_at, amount, currency, "
+    "from_stage, to_stage, channel) SELECT * FROM unnest(CAST(:event_id AS varchar[]), "
+    "CAST(:customer_id AS varchar[]), CAST(:kind AS varchar[]), "
+    "CAST(:occurred_at AS timestamptz[]), CAST(:amount AS numeric[]), "
+    "CAST(:currency AS varchar[]), CAST(:from_stage AS varchar[]), CAST(:to_stage AS varchar[]), "
+    "CAST(:channel AS varchar[])) ON CONFLICT (event_id) DO NOTHING"
+).bindparams(
+    sa.bindparam("occurred_at", type_=ARRAY(sa.DateTime(timezone=True))),
+    sa.bindparam("amount", type_=ARRAY(sa.Numeric)),
+    *(
+        sa.bindparam(c, type_=ARRAY(sa.String))
+        for c in (
+            "event_id",
+            "customer_id",
+            "kind",
+            "currency",
+            "from_stage",
+            "to_stage",
+            "channel",
+        )
+    ),
+)
+OUTCOME_COLUMNS = (
+    "event_id", "customer_id", "kind", "occurred_at", "amount", "currency", "from_stage",
+    "to_stage", "channel",
+)  # fmt: skip
+
+
+async def insert_outcomes(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Purchases, stage changes and opt-outs in one statement; a redelivery is a no-op."""
+    if rows:
+        await conn.execute(_INSERT_OUTCOMES, {c: [r.get(c) for r in rows] for c in OUTCOME_COLUMNS})
 
 
 _INSERT_COLUMNS = {
@@ -510,3 +562,37 @@ async def messages_with_status(
     if after:
         query = query.where(sa.tuple_(messages.c.updated_at, messages.c.id) < sa.tuple_(*after))
     return [dict(r._mapping) for r in await conn.execute(query.limit(limit))]
+
+
+# The impact's units: first decisions (repeat 0) of a playbook that count as eligible. Held out
+# (control_group) or treated, whatever happened next; not the triggers that were never going to
+# be acted on (stale, once per customer already had) nor those lifecycle retracted.
+_NOT_ELIGIBLE = ("once_per_customer", "stale_trigger", "trigger_retracted")
+_IMPACT_UNITS = sa.text(
+    "SELECT customer_id, occurrence_id, step, channel, trigger_at, status, reason, sent_at "
+    "FROM notify_messages WHERE playbook = :playbook AND repeat = 0 "
+    "AND reason <> ALL(CAST(:excluded AS text[])) AND trigger_at >= :since "
+    "ORDER BY trigger_at, customer_id, occurrence_id, step"
+).bindparams(sa.bindparam("excluded", type_=ARRAY(sa.Text)))
+_OUTCOMES_OF = sa.text(
+    "SELECT o.customer_id, o.kind, o.occurred_at, o.amount, o.currency, o.from_stage, o.to_stage "
+    "FROM notify_outcomes o JOIN (SELECT customer_id, min(trigger_at) AS first_at "
+    "FROM notify_messages WHERE playbook = :playbook AND repeat = 0 AND trigger_at >= :since "
+    "GROUP BY customer_id) u ON u.customer_id = o.customer_id AND o.occurred_at > u.first_at "
+    "ORDER BY o.customer_id, o.occurred_at"
+)
+
+
+async def impact_units(
+    conn: AsyncConnection, playbook: str, since: datetime
+) -> list[dict[str, Any]]:
+    params = {"playbook": playbook, "excluded": list(_NOT_ELIGIBLE), "since": since}
+    return [dict(r._mapping) for r in await conn.execute(_IMPACT_UNITS, params)]
+
+
+async def impact_outcomes(
+    conn: AsyncConnection, playbook: str, since: datetime
+) -> list[dict[str, Any]]:
+    """The outcome facts of the playbook's customers after their first trigger since `since`."""
+    params = {"playbook": playbook, "since": since}
+    return [dict(r._mapping) for r in await conn.execute(_OUTCOMES_OF, params)]

@@ -63,3 +63,19 @@ notify_messages = sa.Table(
         name="uq_notify_messages_occurrence",
     ),
 )
+
+# What happened to customers after their triggers (migration 0015_h11): the impact's outcomes.
+notify_outcomes = sa.Table(
+    "notify_outcomes",
+    metadata,
+    sa.Column("event_id", sa.String(300), primary_key=True),
+    sa.Column("customer_id", sa.String(128), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # purchase | stage | opt_out
+    sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("amount", sa.Numeric(24, 4)),
+    sa.Column("currency", sa.String(3)),
+    sa.Column("from_stage", sa.String(16)),
+    sa.Column("to_stage", sa.String(16)),
+    sa.Column("channel", sa.String(8)),
+    sa.Index("ix_notify_outcomes_customer_at", "customer_id", "occurred_at"),
+)

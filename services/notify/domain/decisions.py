@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .customers import CustomerProfile
+from .holdout import CONTROL_GROUP, Arm, assign
 from .playbooks import Channel, Playbook, PlaybookBook, Policy, QuietHours, Step
 from .triggers import Trigger, playbooks_for
 
@@ -111,13 +112,23 @@ def plan(
 
     Delays count from when the trigger occurred (never from the future), so a late-arriving
     trigger keeps its calendar; triggers older than the playbook's max age are suppressed, and
-    so are once-per-customer playbooks the customer already had (``had_playbooks``).
+    so are once-per-customer playbooks the customer already had (``had_playbooks``). An
+    eligible customer held out in the playbook's (or the global) control group gets every step
+    recorded as suppressed, reason control_group.
     """
     planned: list[PlannedStep] = []
     start = min(trigger.occurred_at, now)
+    policy = book.policy
     for playbook in playbooks_for(trigger, book):
         stale = now - trigger.occurred_at > playbook.max_trigger_age
         had = playbook.once_per_customer and playbook.name in had_playbooks
+        arm = assign(
+            trigger.customer_id,
+            playbook.name,
+            playbook.control_group,
+            policy.global_control_group,
+            policy.control_salt,
+        )
         for step in playbook.steps_for_tier(profile.tier):
             due = start + step.delay
             if had:
@@ -125,6 +136,9 @@ def plan(
                 continue
             if stale:
                 planned.append(PlannedStep(playbook, step, due, "suppressed", "stale_trigger"))
+                continue
+            if arm is Arm.CONTROL:
+                planned.append(PlannedStep(playbook, step, due, "suppressed", CONTROL_GROUP))
                 continue
             if due > now:
                 planned.append(PlannedStep(playbook, step, due, "scheduled", "waiting"))

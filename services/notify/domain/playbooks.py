@@ -235,6 +235,14 @@ class Playbook(_Strict):
         description="a customer gets this playbook once, ever: later triggers are suppressed "
         "(reason once_per_customer)",
     )
+    control_group: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=0.9,
+        description="share of eligible customers held out (suppressed, reason control_group) "
+        "to measure the playbook's uplift; assigned by a stable hash of customer, playbook and "
+        "policy.control_salt",
+    )
 
     @model_validator(mode="after")
     def _unique_steps(self) -> Playbook:
@@ -288,6 +296,18 @@ class ClvBand(_Strict):
 
 class Policy(_Strict):
     default_locale: str = "en"
+    global_control_group: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=0.5,
+        description="share of customers held out of every playbook (CLM_NOTIFY_GLOBAL_CONTROL_GROUP)",
+    )
+    control_salt: str = Field(
+        default="clm-holdout-v1",
+        min_length=1,
+        description="salt of the arm hash; changing it reassigns every customer "
+        "(CLM_NOTIFY_CONTROL_SALT)",
+    )
     default_timezone: str = "Asia/Shanghai"
     quiet_hours: QuietHours = QuietHours()
     caps: tuple[FrequencyCap, ...] = ()

@@ -198,9 +198,19 @@ class Intake:
                     decided.append((gone[m.id], "cancelled", requests[i].reason))
                     causes[m.id] = requested_by[i]
             await store.save_profiles(conn, [store.profile_row(*state[c]) for c in sorted(changed)])
+            await store.insert_outcomes(conn, [_outcome_row(o) for o in todo if o.outcome])
             await enqueue(conn, self._outbox_service, decision_records(decided, now))
         _log_decisions(decided, causes, {} if traces is None else traces)
         return len(decided)
+
+
+def _outcome_row(o: Observation) -> dict[str, Any]:
+    return {
+        "event_id": o.event_id,
+        "customer_id": o.customer_id,
+        "occurred_at": o.occurred_at,
+        **(o.outcome or {}),
+    }
 
 
 def _needs(o: Observation, book: PlaybookBook) -> tuple[bool, bool, bool]:

@@ -8,7 +8,7 @@ from services.notify.domain import Trigger, TriggerKind
 from services.notify.domain.playbooks import SCORES
 from shared.cloudevents import CloudEventError, from_kafka
 from shared.customer_event_codec import decode_record
-from shared.events import ComplaintData, CustomerEvent
+from shared.events import ComplaintData, CustomerEvent, PurchaseData
 
 STAGE_CHANGED = "clm.lifecycle.stage_changed"
 FLAG_CHANGED = "clm.lifecycle.flag_changed"
@@ -28,6 +28,9 @@ class Observation:
     retracts: str | None = None  # the trigger occurrence a lifecycle correction undoes
     scores: dict[str, float | None] | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    # A fact the playbooks' impact counts (a notify_outcomes row without its keys): a
+    # purchase (amount, currency), a stage change (from_stage, to_stage) or an opt-out.
+    outcome: dict[str, Any] | None = None
 
 
 def _time(value: Any, name: str) -> datetime:
@@ -76,7 +79,8 @@ def decode_lifecycle_change(record: Any) -> Observation:
             # The entry: a late, earlier event may publish it again after the customer moved
             # on, so it triggers but never overrides the stage notify already knows.
             return Observation(**base, trigger=trigger)
-        return Observation(**base, stage=stage, trigger=trigger)
+        moved = {"kind": "stage", "from_stage": data.get("from_stage"), "to_stage": stage}
+        return Observation(**base, stage=stage, trigger=trigger, outcome=moved)
     if ce.type == FLAG_CHANGED:
         if retracts:
             return Observation(**base, retracts=retracts)
@@ -103,7 +107,9 @@ def observe_customer_event(event: CustomerEvent) -> Observation:
         fields = {k: v for k, v in data.items() if k not in ("consent", "attributes")}
         if consent is not None:
             fields["consent"] = consent
-        return Observation(**base, profile=fields)
+        refused = sorted(c for c, v in (consent or {}).items() if v is False)
+        opt_out = {"kind": "opt_out", "channel": refused[0]} if refused else None
+        return Observation(**base, profile=fields, outcome=opt_out)
     if isinstance(event.data, ComplaintData):
         status = event.data.status
         ticket = str(event.data.ticket_id)
@@ -121,7 +127,10 @@ def observe_customer_event(event: CustomerEvent) -> Observation:
     trigger = Trigger(
         TriggerKind.EVENT, event.customer_id, event.event_id, event.occurred_at, event=event.type
     )
-    return Observation(**base, trigger=trigger, cancel_event=event.type)
+    bought = None
+    if isinstance(event.data, PurchaseData):
+        bought = {"kind": "purchase", "amount": event.data.amount, "currency": event.data.currency}
+    return Observation(**base, trigger=trigger, cancel_event=event.type, outcome=bought)
 
 
 SCORES_UPDATED = "clm.scoring.scores_updated"
