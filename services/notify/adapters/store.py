@@ -3,7 +3,7 @@
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
@@ -141,7 +141,7 @@ async def set_preferences(
                     "event_id": f"preference:{uuid.uuid4()}",
                     "customer_id": customer_id,
                     "kind": "opt_out",
-                    "occurred_at": sa.func.now(),
+                    "occurred_at": datetime.now(UTC),
                     "channel": c,
                 }
                 for c in refused
