@@ -12,7 +12,7 @@ import math
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,6 +27,7 @@ from services.lifecycle.domain import Flag, Stage
 from shared.auth import Scope, require
 from shared.logging import get_logger
 
+from .dashboard_impact import impact_panel
 from .tables import customers, transitions
 
 log = get_logger(__name__)
@@ -397,6 +398,11 @@ async def _messages(request: Request, settings: DashboardSettings) -> dict[str, 
         return await _section("notify", build)
 
 
+async def _impact(request: Request, settings: DashboardSettings) -> dict[str, Any]:
+    async with _client(settings.notify_url, request, settings) as client:
+        return await _section("notify", lambda: impact_panel(partial(_get_json, client)))
+
+
 # ---------------------------------------------------------------- routes
 
 
@@ -422,6 +428,7 @@ class DashboardSummary(BaseModel):
     model: dict[str, Any] = Field(description="current model, forecast, predicted vs actual")
     at_risk: dict[str, Any] = Field(description="at-risk customers ranked by CLV")
     messages: dict[str, Any] = Field(description="message outcomes (notify)")
+    impact: dict[str, Any] = Field(description="playbooks' measured uplift (notify)")
 
 
 @router.get(
@@ -442,8 +449,10 @@ async def dashboard_summary(
     whose service cannot answer has `available: false` and a `detail`."""
     settings = get_dashboard_settings()
     lifecycle = await _lifecycle_sections(request.app.state.engine, days)
-    scoring, messages = await asyncio.gather(
-        _scoring_sections(request, lifecycle, settings), _messages(request, settings)
+    scoring, messages, impact = await asyncio.gather(
+        _scoring_sections(request, lifecycle, settings),
+        _messages(request, settings),
+        _impact(request, settings),
     )
     return _finite(
         {
@@ -453,6 +462,7 @@ async def dashboard_summary(
             "transitions": lifecycle["transitions"],
             **scoring,
             "messages": messages,
+            "impact": impact,
         }
     )
 
