@@ -32,6 +32,7 @@ from tests.support.topics import TopicTail, start_group_at_end
 GROUP = f"clm-notify-impact-{uuid.uuid4().hex[:8]}"
 SALT = f"impact-test-{uuid.uuid4().hex}"
 PLAYBOOK = "new_customer"
+REPEATABLE = "churned"
 MIDDAY = zone_where_it_is(12)
 PER_ARM = 4
 STEPS = ("welcome", "usage_checklist", "call_back", "value_report")
@@ -48,7 +49,7 @@ def playbooks(tmp_path_factory: pytest.TempPathFactory) -> str:
     raw = yaml.safe_load(DEFAULT_PLAYBOOKS.read_text())
     raw["policy"]["control_salt"] = SALT
     for playbook in raw["playbooks"]:
-        if playbook["name"] == PLAYBOOK:
+        if playbook["name"] in (PLAYBOOK, REPEATABLE):
             playbook["control_group"] = 0.5
     path = tmp_path_factory.mktemp("impact") / "playbooks.yaml"
     path.write_text(yaml.safe_dump(raw))
@@ -91,21 +92,23 @@ async def client(notify: ServiceProcess, admin_key: str) -> AsyncIterator[httpx.
         yield c
 
 
-def _customers() -> dict[Arm, list[str]]:
+def _customers(playbook: str = PLAYBOOK) -> dict[Arm, list[str]]:
     """PER_ARM customers in each arm, as the pure hash assigns them (the service must agree)."""
     found: dict[Arm, list[str]] = {Arm.TREATMENT: [], Arm.CONTROL: []}
     while min(len(v) for v in found.values()) < PER_ARM:
         customer = new_customer("imp")
-        arm = found[assign(customer, PLAYBOOK, 0.5, 0.0, SALT)]
+        arm = found[assign(customer, playbook, 0.5, 0.0, SALT)]
         if len(arm) < PER_ARM:
             arm.append(customer)
     return found
 
 
-async def _messages(client: httpx.AsyncClient, customer: str) -> list[dict[str, Any]]:
+async def _messages(
+    client: httpx.AsyncClient, customer: str, playbook: str = PLAYBOOK
+) -> list[dict[str, Any]]:
     resp = await client.get(f"/v1/customers/{customer}/messages")
     assert resp.status_code == 200, resp.text
-    return [m for m in resp.json()["items"] if m["playbook"] == PLAYBOOK]
+    return [m for m in resp.json()["items"] if m["playbook"] == playbook]
 
 
 @pytest.mark.timeout(300)
@@ -216,8 +219,8 @@ async def test_held_out_customers_are_suppressed_published_and_measured(
     assert (overall["treatment"]["eligible"], overall["control"]["eligible"]) == (PER_ARM, PER_ARM)
     assert overall["treatment"]["purchase_rate"] == 0.75
 
-    # A replayed entry (a new occurrence of the same customers' entry) lands in the same arms:
-    # the held-out stay held out; the treated already had this once-per-customer playbook.
+    # A once-per-customer playbook: a replayed entry is suppressed in both arms alike (held
+    # out counts as had), so neither arm gets a second unit.
     held_out, treated_one = arms[Arm.CONTROL][1], arms[Arm.TREATMENT][1]
     entered = {"from_stage": "acquisition", "to_stage": "development"}
     await _publish_change(
@@ -229,10 +232,35 @@ async def test_held_out_customers_are_suppressed_published_and_measured(
         return found if all(len(m) == 2 * len(STEPS) for m in found.values()) else None
 
     found = await eventually(replayed, timeout=60, what="the replayed entries decided")
-    assert {m["reason"] for m in found[held_out]} == {CONTROL_GROUP}
-    assert CONTROL_GROUP not in {m["reason"] for m in found[treated_one]}
-    reasons = [m["reason"] for m in found[treated_one]]
-    assert reasons.count("once_per_customer") == len(STEPS)
+    for customer in (held_out, treated_one):
+        reasons = [m["reason"] for m in found[customer]]
+        assert reasons.count("once_per_customer") == len(STEPS), reasons
+
+
+async def test_a_customer_stays_in_its_arm_on_every_trigger(
+    infra: Infrastructure,
+    ingest_client: httpx.AsyncClient,
+    client: httpx.AsyncClient,
+) -> None:
+    """churned (held-out share 0.5 here, not once per customer): each churn of a customer
+    is decided in the arm the pure hash gives, the same every time."""
+    arms = _customers(REPEATABLE)
+    everyone = arms[Arm.TREATMENT][:2] + arms[Arm.CONTROL][:2]
+    churned = {"from_stage": "maintenance", "to_stage": "churn"}
+    changes = [_change(c, "stage", **churned) for c in everyone for _ in range(3)]
+    await _publish_change(infra.kafka_bootstrap, changes)
+
+    async def decided() -> dict[str, list[dict[str, Any]]] | None:
+        found = {c: await _messages(client, c, REPEATABLE) for c in everyone}
+        # three occurrences of two steps (win_back_call is for tiers A and B)
+        return found if all(len(m) == 6 for m in found.values()) else None
+
+    found = await eventually(decided, timeout=60, what="three churns of each customer decided")
+    assert len({m["occurrence_id"] for m in found[everyone[0]]}) == 3
+    for customer in arms[Arm.CONTROL][:2]:
+        assert {m["reason"] for m in found[customer]} == {CONTROL_GROUP}
+    for customer in arms[Arm.TREATMENT][:2]:
+        assert CONTROL_GROUP not in {m["reason"] for m in found[customer]}
 
 
 async def test_bad_requests_are_problems_naming_the_field(client: httpx.AsyncClient) -> None:

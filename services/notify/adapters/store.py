@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.notify.domain import CustomerProfile
 from services.notify.domain.cancellations import Cancellation, Pending
+from services.notify.domain.holdout import CONTROL_GROUP
 from services.notify.domain.repeats import Entry
 
 from .tables import notify_customers as customers
@@ -260,7 +261,8 @@ _HAD_STATUSES = ("scheduled", "sending", "sent")
 async def playbooks_had(
     conn: AsyncConnection, customer_ids: Iterable[str], playbooks: Iterable[str]
 ) -> dict[str, set[str]]:
-    """Which of ``playbooks`` each customer already had (a message scheduled or sent)."""
+    """Which of ``playbooks`` each customer already had (a message scheduled or sent, or
+    held out in its control group)."""
     ids, names = sorted(set(customer_ids)), sorted(set(playbooks))
     if not ids or not names:
         return {}
@@ -270,7 +272,9 @@ async def playbooks_had(
         .where(
             messages.c.customer_id == sa.any_(sa.literal(ids, ARRAY(sa.String))),
             messages.c.playbook.in_(names),
-            messages.c.status.in_(_HAD_STATUSES),
+            # held out counts as had: both arms get a once-per-customer playbook's first
+            # trigger only, so the arms stay comparable
+            sa.or_(messages.c.status.in_(_HAD_STATUSES), messages.c.reason == CONTROL_GROUP),
         )
     )
     had: dict[str, set[str]] = defaultdict(set)

@@ -22,6 +22,7 @@ from services.notify.domain import (
 )
 from services.notify.domain.cancellations import Cancellation, cancelled
 from services.notify.domain.customers import merge_profile
+from services.notify.domain.holdout import CONTROL_GROUP
 from services.notify.domain.keys import coupon_code, message_id
 from services.notify.domain.triggers import score_triggers
 from services.notify.service_layer.metrics import DECISIONS
@@ -176,7 +177,9 @@ class Intake:
                     causes.update((r["id"], o) for r in planned)
                     # a second trigger in this batch sees what this one scheduled
                     customer_had.update(
-                        r["playbook"] for r in planned if r["status"] == "scheduled"
+                        r["playbook"]
+                        for r in planned
+                        if r["status"] == "scheduled" or r["reason"] == CONTROL_GROUP
                     )
                 if o.retracts:
                     requests.append(Cancellation.retraction(o.customer_id, o.retracts))
