@@ -263,6 +263,16 @@ async def test_a_customer_stays_in_its_arm_on_every_trigger(
         assert CONTROL_GROUP not in {m["reason"] for m in found[customer]}
 
 
+async def test_a_playbook_without_units_answers_empty_arms(client: httpx.AsyncClient) -> None:
+    future = (datetime.now(UTC) + timedelta(days=365)).isoformat()
+    resp = await client.get(f"/v1/playbooks/{PLAYBOOK}/impact", params={"since": future})
+    assert resp.status_code == 200, resp.text
+    overall = resp.json()["overall"]
+    assert overall["arms"]["treatment"]["eligible"] == overall["arms"]["control"]["eligible"] == 0
+    assert overall["arms"]["treatment"]["purchase_rate"] is None
+    assert overall["difference"]["purchase"] is None and overall["incremental_revenue"] is None
+
+
 async def test_bad_requests_are_problems_naming_the_field(client: httpx.AsyncClient) -> None:
     missing = await client.get("/v1/playbooks/nope/impact")
     assert missing.status_code == 404
