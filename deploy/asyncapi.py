@@ -151,7 +151,10 @@ _PAYLOADS: dict[str, tuple[str, dict[str, Any]]] = {
     CUSTOMER_SCORES: ("Score updates.", ScoreUpdateData.model_json_schema(ref_template=REF)),
     NOTIFICATIONS: ("Message decisions.", NotificationData.model_json_schema(ref_template=REF)),
     CUSTOMER_STATE: (
-        "Compacted per-customer state; a tombstone (null value) marks an erased customer.",
+        "Compacted per-customer state; a tombstone (null value) marks an erased customer. "
+        "Lifecycle publishes it after its erasure commits; scoring and notify erase their own "
+        "data when they read it. Tombstones stay readable for delete.retention.ms after "
+        "compaction: a consumer down for less than that still erases when it comes back.",
         {"type": ["object", "null"]},
     ),
 }
@@ -194,6 +197,10 @@ def _receivers() -> dict[str, list[tuple[str, str]]]:
         ],
         LIFECYCLE_CHANGES: [("notify", f"{notify_group}-lifecycle")],
         CUSTOMER_SCORES: [("notify", f"{notify_group}-scores")],
+        CUSTOMER_STATE: [
+            ("scoring", f"{scoring_group}-state"),
+            ("notify", f"{notify_group}-state"),
+        ],
     }
 
 
