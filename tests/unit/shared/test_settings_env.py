@@ -79,6 +79,7 @@ PER_SERVICE: list[tuple[str, str, type[BaseSettings], str, Any]] = [
     ("CLM_LIFECYCLE_RUN_CONSUMER", "false", LifecycleSettings, "run_consumer", False),
     ("CLM_LIFECYCLE_RUN_SCHEDULER", "false", LifecycleSettings, "run_scheduler", False),
     ("CLM_LIFECYCLE_ERASURE_KEEP_AGGREGATES", "true", LifecycleSettings, "erasure_keep_aggregates", True),
+    ("CLM_SCORING_ERASURE_KEEP_AGGREGATES", "true", ScoringSettings, "erasure_keep_aggregates", True),
     ("CLM_LIFECYCLE_SCORING_URL", "http://scoring:8003", DashboardSettings, "scoring_url", "http://scoring:8003"),
     ("CLM_LIFECYCLE_NOTIFY_URL", "http://notify:8004", DashboardSettings, "notify_url", "http://notify:8004"),
     ("CLM_SCORING_CHURN_HORIZON_DAYS", "30", ScoringSettings, "churn_horizon_days", 30.0),
