@@ -16,13 +16,12 @@ from collections.abc import Sequence
 from itertools import groupby
 from operator import attrgetter
 
-import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import BYTEA, JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.cloudevents import KafkaRecord, outbox_headers
-from shared.db import metadata
+from shared.db import asyncpg_connection, metadata
 from shared.kafka_producer import KafkaPublisher, PublishError
 from shared.logging import get_logger
 from shared.metrics import OUTBOX_BACKLOG
@@ -86,7 +85,7 @@ async def write_encoded(
     """
     if not rows:
         return
-    driver = await _driver(conn)
+    driver = await asyncpg_connection(conn)
     if bulk:
         records = [(service, topic, key, value, headers) for key, value, headers in rows]
         await driver.copy_records_to_table("outbox", records=records, columns=_COLUMNS)
@@ -106,15 +105,6 @@ async def enqueue(conn: AsyncConnection, service: str, records: Sequence[KafkaRe
     for topic, run in groupby(records, key=attrgetter("topic")):
         encoded = [(r.key, r.value, outbox_headers(r.headers)) for r in run]
         await write_encoded(conn, service, topic, encoded)
-
-
-async def _driver(conn: AsyncConnection) -> asyncpg.Connection:
-    """The asyncpg connection under `conn`, with the transaction `conn` manages already open."""
-    raw = await conn.get_raw_connection()
-    driver: asyncpg.Connection = raw.driver_connection  # type: ignore[assignment]
-    if not driver.is_in_transaction():
-        await conn.execute(sa.text("SELECT 1"))  # SQLAlchemy opens its transaction lazily
-    return driver
 
 
 class OutboxRelay:

@@ -22,7 +22,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.lifecycle.domain import CustomerFacts
-from shared.erasure import erased_among, lock_for_erasure, pseudonym, record_erasure
+from shared.erasure import (
+    delete_customer_rows,
+    delete_pending_outbox,
+    erased_among,
+    lock_for_erasure,
+    pseudonym,
+    record_erasure,
+)
 
 # Tables whose rows of the customer are deleted in every mode.
 _ALWAYS_DELETED = ("lifecycle_contact_keys",)
@@ -47,19 +54,11 @@ async def erase(
     """Erases inside the caller's transaction; records the erasure only for a known id."""
     await lock_for_erasure(conn)
     already = bool(await erased_among(conn, [customer_id], secret))
-    params = {"id": customer_id}
-    rows = 0
     deleted = _ALWAYS_DELETED if keep_aggregates else _ALWAYS_DELETED + _AGGREGATES
-    for table in deleted:  # names from the constants above, never from input
-        result = await conn.execute(sa.text(f"DELETE FROM {table} WHERE customer_id = :id"), params)
-        rows += result.rowcount
+    rows = await delete_customer_rows(conn, deleted, customer_id)
     if keep_aggregates:
         rows += await _anonymise(conn, customer_id, secret)
-    # Not yet relayed changes would announce the id again.
-    await conn.execute(
-        sa.text("DELETE FROM outbox WHERE service = 'lifecycle' AND key = :key"),
-        {"key": customer_id.encode()},
-    )
+    await delete_pending_outbox(conn, "lifecycle", customer_id)
     found = rows > 0
     if found or already:
         await record_erasure(conn, secret, customer_id)

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import asyncpg
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
@@ -31,6 +30,7 @@ from services.lifecycle.domain.transitions import (
     ids_of,
     same_history,
 )
+from shared.db import asyncpg_connection
 from shared.outbox import write_encoded
 
 from .tables import watermark
@@ -60,13 +60,7 @@ class Derived:
     loaded: Stored | None
 
 
-async def _driver(conn: AsyncConnection) -> asyncpg.Connection:
-    """The asyncpg connection under `conn`, with the transaction `conn` manages already open."""
-    raw = await conn.get_raw_connection()
-    driver: asyncpg.Connection = raw.driver_connection  # type: ignore[assignment]
-    if not driver.is_in_transaction():
-        await conn.execute(sa.text("SELECT 1"))  # SQLAlchemy opens its transaction lazily
-    return driver
+_driver = asyncpg_connection  # the asyncpg connection under a SQLAlchemy one
 
 
 _LOAD = """

@@ -149,6 +149,20 @@ async def _erased_everywhere(db: AsyncEngine, customer: str, timeout: float = 60
         await eventually(gone, timeout=timeout, what=f"{table} to lose the customer")
 
 
+async def _known_customer(ingest_client: httpx.AsyncClient, db: AsyncEngine, prefix: str) -> str:
+    customer = new_customer(prefix)
+    await _post_customer(ingest_client, customer)
+    await _known_everywhere(db, customer)
+    return customer
+
+
+async def _erase(service: ServiceProcess, admin_key: str, customer: str) -> None:
+    headers = {"Authorization": f"Bearer {admin_key}"}
+    async with httpx.AsyncClient(base_url=service.url, headers=headers) as http:
+        resp = await http.delete(f"/v1/customers/{customer}")
+    assert resp.status_code == 204, resp.text
+
+
 def _mentions_personal_data(rows: list[dict[str, Any]]) -> bool:
     text = repr(rows)
     return any(value in text for value in (NAME, EMAIL, PHONE, "1990-05-01"))
@@ -238,14 +252,9 @@ async def test_keep_aggregates_keeps_only_anonymous_counts(
     admin_key: str,
     db: AsyncEngine,
 ) -> None:
-    customer = new_customer("gdpr-agg")
-    await _post_customer(ingest_client, customer)
-    await _known_everywhere(db, customer)
+    customer = await _known_customer(ingest_client, db, "gdpr-agg")
     kept_before = (await _rows(db, "lifecycle_customers", customer))[0]
-    headers = {"Authorization": f"Bearer {admin_key}"}
-    async with httpx.AsyncClient(base_url=services["keeper"].url, headers=headers) as http:
-        resp = await http.delete(f"/v1/customers/{customer}")
-    assert resp.status_code == 204, resp.text
+    await _erase(services["keeper"], admin_key, customer)
 
     await _erased_everywhere(db, customer)
     anon = pseudonym(default_secret(), customer)
@@ -272,16 +281,11 @@ async def test_a_service_down_during_the_erasure_erases_when_it_comes_back(
     admin_key: str,
     db: AsyncEngine,
 ) -> None:
-    customer = new_customer("gdpr-down")
-    await _post_customer(ingest_client, customer)
-    await _known_everywhere(db, customer)
+    customer = await _known_customer(ingest_client, db, "gdpr-down")
     services["scoring"].stop()
     services["notify"].stop()
     try:
-        headers = {"Authorization": f"Bearer {admin_key}"}
-        async with httpx.AsyncClient(base_url=services["lifecycle"].url, headers=headers) as http:
-            resp = await http.delete(f"/v1/customers/{customer}")
-        assert resp.status_code == 204, resp.text
+        await _erase(services["lifecycle"], admin_key, customer)
         for table in ("lifecycle_customers", "lifecycle_transitions", "lifecycle_contact_keys"):
             assert await _rows(db, table, customer) == [], f"{table} still holds the customer"
         # Each service owns its tables: lifecycle left scoring's and notify's rows to them.

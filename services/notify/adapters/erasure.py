@@ -5,23 +5,15 @@ consent, preferences), the messages (subjects, template context, coupons, provid
 and pending outbox records of notify keyed by the customer are deleted.
 """
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shared.erasure import delete_customer_rows, delete_pending_outbox
 
 _DELETED = ("notify_customers", "notify_messages")
 
 
 async def erase_notify_data(conn: AsyncConnection, customer_id: str) -> int:
     """Erases inside the caller's transaction; returns the rows deleted."""
-    rows = 0
-    for table in _DELETED:  # names from the constant above, never from input
-        result = await conn.execute(
-            sa.text(f"DELETE FROM {table} WHERE customer_id = :id"), {"id": customer_id}
-        )
-        rows += result.rowcount
-    # Not yet relayed notifications would announce the id again.
-    await conn.execute(
-        sa.text("DELETE FROM outbox WHERE service = 'notify' AND key = :key"),
-        {"key": customer_id.encode()},
-    )
+    rows = await delete_customer_rows(conn, _DELETED, customer_id)
+    await delete_pending_outbox(conn, "notify", customer_id)
     return rows

@@ -9,7 +9,7 @@ too; with CLM_SCORING_ERASURE_KEEP_AGGREGATES they are kept under `shared.erasur
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shared.erasure import pseudonym
+from shared.erasure import delete_customer_rows, delete_pending_outbox, pseudonym
 
 _ALWAYS_DELETED = (
     "scoring_purchases",
@@ -25,19 +25,12 @@ async def erase_scoring_data(
     conn: AsyncConnection, customer_id: str, secret: str, *, keep_aggregates: bool
 ) -> int:
     """Erases inside the caller's transaction; returns the rows deleted or re-keyed."""
-    params = {"id": customer_id, "anon": pseudonym(secret, customer_id)}
-    rows = 0
     deleted = _ALWAYS_DELETED if keep_aggregates else _ALWAYS_DELETED + _AGGREGATES
-    for table in deleted:  # names from the constants above, never from input
-        result = await conn.execute(sa.text(f"DELETE FROM {table} WHERE customer_id = :id"), params)
-        rows += result.rowcount
+    rows = await delete_customer_rows(conn, deleted, customer_id)
     if keep_aggregates:
-        for table in _AGGREGATES:
+        params = {"id": customer_id, "anon": pseudonym(secret, customer_id)}
+        for table in _AGGREGATES:  # names from the constant above, never from input
             statement = f"UPDATE {table} SET customer_id = :anon WHERE customer_id = :id"
             rows += (await conn.execute(sa.text(statement), params)).rowcount
-    # Not yet relayed score updates would announce the id again.
-    await conn.execute(
-        sa.text("DELETE FROM outbox WHERE service = 'scoring' AND key = :key"),
-        {"key": customer_id.encode()},
-    )
+    await delete_pending_outbox(conn, "scoring", customer_id)
     return rows
