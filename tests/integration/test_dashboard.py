@@ -288,16 +288,22 @@ def _client_of(service: ServiceProcess, admin_key: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=service.url, headers=headers, timeout=60)
 
 
+async def _summary(client: httpx.AsyncClient) -> dict[str, Any]:
+    summary = await client.get("/v1/dashboard/summary")
+    assert summary.status_code == 200, summary.text
+    body: dict[str, Any] = summary.json()
+    return body
+
+
 async def test_summary_says_notify_unavailable_when_it_is_down(
     stack: dict[str, Any], admin_key: str
 ) -> None:
     async with _client_of(stack["lifecycle_without_notify"], admin_key) as client:
-        summary = await client.get("/v1/dashboard/summary")
-        assert summary.status_code == 200, summary.text
-        messages = summary.json()["messages"]
+        summary = await _summary(client)
+        messages = summary["messages"]
         assert messages["available"] is False
         assert messages["detail"].startswith("notify unavailable")
-        assert summary.json()["clv"]["available"] is True
+        assert summary["clv"]["available"] is True
         plotly = await client.get("/dashboard/plotly.min.js")
         assert plotly.status_code == 200 and b"plotly" in plotly.content[:200]
 
@@ -306,9 +312,7 @@ async def test_the_dashboard_runs_as_its_own_service_with_the_same_paths(
     stack: dict[str, Any], admin_key: str
 ) -> None:
     async with _client_of(stack["dashboard"], admin_key) as client:
-        summary = await client.get("/v1/dashboard/summary")
-        assert summary.status_code == 200, summary.text
-        assert summary.json()["clv"]["available"] is True
+        assert (await _summary(client))["clv"]["available"] is True
         page = await client.get("/dashboard")
         assert page.status_code == 200 and "clmDashboard" in page.text
         anonymous = await client.get("/v1/dashboard/summary", headers={"Authorization": ""})
