@@ -589,8 +589,9 @@ def erase_command(
     if resp.status_code not in (200, 204):
         raise refused("lifecycle", resp)
     console.print(
-        f"[green]Erased customer {customer_id}[/] in every service; a tombstone is on "
-        "clm.customer-state.v1 and later events for this id are ignored.",
+        f"[green]Erased customer {customer_id}[/] in lifecycle; the tombstone is on "
+        "clm.customer-state.v1, and scoring and notify erase their data when they read it. "
+        "Later events for this id are ignored.",
         soft_wrap=True,
     )
 

@@ -1,5 +1,7 @@
 """The AsyncAPI 3.0 description of every topic, generated from the code so it cannot drift.
 
+Each payload's model is the topic's contract in shared/contracts/ (customer events: shared/events.py).
+
 Regenerate: .venv/bin/python -m deploy.asyncapi > docs/asyncapi.yaml
 A unit test fails when the committed file differs, or when a producer's payload gains a field
 that the models below do not document; another runs the official AsyncAPI CLI on the file
@@ -7,16 +9,17 @@ that the models below do not document; another runs the official AsyncAPI CLI on
 """
 
 import sys
-from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict
 
 from clm_cli.dlq import REDRIVE_GROUP
 from services.lifecycle.settings import LifecycleSettings
 from services.notify.settings import NotifySettings
 from services.scoring.settings import ScoringSettings
+from shared.contracts.customer_scores import ScoreUpdateData
+from shared.contracts.lifecycle_changes import LifecycleChangeData
+from shared.contracts.notifications import NotificationData
 from shared.events import customer_event_adapter
 from shared.topics import (
     CUSTOMER_EVENTS,
@@ -27,73 +30,6 @@ from shared.topics import (
     dlq_of,
     platform_topics,
 )
-
-Stage = Literal["acquisition", "development", "maintenance", "churn"]
-
-
-class _Payload(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class LifecycleChangeData(_Payload):
-    """`clm.lifecycle.stage_changed` / `flag_changed` / `tier_changed`.
-
-    `from_stage` is null on a customer's first message, its entry into acquisition (reason
-    `first_contact` or `first_purchase`); `to_stage` is null only on the correction that
-    retracts such an entry (`retracts` set: a late, earlier event moved the entry)."""
-
-    customer_id: str
-    from_stage: Stage | None
-    to_stage: Stage | None
-    flag: str | None
-    occurred_at: datetime
-    reason: str
-    cause_event_id: str
-    transition_id: str
-    kind: Literal["stage", "flag", "tier"]
-    flag_value: bool | None
-    from_tier: str | None
-    to_tier: str | None
-    retracts: str | None
-
-
-class ScoreUpdateData(_Payload):
-    """`clm.scoring.scores_updated`: published when a score moved materially."""
-
-    customer_id: str
-    model_id: str | None
-    p_alive: float | None
-    churn_risk: float | None
-    expected_purchases: float | None
-    expected_avg_spend: float | None
-    clv: float | None
-    segment: str | None
-    health_score: float | None
-    horizon: float | None
-    time_unit: str | None
-    scored_at: datetime
-    cause: str
-
-
-class NotificationData(_Payload):
-    """`clm.notify.message_<status>`: every decision about a message."""
-
-    message_id: str
-    customer_id: str
-    playbook: str
-    step: str | int
-    channel: str
-    status: Literal[
-        "scheduled", "deferred", "retrying", "sent", "failed", "suppressed", "cancelled"
-    ]
-    reason: str
-    occurrence_id: str
-    trigger_kind: str
-    due_at: datetime | str
-    attempts: int
-    coupon: str | None
-    decided_at: datetime
-
 
 CE_HEADERS: dict[str, Any] = {
     "type": "object",
@@ -151,7 +87,10 @@ _PAYLOADS: dict[str, tuple[str, dict[str, Any]]] = {
     CUSTOMER_SCORES: ("Score updates.", ScoreUpdateData.model_json_schema(ref_template=REF)),
     NOTIFICATIONS: ("Message decisions.", NotificationData.model_json_schema(ref_template=REF)),
     CUSTOMER_STATE: (
-        "Compacted per-customer state; a tombstone (null value) marks an erased customer.",
+        "Compacted per-customer state; a tombstone (null value) marks an erased customer. "
+        "Lifecycle publishes it after its erasure commits; scoring and notify erase their own "
+        "data when they read it. Tombstones stay readable for delete.retention.ms after "
+        "compaction: a consumer down for less than that still erases when it comes back.",
         {"type": ["object", "null"]},
     ),
 }
@@ -194,6 +133,10 @@ def _receivers() -> dict[str, list[tuple[str, str]]]:
         ],
         LIFECYCLE_CHANGES: [("notify", f"{notify_group}-lifecycle")],
         CUSTOMER_SCORES: [("notify", f"{notify_group}-scores")],
+        CUSTOMER_STATE: [
+            ("scoring", f"{scoring_group}-state"),
+            ("notify", f"{notify_group}-state"),
+        ],
     }
 
 

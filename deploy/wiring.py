@@ -25,6 +25,11 @@ NEEDS: dict[str, dict[str, Kind]] = {
         "CLM_LIFECYCLE_NOTIFY_URL": "peer",
     },
     "scoring": {"CLM_SCORING_CONSUMER_MEMBERS": "config"},
+    # Its own service (services/dashboard/app.py): reads scoring and notify with the caller's key.
+    "dashboard": {
+        "CLM_DASHBOARD_SCORING_URL": "peer",
+        "CLM_DASHBOARD_NOTIFY_URL": "peer",
+    },
     "notify": {
         "CLM_NOTIFY_SMTP_HOST": "peer",
         "CLM_NOTIFY_SMTP_PORT": "config",

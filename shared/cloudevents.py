@@ -42,22 +42,97 @@ class KafkaRecord:
     headers: KafkaHeaders
 
 
+class HeaderEncoder:
+    """The one CloudEvents encoder of the platform (Kafka binary content mode): the header
+    names, their order and their escaping, as Kafka headers (`binary`) or as the JSON text the
+    outbox stores (`json`, byte-equal to `outbox_headers(binary(...))`).
+
+    Bound once per kind of message to its constants (source, type, data schema), which are
+    encoded and escaped once; per message only the id, subject and time are filled in. The
+    order: specversion, id, source, type, subject, time, content-type, dataschema, extensions.
+    """
+
+    __slots__ = ("_b_schema", "_b_source", "_b_type", "_j_head", "_j_source", "_j_tail", "_j_type")
+
+    def __init__(self, source: str, type: str = "", dataschema: str | None = None) -> None:
+        self._b_source = source.encode()
+        self._b_type = type.encode()
+        self._b_schema = dataschema.encode() if dataschema else None
+        self._j_head = f'[["ce_specversion","{SPEC_VERSION}"],["ce_id",'
+        self._j_source = f'],["ce_source",{_quoted(source)}]'
+        self._j_type = _type_json(type)
+        schema = f',["ce_dataschema",{_quoted(dataschema)}]' if dataschema else ""
+        self._j_tail = f',["content-type","{JSON}"]{schema}]'
+
+    def binary(
+        self,
+        id: bytes,
+        subject: bytes,
+        time: bytes | None,
+        *,
+        type: bytes | None = None,
+        extensions: KafkaHeaders | None = None,
+    ) -> KafkaHeaders:
+        headers: KafkaHeaders = [
+            ("ce_specversion", _SPEC_VERSION),
+            ("ce_id", id),
+            ("ce_source", self._b_source),
+            ("ce_type", self._b_type if type is None else type),
+            ("ce_subject", subject),
+        ]
+        if time is not None:
+            headers.append(("ce_time", time))
+        headers.append(("content-type", _CONTENT_TYPE))
+        if self._b_schema is not None:
+            headers.append(("ce_dataschema", self._b_schema))
+        if extensions:
+            headers.extend(extensions)
+        return headers
+
+    def json(self, id: str, subject: str, time: str, *, type: str | None = None) -> str:
+        """`time` is RFC 3339 text, which never needs JSON escaping; ids and subjects may."""
+        kind = self._j_type if type is None else _type_json(type)
+        return (
+            f'{self._j_head}{_quoted(id)}{self._j_source}{kind},["ce_subject",{_quoted(subject)}],'
+            f'["ce_time","{time}"]{self._j_tail}'
+        )
+
+
+_SPEC_VERSION = SPEC_VERSION.encode()
+_CONTENT_TYPE = JSON.encode()
+
+
+def _quoted(text: str) -> str:
+    return orjson.dumps(text).decode()
+
+
+@lru_cache(maxsize=256)
+def _type_json(type: str) -> str:
+    # Message types are few: each is escaped once.
+    return f',["ce_type",{_quoted(type)}]'
+
+
+@lru_cache(maxsize=256)
+def header_encoder(source: str, type: str = "", dataschema: str | None = None) -> HeaderEncoder:
+    return HeaderEncoder(source, type, dataschema)
+
+
+def outbox_headers(headers: Sequence[tuple[str, bytes]]) -> str:
+    """Kafka headers as the outbox keeps them: JSON text [[name, value], ...]."""
+    return orjson.dumps([[k, v.decode()] for k, v in headers]).decode()
+
+
 def to_kafka(topic: str, event: CloudEvent) -> KafkaRecord:
-    headers: KafkaHeaders = [
-        ("ce_specversion", SPEC_VERSION.encode()),
-        ("ce_id", event.id.encode()),
-        ("ce_source", event.source.encode()),
-        ("ce_type", event.type.encode()),
-        ("ce_subject", event.subject.encode()),
-        ("content-type", JSON.encode()),
-    ]
-    if event.time is not None:
-        headers.insert(5, ("ce_time", event.time.isoformat().encode()))
-    if event.dataschema:
-        headers.append(("ce_dataschema", event.dataschema.encode()))
-    headers.extend((f"ce_{k}", v.encode()) for k, v in event.extensions.items())
+    encoder = header_encoder(event.source, event.type, event.dataschema)
+    subject = event.subject.encode()
+    headers = encoder.binary(
+        event.id.encode(),
+        subject,
+        None if event.time is None else event.time.isoformat().encode(),
+        extensions=[(f"ce_{k}", v.encode()) for k, v in event.extensions.items()],
+    )
     value = orjson.dumps(event.data, option=orjson.OPT_NON_STR_KEYS)
-    return KafkaRecord(topic, event.subject.encode(), value, headers)
+    return KafkaRecord(topic, subject, value, headers)
 
 
 _CORE = {

@@ -1,18 +1,20 @@
 """Customer events <-> CloudEvents on clm.customer-events.v1."""
 
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Protocol
 
 from pydantic import ValidationError
 
 from shared.cloudevents import (
-    JSON,
     SPEC_VERSION,
     CloudEvent,
     CloudEventError,
+    HeaderEncoder,
     KafkaHeaders,
     KafkaRecord,
     from_kafka,
+    header_encoder,
 )
 from shared.events import CustomerEvent, customer_event_adapter
 from shared.logging import TRACEPARENT_HEADER
@@ -43,7 +45,16 @@ def to_cloudevent(event: CustomerEvent, traceparent: str | None = None) -> Cloud
 
 _SPEC_VERSION = SPEC_VERSION.encode()
 _SCHEMA_V1 = SCHEMA_V1.encode()
-_CONTENT_TYPE = JSON.encode()
+
+
+@lru_cache(maxsize=64)
+def _encoder(source: str | None) -> HeaderEncoder:
+    return header_encoder(f"/clm/ingest/{source or 'api'}", dataschema=SCHEMA_V1)
+
+
+@lru_cache(maxsize=64)
+def _type(event_type: str) -> bytes:
+    return f"{TYPE_PREFIX}{event_type}".encode()
 
 
 def to_kafka_record(
@@ -55,18 +66,13 @@ def to_kafka_record(
     pydantic serialises the event straight to JSON (same output as model_dump + orjson).
     """
     subject = event.customer_id.encode()
-    headers = [
-        ("ce_specversion", _SPEC_VERSION),
-        ("ce_id", event.event_id.encode()),
-        ("ce_source", f"/clm/ingest/{event.source or 'api'}".encode()),
-        ("ce_type", f"{TYPE_PREFIX}{event.type}".encode()),
-        ("ce_subject", subject),
-        ("ce_time", event.occurred_at.isoformat().encode()),
-        ("content-type", _CONTENT_TYPE),
-        ("ce_dataschema", _SCHEMA_V1),
-    ]
-    if traceparent:  # encoded once per request by the caller
-        headers.append((TRACEPARENT_HEADER, traceparent))
+    headers = _encoder(event.source).binary(
+        event.event_id.encode(),
+        subject,
+        event.occurred_at.isoformat().encode(),
+        type=_type(event.type),
+        extensions=[(TRACEPARENT_HEADER, traceparent)] if traceparent else None,
+    )
     value = event.__pydantic_serializer__.to_json(event, exclude_none=True)
     return KafkaRecord(topic, subject, value, headers)
 

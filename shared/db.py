@@ -2,8 +2,10 @@
 
 from collections.abc import AsyncIterator
 
+import asyncpg
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -43,3 +45,12 @@ async def database_ready(engine: AsyncEngine) -> bool:
         return True
     except Exception:  # readiness reports any failure as not ready
         return False
+
+
+async def asyncpg_connection(conn: AsyncConnection) -> asyncpg.Connection:
+    """The asyncpg connection under `conn`, with the transaction `conn` manages already open."""
+    raw = await conn.get_raw_connection()
+    driver: asyncpg.Connection = raw.driver_connection  # type: ignore[assignment]
+    if not driver.is_in_transaction():
+        await conn.execute(text("SELECT 1"))  # SQLAlchemy opens its transaction lazily
+    return driver

@@ -119,3 +119,25 @@ async def record_erasure(conn: AsyncConnection, secret: str, customer_id: str) -
         .returning(erased_customers.c.customer_id_hash)
     )
     return (await conn.execute(stmt)).first() is not None
+
+
+async def delete_customer_rows(
+    conn: AsyncConnection, tables: Iterable[str], customer_id: str
+) -> int:
+    """Deletes the customer's rows of each table (names from the caller's constants, never from
+    input); returns how many."""
+    rows = 0
+    for table in tables:
+        result = await conn.execute(
+            sa.text(f"DELETE FROM {table} WHERE customer_id = :id"), {"id": customer_id}
+        )
+        rows += result.rowcount
+    return rows
+
+
+async def delete_pending_outbox(conn: AsyncConnection, service: str, customer_id: str) -> None:
+    """Not yet relayed records of `service` keyed by the customer would announce the id again."""
+    await conn.execute(
+        sa.text("DELETE FROM outbox WHERE service = :service AND key = :key"),
+        {"service": service, "key": customer_id.encode()},
+    )

@@ -13,14 +13,15 @@ delivers at commit, and the relay LISTENs on its own connection. Polling every
 import asyncio
 import zlib
 from collections.abc import Sequence
+from itertools import groupby
+from operator import attrgetter
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import BYTEA, JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from shared.cloudevents import KafkaRecord
-from shared.db import metadata
+from shared.cloudevents import KafkaRecord, outbox_headers
+from shared.db import asyncpg_connection, metadata
 from shared.kafka_producer import KafkaPublisher, PublishError
 from shared.logging import get_logger
 from shared.metrics import OUTBOX_BACKLOG
@@ -58,30 +59,52 @@ def outbox_rows(service: str, records: Sequence[KafkaRecord]) -> list[dict[str, 
     ]
 
 
-_BULK_INSERT = sa.text(
-    "INSERT INTO outbox (service, topic, key, value, headers) "
-    "SELECT :service, t, k, v, CAST(h AS jsonb) FROM unnest("
-    "CAST(:topics AS varchar[]), CAST(:keys AS bytea[]), CAST(:values AS bytea[]), "
-    "CAST(:headers AS text[])) AS rows(t, k, v, h)"
-)
+# A message as the outbox keeps it: key, value, headers as JSON text (HeaderEncoder.json).
+EncodedRow = tuple[bytes, bytes, str]
+_COLUMNS = ["service", "topic", "key", "value", "headers"]
+_INSERT = """
+INSERT INTO outbox (service, topic, key, value, headers)
+SELECT $1, $2, u.key, u.value, u.headers::jsonb
+FROM unnest($3::bytea[], $4::bytea[], $5::text[]) WITH ORDINALITY AS u(key, value, headers, n)
+ORDER BY u.n
+"""  # ids follow the order given: the relay publishes in id order
+
+
+async def write_encoded(
+    conn: AsyncConnection,
+    service: str,
+    topic: str,
+    rows: Sequence[EncodedRow],
+    *,
+    bulk: bool = False,
+) -> None:
+    """The one writer into the outbox table, inside the caller's transaction.
+
+    One statement whatever the batch size; `bulk` uses COPY instead (a rescore may write
+    millions of rows). Rows keep the order given (the relay publishes in id order).
+    """
+    if not rows:
+        return
+    driver = await asyncpg_connection(conn)
+    if bulk:
+        records = [(service, topic, key, value, headers) for key, value, headers in rows]
+        await driver.copy_records_to_table("outbox", records=records, columns=_COLUMNS)
+        return
+    await driver.execute(
+        _INSERT,
+        service,
+        topic,
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [r[2] for r in rows],
+    )
 
 
 async def enqueue(conn: AsyncConnection, service: str, records: Sequence[KafkaRecord]) -> None:
-    """One round trip for the whole batch, whatever its size."""
-    if not records:
-        return
-    await conn.execute(
-        _BULK_INSERT,
-        {
-            "service": service,
-            "topics": [r.topic for r in records],
-            "keys": [r.key for r in records],
-            "values": [r.value for r in records],
-            "headers": [
-                orjson.dumps([[k, v.decode()] for k, v in r.headers]).decode() for r in records
-            ],
-        },
-    )
+    """Kafka records into the outbox (through `write_encoded`), in order."""
+    for topic, run in groupby(records, key=attrgetter("topic")):
+        encoded = [(r.key, r.value, outbox_headers(r.headers)) for r in run]
+        await write_encoded(conn, service, topic, encoded)
 
 
 class OutboxRelay:

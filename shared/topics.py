@@ -8,6 +8,10 @@ CUSTOMER_SCORES = "clm.customer-scores.v1"
 NOTIFICATIONS = "clm.notifications.v1"
 CUSTOMER_STATE = "clm.customer-state.v1"
 
+# How long an erasure tombstone on CUSTOMER_STATE stays readable after compaction: the longest
+# a consumer may be down and still erase when it comes back (7 days, in milliseconds).
+ERASURE_VISIBLE_MS = 7 * 24 * 3600 * 1000
+
 DLQ_SUFFIX = ".dlq"
 # Headers a consumer adds to the record it dead-letters (the record's own headers are kept).
 DLQ_ERROR_HEADER = "dlq_error"  # why: exception type, message, SQLSTATE
@@ -40,6 +44,9 @@ def platform_topics() -> list[TopicSpec]:
         TopicSpec(LIFECYCLE_CHANGES, {}),
         TopicSpec(CUSTOMER_SCORES, {}),
         TopicSpec(NOTIFICATIONS, {}),
-        TopicSpec(CUSTOMER_STATE, {"cleanup.policy": "compact"}),
+        TopicSpec(
+            CUSTOMER_STATE,
+            {"cleanup.policy": "compact", "delete.retention.ms": str(ERASURE_VISIBLE_MS)},
+        ),
     ]
     return main + [TopicSpec(dlq_of(t.name), {}) for t in main]

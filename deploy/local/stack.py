@@ -64,6 +64,7 @@ SERVICES = [
     Service("lifecycle", int(os.environ.get("CLM_LIFECYCLE_PORT", "8002"))),
     Service("scoring", int(os.environ.get("CLM_SCORING_PORT", "8003"))),
     Service("notify", int(os.environ.get("CLM_NOTIFY_PORT", "8004"))),
+    Service("dashboard", int(os.environ.get("CLM_DASHBOARD_PORT", "8005"))),
 ]
 
 
@@ -427,6 +428,8 @@ def local_wiring() -> dict[str, str]:
     return {
         "CLM_LIFECYCLE_SCORING_URL": f"http://127.0.0.1:{port['scoring']}",
         "CLM_LIFECYCLE_NOTIFY_URL": f"http://127.0.0.1:{port['notify']}",
+        "CLM_DASHBOARD_SCORING_URL": f"http://127.0.0.1:{port['scoring']}",
+        "CLM_DASHBOARD_NOTIFY_URL": f"http://127.0.0.1:{port['notify']}",
         "CLM_NOTIFY_PUBLIC_URL": f"http://127.0.0.1:{port['notify']}",
         "CLM_NOTIFY_SMTP_HOST": "127.0.0.1",
         "CLM_NOTIFY_SMTP_PORT": str(SINK_SMTP_PORT),

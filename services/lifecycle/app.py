@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
+from services.dashboard.routes import router as dashboard_router
 from services.lifecycle.domain import load_rules
 from shared.auth import KeyStore
 from shared.db import make_engine
@@ -19,7 +20,6 @@ from shared.periodic import run_periodically
 from shared.service_app import create_service_app
 
 from .access_routes import router as access_router
-from .dashboard import router as dashboard_router
 from .processing import SCORES_DEDUP_OWNER, SERVICE, LifecycleProcessor, decode
 from .routes import router
 from .scores import decode_score
@@ -135,4 +135,4 @@ app = create_service_app(
 )
 app.include_router(router)
 app.include_router(access_router)
-app.include_router(dashboard_router)
+app.include_router(dashboard_router)  # the dashboard's paths, kept for users' URLs

@@ -1,20 +1,18 @@
-"""GDPR erasure of one customer across every service's tables, in one PostgreSQL transaction.
+"""GDPR erasure of one customer's lifecycle data, in one PostgreSQL transaction.
 
-All services share one database, so the lifecycle service erases the scoring and notify rows
-too. Default: every row of the customer is deleted. With CLM_LIFECYCLE_ERASURE_KEEP_AGGREGATES
-only anonymous aggregates survive, under `shared.erasure.pseudonym(secret, id)`:
+Lifecycle erases only its own tables, records the erasure (shared/erasure.py) and then
+publishes the erasure tombstone on clm.customer-state.v1; scoring and notify erase their own
+data when they read it (shared/erasure_consumer.py). Default: every lifecycle row of the
+customer is deleted. With CLM_LIFECYCLE_ERASURE_KEEP_AGGREGATES only anonymous aggregates
+survive, under `shared.erasure.pseudonym(secret, id)`:
 
 - lifecycle_customers: the row's stage, flags, tier, pattern, reactivations, first/last
   purchase dates, occasions, total and trailing spend and churn risk; `facts` is emptied
   (no profile, no purchase/contact/complaint records, no event ids), `history` emptied and
   `next_due_at` cleared, so the row is never re-derived.
 - lifecycle_transitions: kept for the per-day statistics, with `cause_event_id` = "erased".
-- scoring_customers (aggregates and scores only) and scoring_occasions (amount per day).
-Everything else is deleted: lifecycle's contact keys (normalised e-mail, phone, name),
-scoring purchases, contacts and complaints (event and ticket ids),
-notify's customer row (name, email, phone, birthday, locale, time zone, consent, preferences)
-and messages (subjects, template context, coupons, provider responses), and pending outbox
-records keyed by the customer.
+Everything else is deleted: lifecycle's contact keys (normalised e-mail, phone, name) and
+lifecycle's pending outbox records keyed by the customer.
 """
 
 from dataclasses import dataclass
@@ -24,32 +22,24 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.lifecycle.domain import CustomerFacts
-from shared.erasure import erased_among, lock_for_erasure, pseudonym, record_erasure
+from shared.erasure import (
+    delete_customer_rows,
+    delete_pending_outbox,
+    erased_among,
+    lock_for_erasure,
+    pseudonym,
+    record_erasure,
+)
 
 # Tables whose rows of the customer are deleted in every mode.
-_ALWAYS_DELETED = (
-    "lifecycle_contact_keys",
-    "scoring_purchases",
-    "scoring_order_versions",
-    "scoring_refunds",
-    "scoring_contacts",
-    "scoring_complaints",
-    "notify_customers",
-    "notify_messages",
-    "notify_outcomes",
-)
+_ALWAYS_DELETED = ("lifecycle_contact_keys",)
 # Tables re-keyed to the pseudonym with aggregates kept, or deleted by default.
-_AGGREGATES = (
-    "lifecycle_customers",
-    "lifecycle_transitions",
-    "scoring_customers",
-    "scoring_occasions",
-)
+_AGGREGATES = ("lifecycle_customers", "lifecycle_transitions")
 
 
 @dataclass(frozen=True)
 class Erasure:
-    found: bool  # rows of the customer existed (now erased)
+    found: bool  # lifecycle rows of the customer existed (now erased)
     already_erased: bool  # the id had been erased before
     rows: int  # rows deleted or anonymised
 
@@ -64,18 +54,11 @@ async def erase(
     """Erases inside the caller's transaction; records the erasure only for a known id."""
     await lock_for_erasure(conn)
     already = bool(await erased_among(conn, [customer_id], secret))
-    params = {"id": customer_id}
-    rows = 0
     deleted = _ALWAYS_DELETED if keep_aggregates else _ALWAYS_DELETED + _AGGREGATES
-    for table in deleted:  # names from the constants above, never from input
-        result = await conn.execute(sa.text(f"DELETE FROM {table} WHERE customer_id = :id"), params)
-        rows += result.rowcount
+    rows = await delete_customer_rows(conn, deleted, customer_id)
     if keep_aggregates:
         rows += await _anonymise(conn, customer_id, secret)
-    # Not yet relayed changes, scores and notifications would announce the id again.
-    await conn.execute(
-        sa.text("DELETE FROM outbox WHERE key = :key"), {"key": customer_id.encode()}
-    )
+    await delete_pending_outbox(conn, "lifecycle", customer_id)
     found = rows > 0
     if found or already:
         await record_erasure(conn, secret, customer_id)
@@ -98,8 +81,6 @@ async def _anonymise(conn: AsyncConnection, customer_id: str, secret: str) -> in
             "WHERE customer_id = :id",
             params,
         ),
-        ("UPDATE scoring_customers SET customer_id = :anon WHERE customer_id = :id", params),
-        ("UPDATE scoring_occasions SET customer_id = :anon WHERE customer_id = :id", params),
     ]
     rows = 0
     for statement, values in statements:

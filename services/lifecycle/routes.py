@@ -11,11 +11,11 @@ from pydantic import BaseModel, Field
 from services.lifecycle.domain import Flag, LifecycleRules, Stage, Tier
 from services.lifecycle.domain.transitions import parse_history_text
 from shared.auth import Scope, require
+from shared.contracts import customer_state
 from shared.kafka_producer import PublishError
 from shared.logging import get_logger
 from shared.openapi import problems
 from shared.problems import Problem
-from shared.topics import CUSTOMER_STATE
 
 from .erasure import erase
 from .tables import customers, transitions
@@ -212,11 +212,12 @@ async def erase_customer(
     request: Request,
     _: Annotated[frozenset[str], Depends(require(Scope.ADMIN))],
 ) -> Response:
-    """Deletes the customer's rows in the lifecycle, scoring and notify tables in one
-    transaction (or, with CLM_LIFECYCLE_ERASURE_KEEP_AGGREGATES, keeps anonymous aggregates
-    under a pseudonymous id), records a keyed hash of the id so that later events and replays
-    are dropped, then publishes a tombstone (key = id, null value) on clm.customer-state.v1.
-    Repeating the call for an erased id is harmless and publishes the tombstone again."""
+    """Deletes the customer's lifecycle rows in one transaction (or, with
+    CLM_LIFECYCLE_ERASURE_KEEP_AGGREGATES, keeps anonymous aggregates under a pseudonymous id),
+    records a keyed hash of the id so that later events and replays are dropped, then publishes
+    a tombstone (key = id, null value) on clm.customer-state.v1: scoring and notify erase their
+    own data when they read it (eventually, also after being down). Repeating the call for an
+    erased id is harmless and publishes the tombstone again."""
     settings = request.app.state.settings
     async with _engine(request).begin() as conn:
         done = await erase(
@@ -227,7 +228,7 @@ async def erase_customer(
         )
     if not done.known:
         raise Problem(
-            404, "Customer not found", f"No service holds data of customer '{customer_id}'."
+            404, "Customer not found", f"Lifecycle holds no data of customer '{customer_id}'."
         )
     log.info("customer_erased", rows=done.rows, repeat=done.already_erased)
     # The outbox cannot carry a tombstone (its value column is NOT NULL), so the tombstone is
@@ -236,7 +237,8 @@ async def erase_customer(
     # nothing in the database and publishes the tombstone again. Duplicate tombstones are
     # harmless on a compacted topic.
     try:
-        await request.app.state.publisher.publish_tombstone(CUSTOMER_STATE, customer_id.encode())
+        key, _value = customer_state.encode_erasure(customer_id)
+        await request.app.state.publisher.publish_tombstone(customer_state.TOPIC, key)
     except PublishError as exc:
         raise Problem(
             503,

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import asyncpg
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
@@ -31,6 +30,8 @@ from services.lifecycle.domain.transitions import (
     ids_of,
     same_history,
 )
+from shared.db import asyncpg_connection
+from shared.outbox import write_encoded
 
 from .tables import watermark
 
@@ -59,13 +60,7 @@ class Derived:
     loaded: Stored | None
 
 
-async def _driver(conn: AsyncConnection) -> asyncpg.Connection:
-    """The asyncpg connection under `conn`, with the transaction `conn` manages already open."""
-    raw = await conn.get_raw_connection()
-    driver: asyncpg.Connection = raw.driver_connection  # type: ignore[assignment]
-    if not driver.is_in_transaction():
-        await conn.execute(sa.text("SELECT 1"))  # SQLAlchemy opens its transaction lazily
-    return driver
+_driver = asyncpg_connection  # the asyncpg connection under a SQLAlchemy one
 
 
 _LOAD = """
@@ -357,27 +352,11 @@ async def save_contact_keys(conn: AsyncConnection, keys: Mapping[str, ContactKey
         await driver.execute(_DELETE_CONTACT_KEYS, gone)
 
 
-_ENQUEUE = """
-INSERT INTO outbox (service, topic, key, value, headers)
-SELECT $1, $2, u.key, u.value, u.headers::jsonb
-FROM unnest($3::bytea[], $4::bytea[], $5::text[]) WITH ORDINALITY AS u(key, value, headers, n)
-ORDER BY u.n
-"""  # ids follow the order given: the relay publishes in id order
-
-
 async def enqueue(
     conn: AsyncConnection, service: str, topic: str, records: Sequence[tuple[bytes, bytes, str]]
 ) -> None:
-    """Outbox rows as `shared.outbox.enqueue` writes them, in one statement; (key, value, headers)."""
-    if records:
-        await (await _driver(conn)).execute(
-            _ENQUEUE,
-            service,
-            topic,
-            [r[0] for r in records],
-            [r[1] for r in records],
-            [r[2] for r in records],
-        )
+    """Outbox rows (key, value, headers as JSON) through the shared outbox writer."""
+    await write_encoded(conn, service, topic, records)
 
 
 async def advance_watermark(conn: AsyncConnection, seen: datetime | None) -> datetime | None:

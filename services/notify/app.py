@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from shared.auth import KeyStore
 from shared.db import make_engine
+from shared.erasure_consumer import erasure_consumer
 from shared.gc_tuning import tune_garbage_collector
 from shared.kafka_consumer import BatchConsumer
 from shared.kafka_producer import KafkaPublisher
@@ -18,6 +19,7 @@ from shared.outbox import OutboxRelay
 from shared.periodic import run_periodically
 from shared.service_app import create_service_app
 
+from .adapters.erasure import erase_notify_data
 from .bootstrap import (
     build_calendar,
     build_channels,
@@ -86,6 +88,18 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             stuck_after_seconds=settings.consumer_stuck_after_seconds,
         ),
     ]
+    consumers.append(
+        erasure_consumer(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            group_id=f"{settings.consumer_group}-state",
+            engine=engine,
+            erase_own=erase_notify_data,
+            secret=settings.erasure_secret,
+            service=SERVICE,
+            dlq=publisher,
+            stuck_after_seconds=settings.consumer_stuck_after_seconds,
+        )
+    )
     if settings.run_scores_consumer:
         consumers.append(
             BatchConsumer(

@@ -38,6 +38,9 @@ class ScoringSettings(ServiceSettings):
     # Bulk rescore: customers prepared and copied per part (bounds the memory it takes).
     rescore_chunk_size: int = Field(default=100_000, ge=1)
     relay_outbox: bool = True
+    # GDPR erasure (read from clm.customer-state.v1): keep the aggregates and scores under a
+    # pseudonymous id instead of deleting them (services/scoring/adapters/erasure.py).
+    erasure_keep_aggregates: bool = False
 
     def parameters(self, time_unit: Literal["day", "week", "month"]) -> ScoringParameters:
         return ScoringParameters(

@@ -121,9 +121,17 @@ def stack(start_service: Callable[..., ServiceProcess]) -> dict[str, Any]:
             CLM_LIFECYCLE_SCORING_URL=scoring.url,
             CLM_LIFECYCLE_NOTIFY_URL=nobody,
         )
+        # The dashboard's own entry point (services/dashboard/app.py), its own settings.
+        dashboard = pool.submit(
+            start_service,
+            "dashboard",
+            CLM_DASHBOARD_SCORING_URL=scoring.url,
+            CLM_DASHBOARD_NOTIFY_URL=notify.url if notify else nobody,
+        )
         return {
             "lifecycle": lifecycle_started.result(),
             "lifecycle_without_notify": without_notify.result(),
+            "dashboard": dashboard.result(),
             "scoring": scoring,
             "notify_url": notify.url if notify else None,
         }
@@ -275,17 +283,37 @@ async def _assert_tracking_panel(
     toggle.click()
 
 
+def _client_of(service: ServiceProcess, admin_key: str) -> httpx.AsyncClient:
+    headers = {"Authorization": f"Bearer {admin_key}"}
+    return httpx.AsyncClient(base_url=service.url, headers=headers, timeout=60)
+
+
+async def _summary(client: httpx.AsyncClient) -> dict[str, Any]:
+    summary = await client.get("/v1/dashboard/summary")
+    assert summary.status_code == 200, summary.text
+    body: dict[str, Any] = summary.json()
+    return body
+
+
 async def test_summary_says_notify_unavailable_when_it_is_down(
     stack: dict[str, Any], admin_key: str
 ) -> None:
-    headers = {"Authorization": f"Bearer {admin_key}"}
-    base_url = stack["lifecycle_without_notify"].url
-    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60) as client:
-        summary = await client.get("/v1/dashboard/summary")
-        assert summary.status_code == 200, summary.text
-        messages = summary.json()["messages"]
+    async with _client_of(stack["lifecycle_without_notify"], admin_key) as client:
+        summary = await _summary(client)
+        messages = summary["messages"]
         assert messages["available"] is False
         assert messages["detail"].startswith("notify unavailable")
-        assert summary.json()["clv"]["available"] is True
+        assert summary["clv"]["available"] is True
         plotly = await client.get("/dashboard/plotly.min.js")
         assert plotly.status_code == 200 and b"plotly" in plotly.content[:200]
+
+
+async def test_the_dashboard_runs_as_its_own_service_with_the_same_paths(
+    stack: dict[str, Any], admin_key: str
+) -> None:
+    async with _client_of(stack["dashboard"], admin_key) as client:
+        assert (await _summary(client))["clv"]["available"] is True
+        page = await client.get("/dashboard")
+        assert page.status_code == 200 and "clmDashboard" in page.text
+        anonymous = await client.get("/v1/dashboard/summary", headers={"Authorization": ""})
+        assert anonymous.status_code == 401

@@ -1,7 +1,9 @@
 """GDPR erasure end to end: ingest -> lifecycle, scoring, notify; DELETE; nothing comes back.
 
 Real uvicorn processes on the real Kafka and PostgreSQL. Each consumer here has its own
-group, started at the end of its topics, so it reads only what this module posts.
+group, started at the end of its topics, so it reads only what this module posts. Lifecycle
+erases its own rows and publishes the erasure tombstone; scoring and notify erase theirs when
+they read it, so their tables are polled with a deadline.
 """
 
 import re
@@ -48,7 +50,13 @@ TABLES = (
 async def services(
     infra: Infrastructure, start_service: Callable[..., ServiceProcess]
 ) -> AsyncIterator[dict[str, ServiceProcess]]:
-    procs = await start_with_own_groups(infra.kafka_bootstrap, start_service, GROUP)
+    # Scoring keeps anonymous aggregates (its own setting), as the keeper lifecycle does.
+    procs = await start_with_own_groups(
+        infra.kafka_bootstrap,
+        start_service,
+        GROUP,
+        scoring_env={"CLM_SCORING_ERASURE_KEEP_AGGREGATES": "true"},
+    )
     procs |= {
         # Erases only (no consumer, no scheduler), keeping anonymous aggregates.
         "keeper": start_service(
@@ -131,6 +139,30 @@ async def _post_customer(ingest_client: httpx.AsyncClient, customer: str) -> Non
     assert resp.status_code == 202, resp.text
 
 
+async def _erased_everywhere(db: AsyncEngine, customer: str, timeout: float = 60) -> None:
+    """Waits until no table holds a row of the raw id (scoring and notify erase on the event)."""
+    for table in TABLES:
+
+        async def gone(table: str = table) -> bool:
+            return await _rows(db, table, customer) == []
+
+        await eventually(gone, timeout=timeout, what=f"{table} to lose the customer")
+
+
+async def _known_customer(ingest_client: httpx.AsyncClient, db: AsyncEngine, prefix: str) -> str:
+    customer = new_customer(prefix)
+    await _post_customer(ingest_client, customer)
+    await _known_everywhere(db, customer)
+    return customer
+
+
+async def _erase(service: ServiceProcess, admin_key: str, customer: str) -> None:
+    headers = {"Authorization": f"Bearer {admin_key}"}
+    async with httpx.AsyncClient(base_url=service.url, headers=headers) as http:
+        resp = await http.delete(f"/v1/customers/{customer}")
+    assert resp.status_code == 204, resp.text
+
+
 def _mentions_personal_data(rows: list[dict[str, Any]]) -> bool:
     text = repr(rows)
     return any(value in text for value in (NAME, EMAIL, PHONE, "1990-05-01"))
@@ -167,8 +199,7 @@ async def test_erasure_removes_personal_data_everywhere_and_nothing_brings_it_ba
         )
     assert tombstones[0].value is None
 
-    for table in TABLES:
-        assert await _rows(db, table, customer) == [], f"{table} still holds the customer"
+    await _erased_everywhere(db, customer)
     async with db.connect() as conn:
         recorded = await conn.scalar(
             sa.text("SELECT count(*) FROM erased_customers WHERE customer_id_hash = :h"),
@@ -221,17 +252,11 @@ async def test_keep_aggregates_keeps_only_anonymous_counts(
     admin_key: str,
     db: AsyncEngine,
 ) -> None:
-    customer = new_customer("gdpr-agg")
-    await _post_customer(ingest_client, customer)
-    await _known_everywhere(db, customer)
+    customer = await _known_customer(ingest_client, db, "gdpr-agg")
     kept_before = (await _rows(db, "lifecycle_customers", customer))[0]
-    headers = {"Authorization": f"Bearer {admin_key}"}
-    async with httpx.AsyncClient(base_url=services["keeper"].url, headers=headers) as http:
-        resp = await http.delete(f"/v1/customers/{customer}")
-    assert resp.status_code == 204, resp.text
+    await _erase(services["keeper"], admin_key, customer)
 
-    for table in TABLES:
-        assert await _rows(db, table, customer) == [], f"{table} still holds the raw id"
+    await _erased_everywhere(db, customer)
     anon = pseudonym(default_secret(), customer)
     kept = await _rows(db, "lifecycle_customers", anon)
     assert len(kept) == 1
@@ -248,3 +273,27 @@ async def test_keep_aggregates_keeps_only_anonymous_counts(
     everything = [await _rows(db, t, anon) for t in TABLES]
     assert not any(_mentions_personal_data(rows) for rows in everything)
     assert customer not in repr(everything)
+
+
+async def test_a_service_down_during_the_erasure_erases_when_it_comes_back(
+    services: dict[str, ServiceProcess],
+    ingest_client: httpx.AsyncClient,
+    admin_key: str,
+    db: AsyncEngine,
+) -> None:
+    customer = await _known_customer(ingest_client, db, "gdpr-down")
+    services["scoring"].stop()
+    services["notify"].stop()
+    try:
+        await _erase(services["lifecycle"], admin_key, customer)
+        for table in ("lifecycle_customers", "lifecycle_transitions", "lifecycle_contact_keys"):
+            assert await _rows(db, table, customer) == [], f"{table} still holds the customer"
+        # Each service owns its tables: lifecycle left scoring's and notify's rows to them.
+        assert len(await _rows(db, "scoring_purchases", customer)) == 2
+        assert await _rows(db, "notify_customers", customer)
+    finally:
+        services["scoring"].start()
+        services["notify"].start()
+    await _erased_everywhere(db, customer)
+    everything = [await _rows(db, t, customer) for t in TABLES]
+    assert not any(_mentions_personal_data(rows) for rows in everything)

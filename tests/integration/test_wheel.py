@@ -19,7 +19,7 @@ from tests.support.services import ROOT, free_port
 
 DATA_FILES = (
     "services/lifecycle/rules.default.yaml",
-    "services/lifecycle/dashboard_page.html",
+    "services/dashboard/dashboard_page.html",
     "services/notify/playbooks.default.yaml",
     "services/notify/templates.default.yaml",
 )

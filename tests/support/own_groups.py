@@ -4,7 +4,7 @@ services never apply them a second time)."""
 
 from collections.abc import Callable
 
-from shared.topics import CUSTOMER_EVENTS, CUSTOMER_SCORES, LIFECYCLE_CHANGES
+from shared.topics import CUSTOMER_EVENTS, CUSTOMER_SCORES, CUSTOMER_STATE, LIFECYCLE_CHANGES
 from tests.support.services import ServiceProcess
 from tests.support.topics import start_group_at_end
 
@@ -14,6 +14,8 @@ _GROUPS = (
     ("notify-lifecycle", LIFECYCLE_CHANGES),
     ("notify-events", CUSTOMER_EVENTS),
     ("notify-scores", CUSTOMER_SCORES),
+    ("scoring-state", CUSTOMER_STATE),
+    ("notify-state", CUSTOMER_STATE),
 )
 
 
@@ -21,6 +23,7 @@ async def start_with_own_groups(
     bootstrap: str,
     start_service: Callable[..., ServiceProcess],
     group: str,
+    scoring_env: dict[str, str] | None = None,
     **lifecycle_env: str,
 ) -> dict[str, ServiceProcess]:
     """No refit in scoring and no sender in notify: what the modules assert is their state."""
@@ -34,6 +37,7 @@ async def start_with_own_groups(
             "scoring",
             CLM_SCORING_CONSUMER_GROUP=f"{group}-scoring",
             CLM_SCORING_REFIT_INTERVAL_HOURS="0",
+            **(scoring_env or {}),
         ),
         "notify": start_service(
             "notify", CLM_NOTIFY_CONSUMER_GROUP=f"{group}-notify", CLM_NOTIFY_RUN_SENDER="false"

@@ -6,12 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from services.notify.domain.keys import decision_event_id
-from shared.cloudevents import CloudEvent, KafkaRecord, to_kafka
-from shared.topics import NOTIFICATIONS
-
-SOURCE = "/clm/notify"
-SCHEMA = "urn:clm:schema:notification:v1"
-TYPE_PREFIX = "clm.notify.message_"
+from shared.cloudevents import KafkaRecord
+from shared.contracts import notifications as contract
 
 
 def decision_record(
@@ -36,16 +32,8 @@ def decision_record(
         "coupon": message.get("coupon"),
         "decided_at": at.isoformat(),
     }
-    event = CloudEvent(
-        id=decision_event_id(message["id"], status, hash_free(sequence_key)),
-        source=SOURCE,
-        type=f"{TYPE_PREFIX}{status}",
-        subject=message["customer_id"],
-        time=at,
-        data=data,
-        dataschema=SCHEMA,
-    )
-    return to_kafka(NOTIFICATIONS, event)
+    event_id = decision_event_id(message["id"], status, hash_free(sequence_key))
+    return contract.record(event_id, message["customer_id"], status, at, data)
 
 
 def hash_free(key: str) -> int:

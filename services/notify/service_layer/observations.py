@@ -6,13 +6,11 @@ from typing import Any
 
 from services.notify.domain import Trigger, TriggerKind
 from services.notify.domain.playbooks import SCORES
-from shared.cloudevents import CloudEventError, from_kafka
+from shared.contracts import customer_scores, lifecycle_changes
+from shared.contracts.customer_scores import SCORES_UPDATED
+from shared.contracts.lifecycle_changes import FLAG_CHANGED, STAGE_CHANGED, TIER_CHANGED
 from shared.customer_event_codec import decode_record
 from shared.events import ComplaintData, CustomerEvent, PurchaseData
-
-STAGE_CHANGED = "clm.lifecycle.stage_changed"
-FLAG_CHANGED = "clm.lifecycle.flag_changed"
-TIER_CHANGED = "clm.lifecycle.tier_changed"
 
 
 @dataclass(frozen=True)
@@ -33,38 +31,23 @@ class Observation:
     outcome: dict[str, Any] | None = None
 
 
-def _time(value: Any, name: str) -> datetime:
-    try:
-        moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    except ValueError as exc:
-        raise CloudEventError(f"{name} is not an RFC 3339 time") from exc
-    if moment.tzinfo is None:
-        raise CloudEventError(f"{name} needs a UTC offset")
-    return moment
-
-
 def decode_lifecycle_change(record: Any) -> Observation:
-    ce = from_kafka(record.value, record.headers)
-    data = ce.data
-    customer_id = data.get("customer_id") or ce.subject
-    if not customer_id:
-        raise CloudEventError("lifecycle change without customer_id")
-    occurred_at = _time(data.get("occurred_at") or ce.time, "occurred_at")
-    occurrence = str(data.get("transition_id") or ce.id)
-    retracts = data.get("retracts")
+    change = lifecycle_changes.decode(record.value, record.headers)
+    customer_id, occurred_at = change.customer_id, change.occurred_at
+    occurrence, retracts = change.transition_id, change.retracts
     base: dict[str, Any] = {
-        "event_id": ce.id,
+        "event_id": change.event_id,
         "customer_id": customer_id,
         "occurred_at": occurred_at,
     }
-    if ce.type == TIER_CHANGED:
-        tier = data.get("to_tier")
+    if change.type == TIER_CHANGED:
+        tier = change.to_tier
         if retracts or not tier:
             return Observation(**base, tier=tier, retracts=retracts)
         trigger = Trigger(TriggerKind.TIER_ENTERED, customer_id, occurrence, occurred_at, tier=tier)
         return Observation(**base, tier=tier, trigger=trigger)
-    if ce.type == STAGE_CHANGED:
-        stage = data.get("to_stage")
+    if change.type == STAGE_CHANGED:
+        stage = change.to_stage
         if retracts:  # a correction: the stage reverts; the retracted entry's steps are void
             return Observation(**base, stage=stage, retracts=retracts)
         trigger = Trigger(
@@ -73,19 +56,19 @@ def decode_lifecycle_change(record: Any) -> Observation:
             occurrence,
             occurred_at,
             stage=stage,
-            from_stage=data.get("from_stage"),
+            from_stage=change.from_stage,
         )
-        if data.get("from_stage") is None and stage == "acquisition":
+        if change.from_stage is None and stage == "acquisition":
             # The entry: a late, earlier event may publish it again after the customer moved
             # on, so it triggers but never overrides the stage notify already knows.
             return Observation(**base, trigger=trigger)
-        moved = {"kind": "stage", "from_stage": data.get("from_stage"), "to_stage": stage}
+        moved = {"kind": "stage", "from_stage": change.from_stage, "to_stage": stage}
         return Observation(**base, stage=stage, trigger=trigger, outcome=moved)
-    if ce.type == FLAG_CHANGED:
+    if change.type == FLAG_CHANGED:
         if retracts:
             return Observation(**base, retracts=retracts)
-        kind = TriggerKind.FLAG_SET if data.get("flag_value", True) else TriggerKind.FLAG_CLEARED
-        trigger = Trigger(kind, customer_id, occurrence, occurred_at, flag=data.get("flag"))
+        kind = TriggerKind.FLAG_SET if change.flag_value else TriggerKind.FLAG_CLEARED
+        trigger = Trigger(kind, customer_id, occurrence, occurred_at, flag=change.flag)
         return Observation(**base, trigger=trigger)
     return Observation(**base)  # a change type notify does not act on
 
@@ -133,23 +116,11 @@ def observe_customer_event(event: CustomerEvent) -> Observation:
     return Observation(**base, trigger=trigger, cancel_event=event.type, outcome=bought)
 
 
-SCORES_UPDATED = "clm.scoring.scores_updated"
-
-
 def decode_scores(record: Any) -> Observation:
-    ce = from_kafka(record.value, record.headers)
-    data = ce.data
-    customer_id = data.get("customer_id") or ce.subject
-    if not customer_id:
-        raise CloudEventError("score update without customer_id")
+    update = customer_scores.decode(record.value, record.headers)
     # ce_time is optional in CloudEvents; the update's own scored_at then dates it.
-    at = ce.time or _time(data.get("scored_at"), "scored_at")
-    if ce.type != SCORES_UPDATED:
-        return Observation(ce.id, customer_id, at)
-    scores = {}
-    for name in SCORES:
-        value = data.get(name)
-        if value is not None and not isinstance(value, int | float):
-            raise CloudEventError(f"{name} must be a number")
-        scores[name] = None if value is None else float(value)
-    return Observation(ce.id, customer_id, at, scores=scores)
+    at = update.time or update.scored_at()
+    if update.type != SCORES_UPDATED:
+        return Observation(update.event_id, update.customer_id, at)
+    scores = {name: update.number(name) for name in SCORES}
+    return Observation(update.event_id, update.customer_id, at, scores=scores)

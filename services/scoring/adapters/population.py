@@ -1,6 +1,5 @@
 """Whole-population reads and writes: the fit's extraction, and the bulk rescore via COPY."""
 
-from collections.abc import Sequence
 from datetime import datetime
 from time import perf_counter
 from typing import Any
@@ -12,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.scoring.adapters import customer_store
 from services.scoring.adapters import statistics as sql
 from services.scoring.service_layer.fitting import population_statistics
-from services.scoring.service_layer.publishing import Message
 from services.scoring.service_layer.scorer import Statistics
 from shared.business_calendar import BusinessCalendar
 from shared.logging import get_logger
@@ -91,19 +89,3 @@ async def apply_rescore(conn: AsyncConnection) -> set[str]:
 
 
 _STAGED_IDS = "SELECT customer_id FROM scoring_rescore_staging"
-
-
-def outbox_rows(service: str, topic: str, messages: Sequence[Message]) -> list[tuple[Any, ...]]:
-    """The rows of shared.outbox (what its relay publishes), for ``copy_outbox``."""
-    return [(service, topic, key, value, headers) for key, value, headers in messages]
-
-
-async def copy_outbox(conn: AsyncConnection, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Writes ``outbox_rows`` with COPY (a rescore may emit millions)."""
-    if not rows:
-        return
-    raw = (await conn.get_raw_connection()).driver_connection
-    assert raw is not None
-    await raw.copy_records_to_table(
-        "outbox", records=rows, columns=["service", "topic", "key", "value", "headers"]
-    )

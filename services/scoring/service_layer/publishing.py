@@ -10,11 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from shared.cloudevents import JSON, SPEC_VERSION
-
-SCORES_UPDATED = "clm.scoring.scores_updated"
-SOURCE = "/clm/scoring"
-SCHEMA = "urn:clm:schema:customer-scores:v1"
+from shared.contracts.customer_scores import HEADERS
 
 PROBABILITY_STEP = 0.01  # churn_risk or p_alive moving by more than this is material
 CLV_RELATIVE_STEP = 0.01  # so is CLV moving by more than 1 %
@@ -60,12 +56,6 @@ def event_id(customer_id: str, model_id: str, cause: str) -> str:
     return hashlib.sha256(f"{customer_id}\x1f{model_id}\x1f{cause}".encode()).hexdigest()
 
 
-_HEADER_SPEC = ("ce_specversion", SPEC_VERSION)
-_HEADER_SOURCE = ("ce_source", SOURCE)
-_HEADER_TYPE = ("ce_type", SCORES_UPDATED)
-_HEADER_CONTENT = ("content-type", JSON)
-_HEADER_SCHEMA = ("ce_dataschema", SCHEMA)
-
 # A score update as the outbox keeps it: key, value, headers as JSON [[name, value], ...].
 Message = tuple[bytes, bytes, str]
 
@@ -96,7 +86,7 @@ def score_messages(
     (time, constant headers) computed once, the numbers converted column-wise. The arrays
     hold only the customers to publish; ``causes`` name what triggered each update."""
     stamp = time.isoformat()
-    header_time = ("ce_time", stamp)
+    headers = HEADERS.json
     segments = [str(s) or None for s in np.asarray(segment).tolist()]
     columns = zip(
         customer_ids,
@@ -128,15 +118,6 @@ def score_messages(
             "scored_at": stamp,
             "cause": cause,
         }
-        headers = (
-            _HEADER_SPEC,
-            ("ce_id", sha256(f"{customer}\x1f{model_id}\x1f{cause}".encode()).hexdigest()),
-            _HEADER_SOURCE,
-            _HEADER_TYPE,
-            ("ce_subject", customer),
-            header_time,
-            _HEADER_CONTENT,
-            _HEADER_SCHEMA,
-        )
-        messages.append((customer.encode(), dumps(data), dumps(headers).decode()))
+        ce_id = sha256(f"{customer}\x1f{model_id}\x1f{cause}".encode()).hexdigest()
+        messages.append((customer.encode(), dumps(data), headers(ce_id, customer, stamp)))
     return messages

@@ -29,6 +29,7 @@ from shared.erasure import drop_erased
 from shared.events import CustomerEvent
 from shared.exchange_rates import RatesCache
 from shared.logging import get_logger
+from shared.outbox import write_encoded
 from shared.periodic import run_periodically
 from shared.topics import CUSTOMER_SCORES
 
@@ -120,9 +121,7 @@ class ScoringService:
                 asyncio.to_thread(_messages, rows, scores, model, now, publish, causes)
             )
             await customer_store.store_scores(conn, columns)
-            await population.copy_outbox(
-                conn, population.outbox_rows(SERVICE, CUSTOMER_SCORES, await messages)
-            )
+            await write_encoded(conn, SERVICE, CUSTOMER_SCORES, await messages, bulk=True)
         return len(new), unconvertible
 
     @staticmethod
@@ -210,13 +209,13 @@ class ScoringService:
             )
             return customer_store.staging_records(columns)
 
-        def updates(lo: int, stale: set[str]) -> list[tuple[Any, ...]]:
+        def updates(lo: int, stale: set[str]) -> list[Message]:
             indices = lo + np.flatnonzero(publish[lo : lo + chunk])
             if stale:
                 indices = np.array([i for i in indices if rows.customer_ids[i] not in stale])
             indices = indices.astype(np.int64)
             messages = _messages_at(rows, scores, model, now, indices, [cause] * len(indices))
-            return population.outbox_rows(SERVICE, CUSTOMER_SCORES, messages)
+            return messages
 
         kept_stored = 0
 
@@ -228,7 +227,8 @@ class ScoringService:
             async with self.engine.begin() as conn:
                 await population.stage_rescore(conn, part)
                 stale = await population.apply_rescore(conn)
-                await population.copy_outbox(conn, await asyncio.to_thread(updates, lo, stale))
+                messages = await asyncio.to_thread(updates, lo, stale)
+                await write_encoded(conn, SERVICE, CUSTOMER_SCORES, messages, bulk=True)
             kept_stored += len(stale)
 
         await _pipelined(starts, lambda lo: (lo, staging(lo)), write)

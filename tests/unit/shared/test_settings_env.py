@@ -15,8 +15,8 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
 from clm_cli.settings import CliSettings
+from services.dashboard.settings import DashboardSettings
 from services.ingest.settings import IngestSettings
-from services.lifecycle.dashboard import DashboardSettings
 from services.lifecycle.settings import LifecycleSettings
 from services.notify.settings import NotifySettings
 from services.scoring.settings import ScoringSettings
@@ -79,8 +79,11 @@ PER_SERVICE: list[tuple[str, str, type[BaseSettings], str, Any]] = [
     ("CLM_LIFECYCLE_RUN_CONSUMER", "false", LifecycleSettings, "run_consumer", False),
     ("CLM_LIFECYCLE_RUN_SCHEDULER", "false", LifecycleSettings, "run_scheduler", False),
     ("CLM_LIFECYCLE_ERASURE_KEEP_AGGREGATES", "true", LifecycleSettings, "erasure_keep_aggregates", True),
+    ("CLM_SCORING_ERASURE_KEEP_AGGREGATES", "true", ScoringSettings, "erasure_keep_aggregates", True),
     ("CLM_LIFECYCLE_SCORING_URL", "http://scoring:8003", DashboardSettings, "scoring_url", "http://scoring:8003"),
     ("CLM_LIFECYCLE_NOTIFY_URL", "http://notify:8004", DashboardSettings, "notify_url", "http://notify:8004"),
+    ("CLM_DASHBOARD_SCORING_URL", "http://scoring:8003", DashboardSettings, "scoring_url", "http://scoring:8003"),
+    ("CLM_DASHBOARD_NOTIFY_URL", "http://notify:8004", DashboardSettings, "notify_url", "http://notify:8004"),
     ("CLM_SCORING_CHURN_HORIZON_DAYS", "30", ScoringSettings, "churn_horizon_days", 30.0),
     ("CLM_SCORING_COMPLAINT_WEIGHT", "0.7", ScoringSettings, "complaint_weight", 0.7),
     ("CLM_SCORING_CONTACT_WEIGHT", "0.1", ScoringSettings, "contact_weight", 0.1),
@@ -144,7 +147,7 @@ PER_SERVICE: list[tuple[str, str, type[BaseSettings], str, Any]] = [
 NOT_SETTINGS = {
     "CLM_KAFKA_PORT", "CLM_PG_PORT", "CLM_TOPIC_PARTITIONS", "CLM_SEED_DEMO",
     "CLM_SCALE_OUT_EVENTS", "CLM_KAFKA_CONTROLLER_PORT", "CLM_INGEST_PORT",
-    "CLM_LIFECYCLE_PORT", "CLM_SCORING_PORT", "CLM_NOTIFY_PORT",
+    "CLM_LIFECYCLE_PORT", "CLM_SCORING_PORT", "CLM_NOTIFY_PORT", "CLM_DASHBOARD_PORT",
     # the local launcher's: its sink's ports and the access log (deploy/local/stack.py)
     "CLM_SINK_SMTP_PORT", "CLM_SINK_HTTP_PORT", "CLM_ACCESS_LOG",
 }  # fmt: skip

@@ -1,6 +1,8 @@
 """Operator dashboard: the page at GET /dashboard and the JSON it reads, GET /v1/dashboard/summary.
 
-The summary is put together here, on the server: lifecycle's own tables for stages,
+Its own module and entry point (services/dashboard/app.py, settings in settings.py), outside
+lifecycle's core; lifecycle still serves the same paths by including this router, so users'
+URLs keep working. The summary is put together here, on the server: lifecycle's own tables for stages,
 transitions and the at-risk flag, and the scoring and notify services over HTTP with the
 caller's own bearer key (so a key sees on the page exactly what it may read through the APIs,
 and the browser talks to one origin only: no CORS). A service that is down, too old to have
@@ -21,14 +23,14 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.dashboard.settings import DashboardSettings, get_dashboard_settings
 from services.lifecycle.domain import Flag, Stage
+from services.lifecycle.tables import customers, transitions
 from shared.auth import Scope, require
 from shared.logging import get_logger
 
 from .dashboard_impact import impact_panel
-from .tables import customers, transitions
 
 log = get_logger(__name__)
 
@@ -54,22 +56,6 @@ MESSAGE_PAGE, MESSAGE_PAGES_MAX = 1000, 10
 MESSAGE_STATUSES = ("sent", "retrying", "suppressed", "failed")
 CLV_BINS = 20
 FORECAST_HORIZONS = {"day": range(7, 92, 7), "week": range(1, 14), "month": range(1, 13)}
-
-
-class DashboardSettings(BaseSettings):
-    """Where the dashboard finds the other services (env prefix CLM_LIFECYCLE_)."""
-
-    model_config = SettingsConfigDict(env_prefix="CLM_LIFECYCLE_", extra="ignore")
-
-    scoring_url: str = "http://127.0.0.1:8003"
-    notify_url: str = "http://127.0.0.1:8004"
-    upstream_timeout_seconds: float = 10.0
-    upstream_concurrency: int = 16
-
-
-@lru_cache
-def get_dashboard_settings() -> DashboardSettings:
-    return DashboardSettings()
 
 
 router = APIRouter(tags=["dashboard"])

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from services.lifecycle.dashboard_impact import impact_panel, measured
+from services.dashboard.dashboard_impact import impact_panel, measured
 
 BOOK: dict[str, Any] = {
     "policy": {"global_control_group": 0.0},

@@ -1,0 +1,2 @@
+"""Each topic's message defined once: model, encoder and decoder, used by its producer, its
+consumers and the AsyncAPI generator (deploy/asyncapi.py)."""
