@@ -7,6 +7,8 @@ LIFECYCLE_CHANGES = "clm.lifecycle-changes.v1"
 CUSTOMER_SCORES = "clm.customer-scores.v1"
 NOTIFICATIONS = "clm.notifications.v1"
 CUSTOMER_STATE = "clm.customer-state.v1"
+# Entries into and exits from audience segments (services/audiences), for marketing tools.
+SEGMENT_MEMBERSHIPS = "clm.segment-memberships.v1"
 
 DLQ_SUFFIX = ".dlq"
 # Headers a consumer adds to the record it dead-letters (the record's own headers are kept).
@@ -41,5 +43,6 @@ def platform_topics() -> list[TopicSpec]:
         TopicSpec(CUSTOMER_SCORES, {}),
         TopicSpec(NOTIFICATIONS, {}),
         TopicSpec(CUSTOMER_STATE, {"cleanup.policy": "compact"}),
+        TopicSpec(SEGMENT_MEMBERSHIPS, {}),
     ]
     return main + [TopicSpec(dlq_of(t.name), {}) for t in main]
