@@ -135,4 +135,5 @@ def test_flags_and_attributes_compile_to_safe_sql() -> None:
     # the cast is guarded: a string attribute compares false instead of failing the query
     assert "CASE WHEN (jsonb_typeof(audience_customers.attributes['seats']) = 'number')" in numeric
     prefix = _sql({"field": "locale", "prefix": "zh_%"})
-    assert "LIKE 'zh/_/%' || '%' ESCAPE '/'" in prefix
+    # the value's _ and % are escaped (literal); %% is the driver's paramstyle for %
+    assert "LIKE 'zh/_/%%' || '%%' ESCAPE '/'" in prefix
