@@ -31,8 +31,8 @@ COPY migrations ./migrations
 COPY deploy/uvicorn-logging.json /app/uvicorn-logging.json
 ENV UVICORN_LOG_CONFIG=/app/uvicorn-logging.json
 USER 10001
-# ingest 8001, lifecycle 8002, scoring 8003, notify 8004: the command chooses the service.
-EXPOSE 8001 8002 8003 8004
+# ingest 8001, lifecycle 8002, scoring 8003, notify 8004, audiences 8005: the command chooses the service.
+EXPOSE 8001 8002 8003 8004 8005
 CMD ["uvicorn", "services.ingest.app:app", "--host", "0.0.0.0", "--port", "8001"]
 
 FROM build AS sink-build

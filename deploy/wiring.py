@@ -25,6 +25,7 @@ NEEDS: dict[str, dict[str, Kind]] = {
         "CLM_LIFECYCLE_NOTIFY_URL": "peer",
     },
     "scoring": {"CLM_SCORING_CONSUMER_MEMBERS": "config"},
+    "audiences": {},
     "notify": {
         "CLM_NOTIFY_SMTP_HOST": "peer",
         "CLM_NOTIFY_SMTP_PORT": "config",

@@ -96,7 +96,8 @@ def _segments(request: Request) -> Segments:
 
 def _filter(raw: dict[str, Any]) -> Any:
     try:
-        return parse_filter(raw)
+        # named like the platform's other body fields (body.<field>)
+        return parse_filter(raw, "body.filter")
     except FilterError as exc:
         errors = [
             {"field": i.field, "message": i.message, "code": "invalid_filter"} for i in exc.issues

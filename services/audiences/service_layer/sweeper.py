@@ -10,9 +10,11 @@ chunks, each chunk a transaction that locks its customers like a consumer batch 
 """
 
 import time
+import zlib
 from collections.abc import Callable
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.audiences.adapters import store
@@ -59,20 +61,24 @@ class Sweeper:
         started = time.perf_counter()
         now = self._clock()
         published = 0
-        async with self._engine.connect() as reader:
+        async with self._engine.connect() as reader, reader.begin():
+            # (a server-side cursor lives in a transaction)
             found = await store.segment(reader, name, lock=None)
             if found is None:
                 return 0
-            async with reader.begin():  # a server-side cursor lives in a transaction
-                result = await reader.stream(store.candidates_query(found, now))
-                async for part in result.partitions(self._chunk):
-                    ids: list[str] = [str(row[0]) for row in part]
-                    async with self._engine.begin() as conn:
-                        segment = await store.segment(conn, name)  # deleted meanwhile: stop
-                        if segment is None:
-                            return published
-                        locked = await store.lock_customers(conn, ids)
-                        published += len(await reconcile(conn, [segment], locked, now, reason))
+            # One instance sweeps a segment at a time; the others skip it this round.
+            lock = sa.func.pg_try_advisory_xact_lock(zlib.crc32(f"audiences:{name}".encode()))
+            if not await reader.scalar(sa.select(lock)):
+                return 0
+            result = await reader.stream(store.candidates_query(found, now))
+            async for part in result.partitions(self._chunk):
+                ids: list[str] = [str(row[0]) for row in part]
+                async with self._engine.begin() as conn:
+                    segment = await store.segment(conn, name)  # deleted meanwhile: stop
+                    if segment is None:
+                        return published
+                    locked = await store.lock_customers(conn, ids)
+                    published += len(await reconcile(conn, [segment], locked, now, reason))
         async with self._engine.begin() as conn:
             times = {"swept_at": now} if reason is Reason.TIME_PASSED else {"built_at": now}
             await store.mark_segment(conn, name, **times)

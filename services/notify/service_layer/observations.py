@@ -144,3 +144,22 @@ def decode_scores(record: Any) -> Observation:
             raise CloudEventError(f"{name} must be a number")
         scores[name] = None if value is None else float(value)
     return Observation(ce.id, customer_id, at, scores=scores)
+
+
+SEGMENT_ENTERED = "clm.audiences.segment_entered"
+
+
+def decode_segment_membership(record: Any) -> Observation:
+    """An entry into a segment (clm.segment-memberships.v1) triggers; an exit changes nothing."""
+    ce = from_kafka(record.value, record.headers)
+    data = ce.data
+    customer_id = data.get("customer_id") or ce.subject
+    segment = data.get("segment")
+    if not customer_id or not isinstance(segment, str) or not segment:
+        raise CloudEventError("segment membership without customer_id or segment")
+    at = _time(data.get("occurred_at") or ce.time, "occurred_at")
+    if ce.type != SEGMENT_ENTERED:
+        return Observation(ce.id, customer_id, at)
+    # The entry's id is one per stay in the segment: a redelivery triggers once.
+    trigger = Trigger(TriggerKind.SEGMENT_ENTERED, customer_id, ce.id, at, segment=segment)
+    return Observation(ce.id, customer_id, at, trigger=trigger)
