@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# Multi-stage: wheels are built in `build`; `runtime` (the four services, migrations, the `clm`
+# Multi-stage: wheels are built in `build`; `runtime` (the five services, migrations, the `clm`
 # CLI) gets the runtime dependencies only (requirements.runtime.lock: no pytest, mypy, ruff or
 # selenium); `sink` adds the local mail/SMS/webhook sink for docker compose.
 # The base is pinned to an exact version; pin the digest too in your registry mirror.

@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict
 
 from clm_cli.dlq import REDRIVE_GROUP
+from services.audiences.settings import AudiencesSettings
 from services.lifecycle.settings import LifecycleSettings
 from services.notify.settings import NotifySettings
 from services.scoring.settings import ScoringSettings
@@ -24,6 +25,7 @@ from shared.topics import (
     CUSTOMER_STATE,
     LIFECYCLE_CHANGES,
     NOTIFICATIONS,
+    SEGMENT_MEMBERSHIPS,
     dlq_of,
     platform_topics,
 )
@@ -95,6 +97,19 @@ class NotificationData(_Payload):
     decided_at: datetime
 
 
+class SegmentMembershipData(_Payload):
+    """`clm.audiences.segment_entered` / `segment_exited`: a customer entered or left an
+    audience segment (services/audiences). The event id is one per stay and direction (a
+    replay republishes the same id); `entered_at` names the stay an exit ends."""
+
+    customer_id: str
+    segment: str
+    change: Literal["entered", "exited"]
+    reason: Literal["customer_changed", "time_passed", "segment_created", "segment_deleted"]
+    entered_at: datetime
+    occurred_at: datetime
+
+
 CE_HEADERS: dict[str, Any] = {
     "type": "object",
     "description": "CloudEvents 1.0, Kafka binary content mode; the key is the customer id.",
@@ -154,6 +169,11 @@ _PAYLOADS: dict[str, tuple[str, dict[str, Any]]] = {
         "Compacted per-customer state; a tombstone (null value) marks an erased customer.",
         {"type": ["object", "null"]},
     ),
+    SEGMENT_MEMBERSHIPS: (
+        "Entries into and exits from audience segments (POST /v1/segments on audiences), "
+        "so a marketing tool can sync an audience without polling.",
+        SegmentMembershipData.model_json_schema(ref_template=REF),
+    ),
 }
 
 
@@ -178,6 +198,7 @@ SENDERS = {
     CUSTOMER_STATE: ["lifecycle"],
     CUSTOMER_SCORES: ["scoring"],
     NOTIFICATIONS: ["notify"],
+    SEGMENT_MEMBERSHIPS: ["audiences"],
 }
 
 
@@ -186,14 +207,23 @@ def _receivers() -> dict[str, list[tuple[str, str]]]:
     lifecycle_group = LifecycleSettings.model_fields["consumer_group"].default
     scoring_group = ScoringSettings.model_fields["consumer_group"].default
     notify_group = NotifySettings.model_fields["consumer_group"].default
+    audiences_group = AudiencesSettings.model_fields["consumer_group"].default
     return {
         CUSTOMER_EVENTS: [
             ("lifecycle", lifecycle_group),
             ("scoring", scoring_group),
             ("notify", f"{notify_group}-events"),
+            ("audiences", f"{audiences_group}-events"),
         ],
-        LIFECYCLE_CHANGES: [("notify", f"{notify_group}-lifecycle")],
-        CUSTOMER_SCORES: [("notify", f"{notify_group}-scores")],
+        LIFECYCLE_CHANGES: [
+            ("notify", f"{notify_group}-lifecycle"),
+            ("audiences", f"{audiences_group}-lifecycle"),
+        ],
+        CUSTOMER_SCORES: [
+            ("notify", f"{notify_group}-scores"),
+            ("audiences", f"{audiences_group}-scores"),
+        ],
+        SEGMENT_MEMBERSHIPS: [("notify", f"{notify_group}-segments")],
     }
 
 
