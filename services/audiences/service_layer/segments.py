@@ -1,13 +1,12 @@
 """Use cases behind the segments API: define, describe, delete, count, page and export."""
 
-import csv
-import io
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -37,7 +36,7 @@ MEMBER_COLUMNS = (
     "churn_risk", "p_alive", "health_score", "rfm_segment", "last_purchase_at",
     "purchase_count", "locale",
 )  # fmt: skip
-EXPORT_CHUNK_ROWS = 2000  # rows per chunk written to the socket (and per cursor fetch)
+EXPORT_QUEUE_CHUNKS = 8  # chunks of the database's stream held between it and the client
 
 
 class SegmentExists(Exception):
@@ -125,7 +124,7 @@ class Segments:
 
     async def page(self, name: str, limit: int, after: str | None) -> list[dict[str, Any]]:
         """Members in customer id order after `after` (keyset pagination)."""
-        query = _members_query(name)
+        query = members_query(name)
         if after is not None:
             query = query.where(audience_members.c.customer_id > after)
         async with self._engine.connect() as conn:
@@ -133,26 +132,38 @@ class Segments:
             return [dict(r._mapping) for r in rows]
 
     async def export(self, name: str, fmt: str) -> AsyncIterator[bytes]:
-        """The members as NDJSON or CSV, streamed from a server-side cursor: memory stays
-        that of one chunk, whatever the segment's size."""
-        sql, params = _compiled(_members_query(name))
-        async with self._engine.connect() as conn:
-            raw = await conn.get_raw_connection()
-            driver: Any = raw.driver_connection
-            async with driver.transaction(readonly=True):
-                if fmt == "csv":
-                    yield _csv_line(MEMBER_COLUMNS)
-                chunk: list[Any] = []
-                async for record in driver.cursor(sql, *params, prefetch=EXPORT_CHUNK_ROWS):
-                    chunk.append(record)
-                    if len(chunk) >= EXPORT_CHUNK_ROWS:
-                        yield _encode(chunk, fmt)
-                        chunk = []
-                if chunk:
-                    yield _encode(chunk, fmt)
+        """The members as NDJSON or CSV in customer id order. PostgreSQL encodes the rows and
+        streams them (COPY ... TO STDOUT); a bounded queue between that stream and the
+        response keeps memory at a few chunks whatever the segment's size, and makes a slow
+        reader slow the database's stream down rather than pile it up here."""
+        chunks: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=EXPORT_QUEUE_CHUNKS)
+
+        async def forward(data: bytearray) -> None:
+            await chunks.put(bytes(data))  # the driver's buffer, copied: it may be reused
+
+        async def produce() -> None:
+            try:
+                async with self._engine.connect() as conn:
+                    raw = await conn.get_raw_connection()
+                    driver: Any = raw.driver_connection
+                    await driver.copy_from_query(
+                        EXPORT_SQL[fmt], name, output=forward, **EXPORT_FORMAT[fmt]
+                    )
+            finally:
+                await chunks.put(None)
+
+        producer = asyncio.create_task(produce())
+        try:
+            while (chunk := await chunks.get()) is not None:
+                yield chunk
+            await producer  # its error, if it failed, ends the response early
+        finally:
+            producer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await producer
 
 
-def _members_query(name: str) -> sa.Select[Any]:
+def members_query(name: str) -> sa.Select[Any]:
     m, c = audience_members, audience_customers
     columns = [m.c.customer_id, m.c.entered_at] + [c.c[n] for n in MEMBER_COLUMNS[2:]]
     return (
@@ -163,36 +174,41 @@ def _members_query(name: str) -> sa.Select[Any]:
     )
 
 
-def _compiled(query: sa.Select[Any]) -> tuple[str, list[Any]]:
-    """The query as asyncpg takes it: $n placeholders and positional values."""
-    from sqlalchemy.dialects import postgresql
-
-    compiled = query.compile(dialect=postgresql.asyncpg.dialect())  # type: ignore[attr-defined]
-    names = compiled.positiontup or []
-    return str(compiled), [compiled.params[n] for n in names]
-
-
-def _encode(records: list[Any], fmt: str) -> bytes:
-    if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        for r in records:
-            writer.writerow([_csv_value(v) for v in r])
-        return buffer.getvalue().encode()
-    return b"".join(
-        orjson.dumps(dict(zip(MEMBER_COLUMNS, r, strict=True))) + b"\n" for r in records
+def _export_sql(select_list: str) -> str:
+    return (
+        f"SELECT {select_list} FROM audience_members m "
+        "JOIN audience_customers c ON c.customer_id = m.customer_id "
+        "WHERE m.segment = $1 ORDER BY m.customer_id"
     )
 
 
-def _csv_line(values: tuple[str, ...]) -> bytes:
-    return (",".join(values) + "\n").encode()
+def _rfc3339(column: str) -> str:
+    return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')"""
 
 
-def _csv_value(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, list):
-        return "|".join(value)  # flags: at_risk|upgrade_candidate
-    return value
+_CSV_COLUMNS = {
+    "customer_id": "m.customer_id",
+    "entered_at": _rfc3339("m.entered_at"),
+    "flags": "array_to_string(c.flags, '|')",  # at_risk|upgrade_candidate
+    "last_purchase_at": _rfc3339("c.last_purchase_at"),
+}
+EXPORT_SQL = {
+    "csv": _export_sql(
+        ", ".join(f"{_CSV_COLUMNS.get(n, f'c.{n}')} AS {n}" for n in MEMBER_COLUMNS)
+    ),
+    # One JSON object per row, as text (json_build_object writes times as RFC 3339).
+    "ndjson": _export_sql(
+        "json_build_object("
+        + ", ".join(
+            f"'{n}', {'m' if n in ('customer_id', 'entered_at') else 'c'}.{n}"
+            for n in MEMBER_COLUMNS
+        )
+        + ")::text"
+    ),
+}
+# NDJSON through COPY's CSV format: with quote and delimiter characters that JSON text never
+# holds raw (PostgreSQL's json escapes every control character), each line is the object as is.
+EXPORT_FORMAT: dict[str, dict[str, Any]] = {
+    "csv": {"format": "csv", "header": True},
+    "ndjson": {"format": "csv", "quote": "\x01", "delimiter": "\x02"},
+}
