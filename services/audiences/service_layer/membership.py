@@ -27,13 +27,18 @@ async def reconcile(
     if not ids or not segments:
         return []
     current = await store.memberships(conn, ids)
+    matching = await store.matching(conn, segments, ids, now)
+    diffs = {s.name: diff(ids, current.get(s.name, {}), matching[s.name]) for s in segments}
+    exited = await store.remove_memberships(
+        conn, ((name, c) for name, d in diffs.items() for c in d.exited)
+    )
+    entered = await store.add_memberships(
+        conn, ((name, c) for name, d in diffs.items() for c in d.entered), now
+    )
     changes: list[MembershipChange] = []
     for segment in segments:
-        members = current.get(segment.name, {})
-        found = diff(ids, members, await store.matching(conn, segment, ids, now))
-        exited = await store.remove_members(conn, segment.name, found.exited)
-        entered = await store.add_members(conn, segment.name, found.entered, now)
-        changes += changes_of(segment.name, entered, exited, reason, now)
+        name = segment.name
+        changes += changes_of(name, entered.get(name, {}), exited.get(name, {}), reason, now)
     await publish(conn, changes)
     return changes
 

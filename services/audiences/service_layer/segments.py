@@ -109,7 +109,7 @@ class Segments:
             if found is None:
                 return False
             now = self._clock()
-            exited = await store.remove_members(conn, name, None)
+            exited = await store.remove_members(conn, name)
             await publish(conn, changes_of(name, {}, exited, Reason.SEGMENT_DELETED, now))
             await conn.execute(audience_segments.delete().where(audience_segments.c.name == name))
         return True
