@@ -271,3 +271,58 @@ async def test_bad_definitions_are_problems_naming_the_field(
     other = {"Authorization": f"Bearer {key_factory(['customers:read'])}"}
     assert (await client.get("/v1/segments", headers=other)).status_code == 403
     assert (await client.delete(f"/v1/segments/{name}")).status_code == 204
+
+
+async def test_a_redelivered_score_enters_once_and_poison_goes_to_the_dlq(
+    client: httpx.AsyncClient, ingest_client: httpx.AsyncClient, infra: Infrastructure
+) -> None:
+    name = f"redelivered-{RUN}"
+    await _create(client, name, _cohort({"field": "churn_risk", "gte": 0.5}))
+    customer = new_customer("aud")
+    event = profile(customer, datetime.now(UTC), attributes={"cohort": RUN})
+    assert (await ingest_client.post("/v1/events", json=event)).status_code == 202
+    at = datetime.now(UTC)
+    score = CloudEvent(
+        id=str(uuid.uuid4()), source="/clm/scoring", type="clm.scoring.scores_updated",
+        subject=customer, time=at,
+        data={"customer_id": customer, "churn_risk": 0.9, "scored_at": at.isoformat()},
+    )  # fmt: skip
+    record = to_kafka(CUSTOMER_SCORES, score)
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
+    await producer.start()
+    async with (
+        TopicTail(infra.kafka_bootstrap, SEGMENT_MEMBERSHIPS) as tail,
+        TopicTail(infra.kafka_bootstrap, f"{CUSTOMER_SCORES}.dlq") as dead,
+    ):
+        try:
+
+            async def has_profile() -> bool:  # the score must find the cohort attribute
+                count = await client.post("/v1/segments/count", json={"filter": _cohort()})
+                return bool(count.json()["count"] >= 1)
+
+            await eventually(has_profile, timeout=60, what="the profile in the view")
+            for _ in range(2):  # the same update delivered twice
+                await producer.send_and_wait(
+                    record.topic, record.value, key=record.key, headers=record.headers
+                )
+            await producer.send_and_wait(
+                CUSTOMER_SCORES, b"not json", key=customer.encode(),
+                headers=[("ce_specversion", b"1.0"), ("ce_id", b"x"), ("ce_source", b"t"),
+                         ("ce_type", b"clm.scoring.scores_updated")],
+            )  # fmt: skip
+        finally:
+            await producer.stop()
+        ours = await tail.collect(
+            lambda r: _membership(r)[0] == name, lambda kept: len(kept) >= 1, timeout=60
+        )
+        [poison] = await dead.collect(
+            lambda r: r.key == customer.encode(), lambda kept: len(kept) >= 1, timeout=60
+        )
+        assert dict(poison.headers)["dlq_group"] == f"{GROUP}-scores".encode()
+        # the duplicate and the poison record are behind us: still one entry
+        more = await tail.collect(lambda r: _membership(r)[0] == name, lambda kept: True)
+        assert [_membership(r)[1:3] for r in [*ours, *more][:1]] == [(customer, "entered")]
+        assert len({r.offset for r in [*ours, *more]}) == 1
+    info = (await client.get(f"/v1/segments/{name}")).json()
+    assert info["members"] == 1
+    assert (await client.delete(f"/v1/segments/{name}")).status_code == 204
