@@ -27,7 +27,7 @@ def build_segments(engine: AsyncEngine, settings: AudiencesSettings) -> Segments
 
 
 def build_sweeper(engine: AsyncEngine, settings: AudiencesSettings) -> Sweeper:
-    return Sweeper(engine, settings.now, settings.sweep_chunk_size)
+    return Sweeper(engine, settings.now, settings.sweep_chunk_size, settings.erasure_secret)
 
 
 def build_consumers(

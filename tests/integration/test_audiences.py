@@ -13,11 +13,15 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+import sqlalchemy as sa
 import yaml
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
+from services.audiences.adapters.tables import audience_customers
 from services.notify.settings import DEFAULT_PLAYBOOKS
 from shared.cloudevents import CloudEvent, from_kafka, to_kafka
+from shared.db import make_engine
+from shared.erasure import default_secret, record_erasure
 from shared.topics import (
     CUSTOMER_EVENTS,
     CUSTOMER_SCORES,
@@ -325,4 +329,35 @@ async def test_a_redelivered_score_enters_once_and_poison_goes_to_the_dlq(
         assert len({r.offset for r in [*ours, *more]}) == 1
     info = (await client.get(f"/v1/segments/{name}")).json()
     assert info["members"] == 1
+    assert (await client.delete(f"/v1/segments/{name}")).status_code == 204
+
+
+async def test_an_erased_customer_is_forgotten_with_its_memberships(
+    client: httpx.AsyncClient, ingest_client: httpx.AsyncClient, infra: Infrastructure
+) -> None:
+    name = f"erased-{RUN}"
+    await _create(client, name, _cohort())
+    customer = new_customer("aud")
+    event = profile(customer, datetime.now(UTC), locale="de-DE", attributes={"cohort": RUN})
+    assert (await ingest_client.post("/v1/events", json=event)).status_code == 202
+
+    async def members() -> int:
+        return int((await client.get(f"/v1/segments/{name}")).json()["members"])
+
+    await eventually(members, timeout=60, what="the customer in the segment")
+    engine = make_engine(infra.database_url, 1)
+    try:
+        async with engine.begin() as conn:  # what lifecycle's erasure records
+            await record_erasure(conn, default_secret(), customer)
+
+        async def forgotten() -> bool:
+            async with engine.connect() as conn:
+                left = await conn.scalar(
+                    sa.select(sa.func.count()).where(audience_customers.c.customer_id == customer)
+                )
+            return left == 0 and await members() == 0
+
+        await eventually(forgotten, timeout=60, what="the erased customer forgotten")
+    finally:
+        await engine.dispose()
     assert (await client.delete(f"/v1/segments/{name}")).status_code == 204

@@ -278,3 +278,25 @@ async def refresh_percentiles(conn: AsyncConnection) -> int:
     moved = (await conn.execute(_PERCENTILES)).rowcount
     cleared = (await conn.execute(_UNSCORED)).rowcount
     return int(moved or 0) + int(cleared or 0)
+
+
+async def customer_ids_after(conn: AsyncConnection, after: str, limit: int) -> list[str]:
+    """A page of the view's customer ids in id order (keyset)."""
+    rows = await conn.execute(
+        sa.select(audience_customers.c.customer_id)
+        .where(audience_customers.c.customer_id > after)
+        .order_by(audience_customers.c.customer_id)
+        .limit(limit)
+    )
+    return [r[0] for r in rows]
+
+
+async def forget(conn: AsyncConnection, ids: Collection[str]) -> None:
+    """Deletes these customers' view and memberships (erased customers)."""
+    params = {"ids": list(ids)}
+    await conn.execute(audience_members.delete().where(_in(audience_members)), params)
+    await conn.execute(audience_customers.delete().where(_in(audience_customers)), params)
+
+
+def _in(table: sa.Table) -> Any:
+    return table.c.customer_id.in_(sa.select(sa.func.unnest(_IDS)))

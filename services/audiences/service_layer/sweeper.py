@@ -7,6 +7,9 @@
 
 Only candidates are re-checked (matching non-members, non-matching members: one query), in
 chunks, each chunk a transaction that locks its customers like a consumer batch does.
+
+Each time sweep first forgets the customers erased since audiences saw them (their view and
+memberships), so no personal data (locale, profile attributes) outlives an erasure here.
 """
 
 import time
@@ -15,24 +18,56 @@ from collections.abc import Callable
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.audiences.adapters import store
 from services.audiences.domain.membership import Reason
+from shared.erasure import ERASURE_LOCK, default_secret, erased_among
 from shared.logging import get_logger
 
 from .membership import reconcile
 from .metrics import SWEEP_SECONDS
 
 log = get_logger(__name__)
+
+
+async def lock_for_batch(conn: AsyncConnection) -> None:
+    """The consumers' shared erasure lock: an erasure in flight commits first."""
+    await conn.execute(sa.select(sa.func.pg_advisory_xact_lock_shared(ERASURE_LOCK)))
+
+
 Clock = Callable[[], datetime]
 
 
 class Sweeper:
-    def __init__(self, engine: AsyncEngine, clock: Clock, chunk_size: int = 2000) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        clock: Clock,
+        chunk_size: int = 2000,
+        erasure_secret: str | None = None,
+    ) -> None:
         self._engine = engine
         self._clock = clock
         self._chunk = chunk_size
+        self._erasure_secret = erasure_secret or default_secret()
+
+    async def purge_erased(self) -> int:
+        """Deletes the view and memberships of customers erased since they were seen (the
+        erasure records a keyed hash only: each id is checked, a chunk at a time). No exit is
+        published: that would put the erased id back on Kafka. Returns how many it removed."""
+        removed, after = 0, ""
+        while True:
+            async with self._engine.begin() as conn:
+                ids = await store.customer_ids_after(conn, after, self._chunk)
+                if not ids:
+                    return removed
+                await lock_for_batch(conn)
+                erased = await erased_among(conn, ids, self._erasure_secret)
+                if erased:
+                    await store.forget(conn, erased)
+                    removed += len(erased)
+            after = ids[-1]
 
     async def build_pending(self) -> bool:
         """Builds the segments created since the last tick; False: nothing left waiting."""
@@ -46,6 +81,9 @@ class Sweeper:
     async def sweep_time(self) -> bool:
         """Refreshes CLV percentiles, then re-evaluates the segments that depend on the clock
         or on the percentiles."""
+        purged = await self.purge_erased()
+        if purged:
+            log.info("erased_customers_purged", customers=purged)
         async with self._engine.connect() as conn:
             found = await store.segments(conn, share_lock=False)
         due = [s for s in found if s.built_at and (s.time_relative or s.uses_percentile)]
