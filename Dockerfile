@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# Multi-stage: wheels are built in `build`; `runtime` (the four services, migrations, the `clm`
+# Multi-stage: wheels are built in `build`; `runtime` (the five services, migrations, the `clm`
 # CLI) gets the runtime dependencies only (requirements.runtime.lock: no pytest, mypy, ruff or
 # selenium); `sink` adds the local mail/SMS/webhook sink for docker compose.
 # The base is pinned to an exact version; pin the digest too in your registry mirror.
@@ -31,9 +31,9 @@ COPY migrations ./migrations
 COPY deploy/uvicorn-logging.json /app/uvicorn-logging.json
 ENV UVICORN_LOG_CONFIG=/app/uvicorn-logging.json
 USER 10001
-# ingest 8001, lifecycle 8002, scoring 8003, notify 8004, dashboard 8005: the command chooses
-# the service.
-EXPOSE 8001 8002 8003 8004 8005
+# ingest 8001, lifecycle 8002, scoring 8003, notify 8004, audiences 8005, dashboard 8006: the
+# command chooses the service.
+EXPOSE 8001 8002 8003 8004 8005 8006
 CMD ["uvicorn", "services.ingest.app:app", "--host", "0.0.0.0", "--port", "8001"]
 
 FROM build AS sink-build

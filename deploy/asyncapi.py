@@ -14,12 +14,14 @@ from typing import Any
 import yaml
 
 from clm_cli.dlq import REDRIVE_GROUP
+from services.audiences.settings import AudiencesSettings
 from services.lifecycle.settings import LifecycleSettings
 from services.notify.settings import NotifySettings
 from services.scoring.settings import ScoringSettings
 from shared.contracts.customer_scores import ScoreUpdateData
 from shared.contracts.lifecycle_changes import LifecycleChangeData
 from shared.contracts.notifications import NotificationData
+from shared.contracts.segment_memberships import SegmentMembershipData
 from shared.events import customer_event_adapter
 from shared.topics import (
     CUSTOMER_EVENTS,
@@ -27,6 +29,7 @@ from shared.topics import (
     CUSTOMER_STATE,
     LIFECYCLE_CHANGES,
     NOTIFICATIONS,
+    SEGMENT_MEMBERSHIPS,
     dlq_of,
     platform_topics,
 )
@@ -93,6 +96,11 @@ _PAYLOADS: dict[str, tuple[str, dict[str, Any]]] = {
         "compaction: a consumer down for less than that still erases when it comes back.",
         {"type": ["object", "null"]},
     ),
+    SEGMENT_MEMBERSHIPS: (
+        "Entries into and exits from audience segments (POST /v1/segments on audiences), "
+        "so a marketing tool can sync an audience without polling.",
+        SegmentMembershipData.model_json_schema(ref_template=REF),
+    ),
 }
 
 
@@ -117,6 +125,7 @@ SENDERS = {
     CUSTOMER_STATE: ["lifecycle"],
     CUSTOMER_SCORES: ["scoring"],
     NOTIFICATIONS: ["notify"],
+    SEGMENT_MEMBERSHIPS: ["audiences"],
 }
 
 
@@ -125,18 +134,27 @@ def _receivers() -> dict[str, list[tuple[str, str]]]:
     lifecycle_group = LifecycleSettings.model_fields["consumer_group"].default
     scoring_group = ScoringSettings.model_fields["consumer_group"].default
     notify_group = NotifySettings.model_fields["consumer_group"].default
+    audiences_group = AudiencesSettings.model_fields["consumer_group"].default
     return {
         CUSTOMER_EVENTS: [
             ("lifecycle", lifecycle_group),
             ("scoring", scoring_group),
             ("notify", f"{notify_group}-events"),
+            ("audiences", f"{audiences_group}-events"),
         ],
-        LIFECYCLE_CHANGES: [("notify", f"{notify_group}-lifecycle")],
-        CUSTOMER_SCORES: [("notify", f"{notify_group}-scores")],
+        LIFECYCLE_CHANGES: [
+            ("notify", f"{notify_group}-lifecycle"),
+            ("audiences", f"{audiences_group}-lifecycle"),
+        ],
+        CUSTOMER_SCORES: [
+            ("notify", f"{notify_group}-scores"),
+            ("audiences", f"{audiences_group}-scores"),
+        ],
         CUSTOMER_STATE: [
             ("scoring", f"{scoring_group}-state"),
             ("notify", f"{notify_group}-state"),
         ],
+        SEGMENT_MEMBERSHIPS: [("notify", f"{notify_group}-segments")],
     }
 
 

@@ -30,6 +30,7 @@ NEEDS: dict[str, dict[str, Kind]] = {
         "CLM_DASHBOARD_SCORING_URL": "peer",
         "CLM_DASHBOARD_NOTIFY_URL": "peer",
     },
+    "audiences": {},
     "notify": {
         "CLM_NOTIFY_SMTP_HOST": "peer",
         "CLM_NOTIFY_SMTP_PORT": "config",

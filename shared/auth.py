@@ -45,6 +45,9 @@ class Scope(StrEnum):
     # lookups and timelines, and the right-of-access export. Added beside customers:read,
     # which keeps showing ids, stages and scores only.
     PII_READ = "pii:read"
+    # Audiences (services/audiences): read segments and their members; define and delete them.
+    SEGMENTS_READ = "segments:read"
+    SEGMENTS_WRITE = "segments:write"
     ADMIN = "admin"
 
 
@@ -188,7 +191,8 @@ bearer = HTTPBearer(
     auto_error=False,
     scheme_name="bearerAuth",
     description="An API key: `Authorization: Bearer <key>`. Keys carry scopes (events:write, "
-    "customers:read, scores:read, models:write, notify:read, notify:write, pii:read, admin); "
+    "customers:read, scores:read, models:write, notify:read, notify:write, pii:read, "
+    "segments:read, segments:write, admin); "
     "each operation names the one it needs (admin grants every scope). pii:read adds "
     "customers' personal data (name, e-mail, phone, profile values) where an operation says so.",
 )

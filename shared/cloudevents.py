@@ -237,6 +237,17 @@ def _time(raw: str | None) -> datetime | None:
     return moment
 
 
+def data_time(value: Any, name: str) -> datetime:
+    """A time field of a message's data (RFC 3339 with a UTC offset); CloudEventError if not."""
+    try:
+        moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    except ValueError as exc:
+        raise CloudEventError(f"{name} is not an RFC 3339 time") from exc
+    if moment.tzinfo is None:
+        raise CloudEventError(f"{name} needs a UTC offset")
+    return moment
+
+
 def ce_type_of(headers: Sequence[tuple[str, bytes]] | None) -> str:
     """The ce_type header of a Kafka record (binary mode), for metrics; "unknown" if absent."""
     for k, v in headers or ():

@@ -7,6 +7,8 @@ LIFECYCLE_CHANGES = "clm.lifecycle-changes.v1"
 CUSTOMER_SCORES = "clm.customer-scores.v1"
 NOTIFICATIONS = "clm.notifications.v1"
 CUSTOMER_STATE = "clm.customer-state.v1"
+# Entries into and exits from audience segments (services/audiences), for marketing tools.
+SEGMENT_MEMBERSHIPS = "clm.segment-memberships.v1"
 
 # How long an erasure tombstone on CUSTOMER_STATE stays readable after compaction: the longest
 # a consumer may be down and still erase when it comes back (7 days, in milliseconds).
@@ -48,5 +50,6 @@ def platform_topics() -> list[TopicSpec]:
             CUSTOMER_STATE,
             {"cleanup.policy": "compact", "delete.retention.ms": str(ERASURE_VISIBLE_MS)},
         ),
+        TopicSpec(SEGMENT_MEMBERSHIPS, {}),
     ]
     return main + [TopicSpec(dlq_of(t.name), {}) for t in main]

@@ -1,4 +1,4 @@
-"""Local stack without Docker: real Kafka (KRaft) and PostgreSQL, migrations, the four services.
+"""Local stack without Docker: real Kafka (KRaft) and PostgreSQL, migrations, the five services.
 
 Usage: python deploy/local/stack.py {infra|up|down|status}
 Everything it starts is recorded by pid under .state/pids and stopped by pid, never by name.
@@ -64,7 +64,8 @@ SERVICES = [
     Service("lifecycle", int(os.environ.get("CLM_LIFECYCLE_PORT", "8002"))),
     Service("scoring", int(os.environ.get("CLM_SCORING_PORT", "8003"))),
     Service("notify", int(os.environ.get("CLM_NOTIFY_PORT", "8004"))),
-    Service("dashboard", int(os.environ.get("CLM_DASHBOARD_PORT", "8005"))),
+    Service("dashboard", int(os.environ.get("CLM_DASHBOARD_PORT", "8006"))),
+    Service("audiences", int(os.environ.get("CLM_AUDIENCES_PORT", "8005"))),
 ]
 
 

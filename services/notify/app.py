@@ -37,6 +37,7 @@ from .service_layer.observations import (
     decode_customer_event,
     decode_lifecycle_change,
     decode_scores,
+    decode_segment_membership,
 )
 from .service_layer.sender import Sender
 from .settings import get_settings
@@ -108,6 +109,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 group_id=f"{settings.consumer_group}-scores",
                 decode=decode_scores,
                 handle=intake.handle_scores,
+                dlq=publisher,
+                max_records=settings.consumer_max_records,
+                stuck_after_seconds=settings.consumer_stuck_after_seconds,
+            )
+        )
+    if settings.run_segments_consumer:
+        consumers.append(
+            BatchConsumer(
+                bootstrap_servers=settings.kafka_bootstrap_servers,
+                topic=settings.segments_topic,
+                group_id=f"{settings.consumer_group}-segments",
+                decode=decode_segment_membership,
+                handle=intake.handle_segments,
                 dlq=publisher,
                 max_records=settings.consumer_max_records,
                 stuck_after_seconds=settings.consumer_stuck_after_seconds,

@@ -30,6 +30,9 @@ class NotifySettings(ServiceSettings):
     events_topic: str = "clm.customer-events.v1"
     scores_topic: str = "clm.customer-scores.v1"
     run_scores_consumer: bool = True
+    # Entries into audience segments (services/audiences): playbooks with segment_entered.
+    segments_topic: str = "clm.segment-memberships.v1"
+    run_segments_consumer: bool = True
     consumer_max_records: int = 2000
     run_consumer: bool = True
     run_sender: bool = True

@@ -16,6 +16,7 @@ from shared.cloudevents import (
     CloudEventError,
     HeaderEncoder,
     KafkaRecord,
+    data_time,
     from_kafka,
     to_kafka,
 )
@@ -104,7 +105,7 @@ def decode(value: bytes | None, headers: Any) -> LifecycleChange:
         event_id=ce.id,
         type=ce.type,
         customer_id=customer_id,
-        occurred_at=_time(data.get("occurred_at") or ce.time, "occurred_at"),
+        occurred_at=data_time(data.get("occurred_at") or ce.time, "occurred_at"),
         transition_id=str(data.get("transition_id") or ce.id),
         from_stage=data.get("from_stage"),
         to_stage=data.get("to_stage"),
@@ -113,13 +114,3 @@ def decode(value: bytes | None, headers: Any) -> LifecycleChange:
         to_tier=data.get("to_tier"),
         retracts=data.get("retracts"),
     )
-
-
-def _time(value: Any, name: str) -> datetime:
-    try:
-        moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    except ValueError as exc:
-        raise CloudEventError(f"{name} is not an RFC 3339 time") from exc
-    if moment.tzinfo is None:
-        raise CloudEventError(f"{name} needs a UTC offset")
-    return moment

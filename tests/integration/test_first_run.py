@@ -31,7 +31,7 @@ from tests.support.polling import eventually
 from tests.support.services import ROOT, free_port
 
 SECRET = "whsec-sink-" + uuid.uuid4().hex
-NAMES = ("ingest", "lifecycle", "scoring", "notify", "dashboard")
+NAMES = ("ingest", "lifecycle", "scoring", "notify", "dashboard", "audiences")
 
 
 def _outgoing(channel: str, to: str, body: str = "Hello there") -> Outgoing:

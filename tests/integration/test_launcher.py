@@ -19,7 +19,7 @@ from tests.support.infra import Infrastructure
 from tests.support.services import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-NAMES = ("ingest", "lifecycle", "scoring", "notify")
+NAMES = ("ingest", "lifecycle", "scoring", "notify", "dashboard", "audiences")
 
 
 @pytest.fixture

@@ -51,6 +51,7 @@ class TriggerKind(StrEnum):
     DATE = "date"  # a day in the customer's own calendar: birthday or a configured holiday
     SCORE_CROSSED = "score_crossed"  # a score from clm.customer-scores.v1 crosses a threshold
     TIER_ENTERED = "tier_entered"  # lifecycle's tier review moved the customer into a tier
+    SEGMENT_ENTERED = "segment_entered"  # the customer entered an audience segment (audiences)
 
 
 SCORES = ("churn_risk", "p_alive", "clv", "health_score")
@@ -111,6 +112,9 @@ class TriggerSpec(_Strict):
         default=None, description="customer event type, e.g. purchase or complaint.opened"
     )
     date: DateKind | None = None
+    segment: str | None = Field(
+        default=None, description="for segment_entered: the segment's name (POST /v1/segments)"
+    )
     score: str | None = Field(default=None, description="churn_risk | p_alive | clv | health_score")
     above: float | None = Field(default=None, description="fires when the score rises above")
     below: float | None = Field(default=None, description="fires when the score falls below")
@@ -137,6 +141,7 @@ class TriggerSpec(_Strict):
             TriggerKind.DATE: ("date", None),
             TriggerKind.SCORE_CROSSED: ("score", SCORES),
             TriggerKind.TIER_ENTERED: ("tier", TIERS),
+            TriggerKind.SEGMENT_ENTERED: ("segment", None),
         }[self.kind]
         name, allowed = needed
         value = getattr(self, name)

@@ -21,6 +21,7 @@ class Trigger:
     tier: str | None = None
     event: str | None = None
     date: str | None = None  # "birthday" or "holiday:<name>"
+    segment: str | None = None
     score: str | None = None
     previous: float | None = None
     value: float | None = None
@@ -36,6 +37,8 @@ class Trigger:
             return spec.flag == self.flag
         if self.kind is TriggerKind.TIER_ENTERED:
             return spec.tier == self.tier
+        if self.kind is TriggerKind.SEGMENT_ENTERED:
+            return spec.segment == self.segment
         if self.kind is TriggerKind.SCORE_CROSSED:
             return spec.score == self.score and spec.crossed(self.previous, self.value)
         if self.kind is TriggerKind.DATE:

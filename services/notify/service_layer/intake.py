@@ -108,6 +108,11 @@ class Intake:
         await self.observe(observations, f"{self._dedup_owner}:scores", _Traces(batch))
         return []
 
+    async def handle_segments(self, batch: list[Decoded[Observation]]) -> list[Poison]:
+        observations = [d.message for d in batch]
+        await self.observe(observations, f"{self._dedup_owner}:segments", _Traces(batch))
+        return []
+
     async def observe(
         self,
         observations: Sequence[Observation],

@@ -6,7 +6,7 @@ from typing import Any
 
 from services.notify.domain import Trigger, TriggerKind
 from services.notify.domain.playbooks import SCORES
-from shared.contracts import customer_scores, lifecycle_changes
+from shared.contracts import customer_scores, lifecycle_changes, segment_memberships
 from shared.contracts.customer_scores import SCORES_UPDATED
 from shared.contracts.lifecycle_changes import FLAG_CHANGED, STAGE_CHANGED, TIER_CHANGED
 from shared.customer_event_codec import decode_record
@@ -124,3 +124,16 @@ def decode_scores(record: Any) -> Observation:
         return Observation(update.event_id, update.customer_id, at)
     scores = {name: update.number(name) for name in SCORES}
     return Observation(update.event_id, update.customer_id, at, scores=scores)
+
+
+def decode_segment_membership(record: Any) -> Observation:
+    """An entry into a segment (clm.segment-memberships.v1) triggers; an exit changes nothing."""
+    change = segment_memberships.decode(record.value, record.headers)
+    customer_id, at = change.customer_id, change.occurred_at
+    if not change.entered:
+        return Observation(change.event_id, customer_id, at)
+    # The entry's id is one per stay in the segment: a redelivery triggers once.
+    trigger = Trigger(
+        TriggerKind.SEGMENT_ENTERED, customer_id, change.event_id, at, segment=change.segment
+    )
+    return Observation(change.event_id, customer_id, at, trigger=trigger)

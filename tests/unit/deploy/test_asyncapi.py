@@ -6,7 +6,15 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from deploy.asyncapi import LifecycleChangeData, NotificationData, ScoreUpdateData, render
+from deploy.asyncapi import (
+    LifecycleChangeData,
+    NotificationData,
+    ScoreUpdateData,
+    SegmentMembershipData,
+    render,
+)
+from services.audiences.adapters.memberships_topic import membership_record
+from services.audiences.domain.membership import Reason, changes_of
 from services.lifecycle.domain import (
     CustomerFacts,
     DomainEvent,
@@ -68,3 +76,8 @@ def test_notification_decisions_fit_their_schema() -> None:
     }  # fmt: skip
     record = decision_record(message, "sent", "delivered", T0)
     NotificationData.model_validate(orjson.loads(record.value))
+
+
+def test_segment_memberships_fit_their_schema() -> None:
+    for change in changes_of("vip", {"c1": T0}, {"c2": T0}, Reason.TIME_PASSED, T0):
+        SegmentMembershipData.model_validate(orjson.loads(membership_record(change).value))

@@ -20,7 +20,7 @@ def test_the_dockerfile_is_multi_stage_pinned_and_complete() -> None:
     assert base and re.fullmatch(r"python:3\.11\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?", base[1])
     assert "COPY clm_cli ./clm_cli" in text
     assert "requirements.runtime.lock" in text and "-r requirements.lock" not in text
-    assert re.search(r"^EXPOSE 8001 8002 8003 8004 8005$", text, re.M)
+    assert re.search(r"^EXPOSE 8001 8002 8003 8004 8005 8006$", text, re.M)
     assert re.search(r"^USER 10001$", text, re.M)
 
 

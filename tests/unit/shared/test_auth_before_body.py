@@ -15,7 +15,7 @@ from fastapi.routing import iter_route_contexts
 
 from shared.auth import hash_key
 
-SERVICES = ["ingest", "lifecycle", "scoring", "notify"]
+SERVICES = ["ingest", "lifecycle", "scoring", "notify", "audiences"]
 # Routes open to anyone: probes, metrics, the API documentation and the dashboard's page (its
 # data comes from /v1/dashboard/summary, which needs a key).
 PUBLIC = {

@@ -56,7 +56,7 @@ def test_lines_of_every_logger_are_json(capsys: pytest.CaptureFixture[str]) -> N
     assert lines[3]["logger"] == "aiokafka.consumer"
 
 
-@pytest.mark.parametrize("service", ["ingest", "lifecycle", "scoring", "notify"])
+@pytest.mark.parametrize("service", ["ingest", "lifecycle", "scoring", "notify", "audiences"])
 def test_uvicorns_first_lines_are_json_too(service: str) -> None:
     """A service started as the stack and the tests start it (the image and k8s set the same
     `--log-config` through UVICORN_LOG_CONFIG): the lines uvicorn writes before the app's

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
 from clm_cli.settings import CliSettings
+from services.audiences.settings import AudiencesSettings
 from services.dashboard.settings import DashboardSettings
 from services.ingest.settings import IngestSettings
 from services.lifecycle.settings import LifecycleSettings
@@ -28,6 +29,7 @@ SERVICES: list[type[ServiceSettings]] = [
     LifecycleSettings,
     ScoringSettings,
     NotifySettings,
+    AudiencesSettings,
 ]
 REAL_SECRETS = {
     "DATABASE_URL": "postgresql+asyncpg://clm:s3cr3t-from-vault@db:5432/clm",
@@ -66,6 +68,16 @@ PER_SERVICE: list[tuple[str, str, type[BaseSettings], str, Any]] = [
     ("CLM_NOTIFY_PUBLIC_URL", "https://care.example", NotifySettings, "public_url", "https://care.example"),
     ("CLM_NOTIFY_UNSUBSCRIBE_SECRET", "unsub-42", NotifySettings, "unsubscribe_secret", "unsub-42"),
     ("CLM_SINK_URL", "http://sink:9", CliSettings, "sink_url", "http://sink:9"),
+    ("CLM_AUDIENCES_CONSUMER_GROUP", "a2", AudiencesSettings, "consumer_group", "a2"),
+    ("CLM_AUDIENCES_CONSUMER_MAX_RECORDS", "500", AudiencesSettings, "consumer_max_records", 500),
+    ("CLM_AUDIENCES_RUN_CONSUMER", "false", AudiencesSettings, "run_consumer", False),
+    ("CLM_AUDIENCES_RUN_SWEEPER", "false", AudiencesSettings, "run_sweeper", False),
+    ("CLM_AUDIENCES_BUILD_INTERVAL_SECONDS", "5", AudiencesSettings, "build_interval_seconds", 5.0),
+    ("CLM_AUDIENCES_SWEEP_INTERVAL_SECONDS", "60", AudiencesSettings, "sweep_interval_seconds", 60.0),
+    ("CLM_AUDIENCES_SWEEP_CHUNK_SIZE", "500", AudiencesSettings, "sweep_chunk_size", 500),
+    ("CLM_AUDIENCES_CLOCK_OFFSET_SECONDS", "86400", AudiencesSettings, "clock_offset_seconds", 86400.0),
+    ("CLM_NOTIFY_SEGMENTS_TOPIC", "t.seg", NotifySettings, "segments_topic", "t.seg"),
+    ("CLM_NOTIFY_RUN_SEGMENTS_CONSUMER", "false", NotifySettings, "run_segments_consumer", False),
     ("CLM_LIFECYCLE_RULES_PATH", "/etc/clm/rules.yaml", LifecycleSettings, "rules_path", Path("/etc/clm/rules.yaml")),
     ("CLM_LIFECYCLE_CLOCK", "event_time", LifecycleSettings, "clock", "event_time"),
     ("CLM_LIFECYCLE_CONSUMER_GROUP", "g2", LifecycleSettings, "consumer_group", "g2"),
@@ -148,6 +160,7 @@ NOT_SETTINGS = {
     "CLM_KAFKA_PORT", "CLM_PG_PORT", "CLM_TOPIC_PARTITIONS", "CLM_SEED_DEMO",
     "CLM_SCALE_OUT_EVENTS", "CLM_KAFKA_CONTROLLER_PORT", "CLM_INGEST_PORT",
     "CLM_LIFECYCLE_PORT", "CLM_SCORING_PORT", "CLM_NOTIFY_PORT", "CLM_DASHBOARD_PORT",
+    "CLM_AUDIENCES_PORT",
     # the local launcher's: its sink's ports and the access log (deploy/local/stack.py)
     "CLM_SINK_SMTP_PORT", "CLM_SINK_HTTP_PORT", "CLM_ACCESS_LOG",
 }  # fmt: skip

@@ -1,0 +1,1 @@
+"""Audiences: segments of customers over lifecycle state and scores, kept current."""

@@ -1,0 +1,54 @@
+"""Composition root: consumers and use cases wired from settings."""
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.kafka_consumer import BatchConsumer
+from shared.kafka_producer import KafkaPublisher
+
+from .service_layer.intake import Intake
+from .service_layer.observations import (
+    decode_customer_event,
+    decode_lifecycle_change,
+    decode_scores,
+)
+from .service_layer.segments import Segments
+from .service_layer.sweeper import Sweeper
+from .settings import AudiencesSettings
+
+
+def build_intake(engine: AsyncEngine, settings: AudiencesSettings) -> Intake:
+    return Intake(engine, settings.now, erasure_secret=settings.erasure_secret)
+
+
+def build_segments(engine: AsyncEngine, settings: AudiencesSettings) -> Segments:
+    return Segments(engine, settings.now)
+
+
+def build_sweeper(engine: AsyncEngine, settings: AudiencesSettings) -> Sweeper:
+    return Sweeper(engine, settings.now, settings.sweep_chunk_size, settings.erasure_secret)
+
+
+def build_consumers(
+    settings: AudiencesSettings, intake: Intake, publisher: KafkaPublisher
+) -> list[BatchConsumer[Any]]:
+    """One group per topic: each topic is read in order per customer, at its own pace."""
+    wiring = (
+        ("lifecycle", settings.lifecycle_topic, decode_lifecycle_change, intake.handle_changes),
+        ("scores", settings.scores_topic, decode_scores, intake.handle_scores),
+        ("events", settings.events_topic, decode_customer_event, intake.handle_events),
+    )
+    return [
+        BatchConsumer(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            topic=topic,
+            group_id=f"{settings.consumer_group}-{suffix}",
+            decode=decode,
+            handle=handle,
+            dlq=publisher,
+            max_records=settings.consumer_max_records,
+            stuck_after_seconds=settings.consumer_stuck_after_seconds,
+        )
+        for suffix, topic, decode, handle in wiring
+    ]

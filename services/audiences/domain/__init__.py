@@ -1,0 +1,1 @@
+"""The audiences domain: the filter language and membership changes, pure."""
