@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.server_cpu import postgres_cpu_seconds
 from services.lifecycle.domain import DomainEvent, load_rules
-from services.lifecycle.processing import LifecycleProcessor, decode
+from services.lifecycle.service_layer.processing import LifecycleProcessor, decode
 from services.lifecycle.settings import DEFAULT_RULES, ClockMode, LifecycleSettings
 from shared.cloudevents import to_kafka
 from shared.customer_event_codec import to_cloudevent
@@ -151,7 +151,13 @@ async def copy_rows(total: int) -> float:
 async def vacuum_bench_tables() -> None:
     conn = await asyncpg.connect(DATABASE_URL.replace("+asyncpg", ""))
     try:
-        for table in ("lifecycle_customers", "lifecycle_transitions", "outbox", "processed_events"):
+        for table in (
+            "lifecycle_customers",
+            "lifecycle_transitions",
+            "lifecycle_facts",
+            "outbox",
+            "processed_events",
+        ):
             await conn.execute(f"VACUUM (ANALYZE) {table}")
     finally:
         await conn.close()
@@ -218,6 +224,7 @@ async def main() -> None:
     finally:
         for sql in (
             "DELETE FROM lifecycle_transitions WHERE customer_id LIKE $1",
+            "DELETE FROM lifecycle_facts WHERE customer_id LIKE $1",
             "DELETE FROM lifecycle_customers WHERE customer_id LIKE $1",
         ):
             await conn.execute(sql, f"bench-{run}-%")

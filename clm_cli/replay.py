@@ -20,10 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from clm_cli.errors import CliError
 from clm_cli.kafka_ops import consumer, partitions_of
 from clm_cli.settings import CliSettings
+from services.lifecycle.adapters.tables import customers, watermark
 from services.lifecycle.domain import CustomerFacts, derive, load_rules
-from services.lifecycle.processing import SERVICE as LIFECYCLE_DEDUP_OWNER
+from services.lifecycle.service_layer.processing import SERVICE as LIFECYCLE_DEDUP_OWNER
 from services.lifecycle.settings import ClockMode, LifecycleSettings
-from services.lifecycle.tables import customers, watermark
 from shared.db import make_engine
 from shared.dedup import processed_events
 from shared.erasure import PSEUDONYM_PREFIX

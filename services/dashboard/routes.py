@@ -25,8 +25,8 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from services.dashboard.settings import DashboardSettings, get_dashboard_settings
+from services.lifecycle.adapters.tables import customers, transitions
 from services.lifecycle.domain import Flag, Stage
-from services.lifecycle.tables import customers, transitions
 from shared.auth import Scope, require
 from shared.logging import get_logger
 

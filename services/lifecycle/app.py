@@ -3,12 +3,19 @@
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
 
 from fastapi import FastAPI
 
 from services.dashboard.routes import router as dashboard_router
-from services.lifecycle.domain import load_rules
+from services.lifecycle.adapters.score_messages import decode_score
+from services.lifecycle.bootstrap import build_processors, load_configured_rules
+from services.lifecycle.entrypoints.access_routes import router as access_router
+from services.lifecycle.entrypoints.routes import router
+from services.lifecycle.service_layer.processing import (
+    SERVICE,
+    LifecycleProcessor,
+    decode,
+)
 from shared.auth import KeyStore
 from shared.db import make_engine
 from shared.gc_tuning import tune_garbage_collector
@@ -19,10 +26,6 @@ from shared.outbox import OutboxRelay
 from shared.periodic import run_periodically
 from shared.service_app import create_service_app
 
-from .access_routes import router as access_router
-from .processing import SCORES_DEDUP_OWNER, SERVICE, LifecycleProcessor, decode
-from .routes import router
-from .scores import decode_score
 from .settings import LifecycleSettings, get_settings
 
 log = get_logger(__name__)
@@ -50,33 +53,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     configure_logging(settings.service_name, settings.log_level)
     # A bad rules file or time zone stops start-up, naming the field.
-    rules = load_rules(settings.rules_path, settings.business_timezone)
+    rules = load_configured_rules(settings)
     tune_garbage_collector()
     engine = make_engine(settings.database_url, settings.db_pool_size)
     publisher = KafkaPublisher(settings.kafka_bootstrap_servers, "clm-lifecycle")
-    max_ahead = timedelta(seconds=settings.event_time_max_ahead_seconds)
-    processor = LifecycleProcessor(
-        engine,
-        rules,
-        settings.clock,
-        erasure_secret=settings.erasure_secret,
-        transactions_per_batch=settings.transactions_per_batch,
-        reporting_currency=settings.reporting_currency,
-        event_time_max_ahead=max_ahead,
-    )
-    # Score readings: the same transaction rules, their own dedup rows; they never move the
-    # event-time clock (scoring dates them by its wall clock).
-    score_processor = LifecycleProcessor(
-        engine,
-        rules,
-        settings.clock,
-        dedup_owner=SCORES_DEDUP_OWNER,
-        erasure_secret=settings.erasure_secret,
-        transactions_per_batch=1,
-        moves_clock=False,
-        reporting_currency=settings.reporting_currency,
-        event_time_max_ahead=max_ahead,
-    )
+    processors = build_processors(settings, engine, rules)
+    processor, score_processor = processors.events, processors.scores
     consumer = GroupMembers(
         settings.consumer_members,
         lambda n: BatchConsumer(

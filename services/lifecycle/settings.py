@@ -51,7 +51,7 @@ class LifecycleSettings(ServiceSettings):
     run_consumer: bool = True
     run_scheduler: bool = True
     # GDPR erasure: keep anonymous aggregates under a pseudonymous id instead of deleting
-    # every row (services/lifecycle/erasure.py lists exactly what is kept).
+    # every row (services/lifecycle/adapters/erasure.py lists exactly what is kept).
     erasure_keep_aggregates: bool = False
 
 

@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from services.lifecycle.adapters.tables import customers
 from services.lifecycle.domain import CustomerFacts, DomainEvent, EventType, apply
-from services.lifecycle.tables import customers
 from shared.erasure import pseudonym
 from shared.kafka_admin import ensure_topics
 from shared.topics import CUSTOMER_EVENTS, REDRIVE_FOR_HEADER, TopicSpec, dlq_of

@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from services.lifecycle.customer_lookup import CustomerSearch, conditions
-from services.lifecycle.tables import contact_keys
+from services.lifecycle.adapters.customer_lookup import CustomerSearch, conditions
+from services.lifecycle.adapters.tables import contact_keys
 from tests.support.factories import complaint, contact, new_customer, profile, purchase
 from tests.support.infra import Infrastructure
 from tests.support.own_groups import start_with_own_groups

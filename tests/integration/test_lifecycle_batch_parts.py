@@ -14,10 +14,10 @@ import orjson
 import pytest
 import sqlalchemy as sa
 
+from services.lifecycle.adapters.tables import customers, transitions
 from services.lifecycle.domain import CustomerFacts, apply_all, derive, load_rules
-from services.lifecycle.processing import LifecycleProcessor, domain_event
+from services.lifecycle.service_layer.processing import LifecycleProcessor, domain_event
 from services.lifecycle.settings import DEFAULT_RULES, ClockMode
-from services.lifecycle.tables import customers, transitions
 from shared.events import customer_event_adapter
 from shared.kafka_consumer import Decoded
 from shared.outbox import outbox

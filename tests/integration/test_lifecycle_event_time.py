@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from services.lifecycle.adapters.tables import customers, watermark
 from services.lifecycle.domain import load_rules
-from services.lifecycle.processing import LifecycleProcessor, domain_event
+from services.lifecycle.service_layer.processing import LifecycleProcessor, domain_event
 from services.lifecycle.settings import DEFAULT_RULES, ClockMode
-from services.lifecycle.tables import customers, watermark
 from shared.events import customer_event_adapter
 from shared.kafka_consumer import Decoded
 from tests.support.factories import new_customer, purchase

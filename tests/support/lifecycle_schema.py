@@ -18,6 +18,7 @@ from shared.db import make_engine
 TABLES = (
     "lifecycle_customers",
     "lifecycle_transitions",
+    "lifecycle_facts",
     "processed_events",
     "outbox",
     "erased_customers",

@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaProducer
 
 from clm_cli.demo_data import demo_events
 from services.lifecycle.domain import CustomerFacts, DomainEvent, apply_all, derive, load_rules
-from services.lifecycle.processing import domain_event
+from services.lifecycle.service_layer.processing import domain_event
 from services.lifecycle.settings import DEFAULT_RULES
 from services.notify.domain import CustomerProfile, PlaybookBook, load_playbooks, playbooks_for
 from services.notify.domain.keys import message_id

@@ -2,10 +2,7 @@
 
 from services.lifecycle.domain.changes import Change, changes_between
 from services.lifecycle.domain.checkpoint import Checkpoint, Resume
-from services.lifecycle.domain.facts import CustomerFacts, DomainEvent, EventType, apply, apply_all
-from services.lifecycle.domain.rules import LifecycleRules, RulesError, load_rules
-from services.lifecycle.domain.stages import Flag, LifecyclePattern, Reason, Stage, Tier
-from services.lifecycle.domain.timeline import (
+from services.lifecycle.domain.engine import (
     CLOCK_ONLY_FIELDS,
     LifecycleState,
     derive,
@@ -13,6 +10,9 @@ from services.lifecycle.domain.timeline import (
     derive_resuming,
     next_due,
 )
+from services.lifecycle.domain.facts import CustomerFacts, DomainEvent, EventType, apply, apply_all
+from services.lifecycle.domain.rules import LifecycleRules, RulesError, load_rules
+from services.lifecycle.domain.stages import Flag, LifecyclePattern, Reason, Stage, Tier
 from services.lifecycle.domain.transitions import CLOCK, Transition, TransitionKind
 
 __all__ = [

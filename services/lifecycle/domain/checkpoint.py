@@ -1,23 +1,25 @@
 """Where a customer's replay stood right after its last fact, so that later facts can resume it.
 
-Facts that all come after that moment extend the replay instead of starting it over; any
-other change (a late fact, different rules, an unknown format) means a full replay.
+Facts that all come after that moment fold into the stored state instead of replaying the
+customer from the start; any other change (a late fact, different rules) means a replay.
 A checkpoint may also carry a `ClockMark`: where the same replay stood once the clock had
 run on to the derivation's moment, so that the clock alone resumes from there next time.
+How a checkpoint is stored is the storage adapter's business (`snapshot_codec.py`).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from services.lifecycle.domain.facts import CustomerFacts
 from services.lifecycle.domain.rules import LifecycleRules
 from services.lifecycle.domain.transitions import Transition
 
-CHECKPOINT_FORMAT_VERSION = 3  # 2: flag reasons as bits; 3: histories open with the entry
+if TYPE_CHECKING:
+    from services.lifecycle.domain.customer_state import CustomerState
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,9 +27,8 @@ class ClockMark:
     """Where the replay stood at a moment after its last fact, every fact replayed."""
 
     history_len: int
-    replay: Mapping[str, Any]
-    """The variables a clock can change, JSON-ready ("t": the moment the clock had reached);
-    the others are the checkpoint's own."""
+    state: CustomerState
+    """The state once the clock had reached `state.t`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,42 +36,27 @@ class Checkpoint:
     rules_key: str
     points_consumed: int
     history_len: int
-    replay: Mapping[str, Any]
-    """The replay's own variables, JSON-ready."""
+    state: CustomerState
+    """The state right after the last replayed fact (a copy the engine never mutates)."""
     points_total: int | None = None
     """How many points the facts held when it was taken (None: not recorded); equal to
     `points_consumed` when every fact was replayed, so that only the clock can move it on."""
     clock: ClockMark | None = None
     """Set when clocks fired after the last fact: a clock-only resume starts there instead."""
+    order_keys: frozenset[str] = frozenset()
+    """The orders the facts knew (purchased or refunded): a purchase of one is an update."""
+    ticket_ids: frozenset[str] = frozenset()
+    """The complaint tickets the facts knew: a later event of one opens nothing new."""
 
-    def to_json(self) -> dict[str, Any]:
-        document: dict[str, Any] = {
-            "v": CHECKPOINT_FORMAT_VERSION,
-            "rules": self.rules_key,
-            "points": self.points_consumed,
-            "history": self.history_len,
-            "replay": self.replay,
-        }
-        if self.points_total is not None:
-            document["total"] = self.points_total
-        if self.clock is not None:
-            document["clock"] = {"history": self.clock.history_len, "replay": self.clock.replay}
-        return document
+    @property
+    def stored_history_len(self) -> int:
+        """How many transitions the derivation that stored it left in the history."""
+        return self.clock.history_len if self.clock is not None else self.history_len
 
-    @classmethod
-    def from_json(cls, raw: Mapping[str, Any] | None) -> Checkpoint | None:
-        """None for a missing or unknown format: the caller then replays in full."""
-        if not raw or raw.get("v") != CHECKPOINT_FORMAT_VERSION:
-            return None
-        clock = raw.get("clock")
-        return cls(
-            raw["rules"],
-            raw["points"],
-            raw["history"],
-            raw["replay"],
-            raw.get("total"),
-            None if clock is None else ClockMark(clock["history"], clock["replay"]),
-        )
+    @property
+    def resumes_at(self) -> CustomerState:
+        """The latest state it holds: at the clock mark, or right after the last fact."""
+        return self.clock.state if self.clock is not None else self.state
 
 
 @dataclass(frozen=True, slots=True)

@@ -339,6 +339,13 @@ def apply(facts: CustomerFacts, event: DomainEvent) -> CustomerFacts:
     )
 
 
+def order_keys(facts: CustomerFacts) -> frozenset[str]:
+    """The orders the facts know of: purchased (by order id, else event id) or refunded."""
+    keys = {p.order_id or event_id for event_id, p in facts.purchases.items()}
+    keys.update(refund.order_id for refund in facts.refunds.values())
+    return frozenset(keys)
+
+
 def apply_all(facts: CustomerFacts, events: Iterable[DomainEvent]) -> CustomerFacts:
     for event in events:
         facts = apply(facts, event)

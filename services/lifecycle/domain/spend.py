@@ -35,6 +35,20 @@ class TrailingSpend:
         restored.total = total
         return restored
 
+    def copy(self) -> TrailingSpend:
+        return TrailingSpend.restore(self.window, list(self._purchases), self.total)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TrailingSpend):
+            return NotImplemented
+        return (self.window, self.total, self._purchases) == (
+            other.window,
+            other.total,
+            other._purchases,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
     def expire(self, now: datetime) -> None:
         while self._purchases and now - self._purchases[0][0] >= self.window:
             self.total -= self._purchases.popleft()[1]
@@ -69,6 +83,22 @@ class QuarterlySpend:
 
     def by_quarter(self) -> dict[int, Decimal]:
         return dict(self._spend)
+
+    def copy(self) -> QuarterlySpend:
+        copied = QuarterlySpend(self._factor, self._quarters, self._calendar)
+        copied.restore(self._spend)
+        return copied
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, QuarterlySpend):
+            return NotImplemented
+        return (self._factor, self._quarters, self._spend) == (
+            other._factor,
+            other._quarters,
+            other._spend,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
 
     def restore(self, spend: dict[int, Decimal]) -> None:
         self._spend = dict(spend)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from services.lifecycle.domain.engine import LifecycleState, derive
 from services.lifecycle.domain.facts import CustomerFacts, DomainEvent, EventType, apply_all
 from services.lifecycle.domain.rules import LifecycleRules
-from services.lifecycle.domain.timeline import LifecycleState, derive
 
 T0 = datetime(2024, 1, 1, 9, 0, tzinfo=UTC)
 DEFAULT_RULES = LifecycleRules()

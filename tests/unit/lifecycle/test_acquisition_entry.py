@@ -1,8 +1,8 @@
 """A new customer's first fact records (and publishes) the entry into acquisition."""
 
 from services.lifecycle.domain.changes import changes_between
+from services.lifecycle.domain.engine import derive
 from services.lifecycle.domain.stages import Reason, Stage
-from services.lifecycle.domain.timeline import derive
 from services.lifecycle.domain.transitions import CLOCK
 from tests.unit.lifecycle.story import DEFAULT_RULES, Story, day
 

@@ -5,10 +5,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from services.lifecycle.domain.engine import derive
 from services.lifecycle.domain.facts import CustomerFacts, DomainEvent, EventType, apply_all
 from services.lifecycle.domain.rules import LifecycleRules, RulesError, load_rules
 from services.lifecycle.domain.stages import Flag, Reason
-from services.lifecycle.domain.timeline import derive
 from services.lifecycle.domain.transitions import CLOCK
 from services.lifecycle.settings import DEFAULT_RULES
 

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import orjson
 
-from services.lifecycle.change_events import to_outbox_rows, to_records
+from services.lifecycle.adapters.change_events import to_outbox_rows, to_records
 from services.lifecycle.domain import CustomerFacts, apply_all, changes_between, derive
 from shared.outbox import outbox_rows
 from tests.unit.lifecycle.story import DEFAULT_RULES, T0, Story

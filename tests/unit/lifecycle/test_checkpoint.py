@@ -8,18 +8,21 @@ import orjson
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from services.lifecycle.adapters.snapshot_codec import checkpoint_from_json, checkpoint_to_json
 from services.lifecycle.domain import (
     CLOCK_ONLY_FIELDS,
     Checkpoint,
     CustomerFacts,
     LifecyclePattern,
+    LifecycleRules,
     LifecycleState,
     Resume,
     derive,
     derive_by_clock,
     derive_resuming,
-    timeline,
+    engine,
 )
+from services.lifecycle.domain.checkpoint import rules_key
 from services.lifecycle.domain.facts import apply_all
 from services.lifecycle.domain.transitions import (
     StoredHistory,
@@ -38,7 +41,13 @@ from tests.unit.lifecycle.test_replay_properties import (
 
 
 def through_storage(checkpoint: Checkpoint | None) -> Checkpoint | None:
-    return checkpoint and Checkpoint.from_json(orjson.loads(orjson.dumps(checkpoint.to_json())))
+    return checkpoint and checkpoint_from_json(
+        orjson.loads(orjson.dumps(checkpoint_to_json(checkpoint))), RULES_OF[checkpoint.rules_key]
+    )
+
+
+# The rules a stored checkpoint is read back with (the service reads it with its own).
+RULES_OF = {rules_key(rules): rules for rules in (DEFAULT_RULES, LifecycleRules(), TIGHT_RULES)}
 
 
 def history_through_storage(history: Sequence[Transition]) -> StoredHistory:
@@ -81,13 +90,13 @@ def test_resuming_step_by_step_equals_a_full_replay(data, rules, in_event_time_o
 
 def test_purchases_in_event_time_order_resume_instead_of_replaying(monkeypatch):
     resumed: list[int] = []
-    original = timeline._Replay.resume
+    original = engine.Replay.resume
 
-    def counting(self: timeline._Replay, earlier: Resume) -> None:
+    def counting(self: engine.Replay, earlier: Resume) -> None:
         resumed.append(1)
         original(self, earlier)
 
-    monkeypatch.setattr(timeline._Replay, "resume", counting)
+    monkeypatch.setattr(engine.Replay, "resume", counting)
     story = Story()
     facts, checkpoint = CustomerFacts(story.customer_id), None
     history: Sequence[Transition] = ()
@@ -184,13 +193,13 @@ def test_the_clock_resumes_from_where_it_stopped_not_from_the_last_fact(monkeypa
     assert stored is not None and stored.clock is not None
     assert stored.clock.history_len == len(state.history)  # the churn is behind the mark
     fired: list[object] = []
-    original = timeline._Replay._fire
+    original = engine.Replay._fire
 
-    def counting(self: timeline._Replay, at: datetime, clock: object) -> None:
+    def counting(self: engine.Replay, at: datetime, clock: object) -> None:
         fired.append(clock)
         original(self, at, clock)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(timeline._Replay, "_fire", counting)
+    monkeypatch.setattr(engine.Replay, "_fire", counting)
     later = T0 + timedelta(days=401)
     by_clock = derive_by_clock(
         story.customer_id, first_seen_at(facts), DEFAULT_RULES, later, state.history, stored

@@ -1,9 +1,9 @@
 from datetime import timedelta
 
 from services.lifecycle.domain.changes import changes_between
+from services.lifecycle.domain.engine import derive
 from services.lifecycle.domain.facts import apply
 from services.lifecycle.domain.stages import Flag, Reason, Stage
-from services.lifecycle.domain.timeline import derive
 from services.lifecycle.domain.transitions import CLOCK, Transition
 from tests.unit.lifecycle.story import DEFAULT_RULES, Story, day
 

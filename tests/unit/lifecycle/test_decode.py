@@ -4,7 +4,7 @@ import orjson
 import pytest
 
 from services.lifecycle.domain import CustomerFacts, DomainEvent, apply
-from services.lifecycle.processing import domain_event
+from services.lifecycle.service_layer.processing import domain_event
 from shared.events import CustomerEvent, customer_event_adapter
 from tests.support.factories import complaint, contact, profile, purchase
 

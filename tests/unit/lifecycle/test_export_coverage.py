@@ -1,12 +1,20 @@
-"""The right-of-access export shows every table erasure clears: what can be erased and what
-is shown to the customer cannot drift apart."""
+"""The right-of-access export shows every table erasure clears, in every service that erases
+on the tombstone: what can be erased and what is shown to the customer cannot drift apart."""
 
-from services.lifecycle import erasure
-from services.lifecycle.customer_export import EXPORTED_AS, plain
+from services.lifecycle.adapters import erasure as lifecycle_erasure
+from services.lifecycle.adapters.customer_export import EXPORTED_AS, plain
+from services.notify.adapters import erasure as notify_erasure
+from services.scoring.adapters import erasure as scoring_erasure
 
 
 def test_every_table_erasure_clears_is_exported():
-    erased = set(erasure._ALWAYS_DELETED) | set(erasure._AGGREGATES)
+    erased = (
+        set(lifecycle_erasure._ALWAYS_DELETED)
+        | set(lifecycle_erasure._AGGREGATES)
+        | set(scoring_erasure._ALWAYS_DELETED)
+        | set(scoring_erasure._AGGREGATES)
+        | set(notify_erasure._DELETED)
+    )
     assert erased <= set(EXPORTED_AS), erased - set(EXPORTED_AS)
 
 

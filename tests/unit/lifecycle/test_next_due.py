@@ -1,6 +1,6 @@
 from datetime import UTC, datetime
 
-from services.lifecycle.domain.timeline import derive, next_due
+from services.lifecycle.domain.engine import derive, next_due
 from tests.unit.lifecycle.story import DEFAULT_RULES, Story, day, days_until
 
 

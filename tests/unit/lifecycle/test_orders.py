@@ -7,10 +7,10 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from services.lifecycle.domain.engine import derive
 from services.lifecycle.domain.facts import CustomerFacts, DomainEvent, EventType, apply_all
 from services.lifecycle.domain.rules import LifecycleRules, TierRules
 from services.lifecycle.domain.stages import Reason, Stage, Tier
-from services.lifecycle.domain.timeline import derive
 from tests.unit.lifecycle.story import T0, day, summary
 
 CUSTOMER = "cust-o"
@@ -209,7 +209,7 @@ def test_a_refund_retracts_what_no_longer_holds_with_reason_order_refunded() -> 
 
 
 def test_the_correction_names_the_refund_or_the_order_update_behind_it() -> None:
-    from services.lifecycle.processing import _correction_cause
+    from services.lifecycle.service_layer.processing import _correction_cause
     from shared.kafka_consumer import Decoded
 
     def batch(*events: DomainEvent) -> list[Decoded[DomainEvent]]:

@@ -6,6 +6,7 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from services.lifecycle.domain.engine import LifecycleState, derive
 from services.lifecycle.domain.facts import (
     CustomerFacts,
     DomainEvent,
@@ -21,7 +22,6 @@ from services.lifecycle.domain.rules import (
     TierRules,
     UpgradeRules,
 )
-from services.lifecycle.domain.timeline import LifecycleState, derive
 from tests.unit.lifecycle.story import T0
 
 CUSTOMER = "cust-p"

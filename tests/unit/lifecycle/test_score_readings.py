@@ -7,8 +7,8 @@ import numpy as np
 import orjson
 import pytest
 
+from services.lifecycle.adapters.score_messages import decode_score
 from services.lifecycle.domain import EventType
-from services.lifecycle.scores import decode_score
 from services.scoring.service_layer.publishing import score_messages
 from shared.cloudevents import CloudEventError
 

@@ -1,8 +1,8 @@
 from datetime import timedelta
 from decimal import Decimal
 
+from services.lifecycle.domain.engine import derive
 from services.lifecycle.domain.stages import LifecyclePattern, Reason, Stage
-from services.lifecycle.domain.timeline import derive
 from services.lifecycle.domain.transitions import CLOCK
 from tests.unit.lifecycle.story import DEFAULT_RULES, Story, day
 

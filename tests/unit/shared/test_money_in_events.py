@@ -6,10 +6,10 @@ from decimal import Decimal
 import pytest
 
 from services.ingest.money import unconvertible
+from services.lifecycle.domain.engine import derive
 from services.lifecycle.domain.facts import CustomerFacts, DomainEvent, EventType, apply_all
 from services.lifecycle.domain.reporting import in_reporting_currency
 from services.lifecycle.domain.rules import LifecycleRules
-from services.lifecycle.domain.timeline import derive
 from services.scoring.service_layer.facts import collect, convertible
 from shared.events import customer_event_adapter
 from shared.money import ExchangeRate, ExchangeRates, NoRate

@@ -15,6 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.lifecycle.adapters.fact_codec import event_from_text, event_to_text
+from services.lifecycle.adapters.snapshot_codec import checkpoint_from_json, checkpoint_to_json
 from services.lifecycle.domain import (
     CLOCK_ONLY_FIELDS,
     Change,
@@ -24,6 +26,9 @@ from services.lifecycle.domain import (
     Resume,
 )
 from services.lifecycle.domain.contact_keys import ContactKeys
+from services.lifecycle.domain.engine import Folded
+from services.lifecycle.domain.facts import DomainEvent, apply_all
+from services.lifecycle.domain.rules import LifecycleRules
 from services.lifecycle.domain.transitions import (
     StoredHistory,
     history_text,
@@ -33,7 +38,7 @@ from services.lifecycle.domain.transitions import (
 from shared.db import asyncpg_connection
 from shared.outbox import write_encoded
 
-from .tables import watermark
+from .tables import fact_rows, watermark
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,11 +69,21 @@ _driver = asyncpg_connection  # the asyncpg connection under a SQLAlchemy one
 
 
 _LOAD = """
-SELECT customer_id, facts, checkpoint, history FROM lifecycle_customers
+SELECT customer_id, facts, checkpoint, history,
+       ARRAY(SELECT body FROM lifecycle_facts f WHERE f.customer_id = c.customer_id)
+FROM lifecycle_customers AS c
 WHERE customer_id = ANY($1::text[])
 ORDER BY customer_id
 FOR UPDATE
 """  # one lock order avoids deadlocks between instances
+
+# What an in-order event needs: the checkpoint alone (neither facts nor history are read).
+_LOAD_CHECKPOINTS = """
+SELECT customer_id, checkpoint FROM lifecycle_customers
+WHERE customer_id = ANY($1::text[])
+ORDER BY customer_id
+FOR UPDATE
+"""
 
 # Not the facts: a due customer has had no new fact since its last derive, so the clock alone
 # moves it on from its checkpoint (the facts are loaded for the few it cannot).
@@ -82,15 +97,23 @@ FOR UPDATE SKIP LOCKED
 """
 
 
-def _checkpoint(text: str | None) -> Checkpoint | None:
+def _checkpoint(text: str | None, rules: LifecycleRules) -> Checkpoint | None:
     # A row without one (or with an unknown format) is simply replayed in full.
-    return None if text is None else Checkpoint.from_json(orjson.loads(text))
+    return None if text is None else checkpoint_from_json(orjson.loads(text), rules)
 
 
-def _stored(facts: str, checkpoint: str | None, history: str) -> Stored:
+def _stored(
+    customer_id: str,
+    facts: str,
+    checkpoint: str | None,
+    history: str,
+    later: list[str],
+    rules: LifecycleRules,
+) -> Stored:
+    document = CustomerFacts.from_json(orjson.loads(facts))
     return Stored(
-        CustomerFacts.from_json(orjson.loads(facts)),
-        _checkpoint(checkpoint),
+        apply_all(document, [event_from_text(customer_id, text) for text in later]),
+        _checkpoint(checkpoint, rules),
         StoredHistory.from_text(history),
     )
 
@@ -103,12 +126,23 @@ def _facts_json(derived: Derived) -> str:
 
 def _checkpoint_json(derived: Derived) -> str | None:
     checkpoint = derived.checkpoint
-    return None if checkpoint is None else orjson.dumps(checkpoint.to_json()).decode()
+    return None if checkpoint is None else orjson.dumps(checkpoint_to_json(checkpoint)).decode()
 
 
-async def load_for_update(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, Stored]:
+async def load_for_update(
+    conn: AsyncConnection, ids: Sequence[str], rules: LifecycleRules
+) -> dict[str, Stored]:
+    """Each customer's facts (its document and the fact rows after it), checkpoint, history."""
     rows = await (await _driver(conn)).fetch(_LOAD, list(ids))
-    return {r[0]: _stored(r[1], r[2], r[3]) for r in rows}
+    return {r[0]: _stored(r[0], r[1], r[2], r[3], r[4], rules) for r in rows}
+
+
+async def load_checkpoints(
+    conn: AsyncConnection, ids: Sequence[str], rules: LifecycleRules
+) -> dict[str, Checkpoint | None]:
+    """Locks the stored customers among `ids` and reads their checkpoints only."""
+    rows = await (await _driver(conn)).fetch(_LOAD_CHECKPOINTS, list(ids))
+    return {r[0]: _checkpoint(r[1], rules) for r in rows}
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,10 +163,12 @@ class Due:
 _UNCHANGED_FACTS = CustomerFacts("")
 
 
-async def claim_due(conn: AsyncConnection, now: datetime, limit: int) -> list[Due]:
+async def claim_due(
+    conn: AsyncConnection, now: datetime, limit: int, rules: LifecycleRules
+) -> list[Due]:
     """Locks up to `limit` customers whose next_due_at has passed (others' locks skipped)."""
     rows = await (await _driver(conn)).fetch(_CLAIM_DUE, now, limit)
-    return [Due(r[0], r[1], _checkpoint(r[2]), StoredHistory.from_text(r[3])) for r in rows]
+    return [Due(r[0], r[1], _checkpoint(r[2], rules), StoredHistory.from_text(r[3])) for r in rows]
 
 
 _COLUMNS: tuple[tuple[str, str], ...] = (
@@ -230,19 +266,7 @@ def _columns(results: Iterable[Derived], keep_unchanged: bool) -> list[list[Any]
             history_kept = _same_history(state, loaded)
         row = (
             state.customer_id,
-            state.stage.value,
-            state.stage_since,
-            "{" + ",".join(sorted(f.value for f in state.flags)) + "}",
-            state.tier.value,
-            state.lifecycle_pattern.value if state.lifecycle_pattern else None,
-            state.reactivations,
-            state.first_seen_at,
-            state.first_purchase_at,
-            state.last_purchase_at,
-            state.purchase_occasions,
-            state.total_spend,
-            state.trailing_spend,
-            state.churn_risk,
+            *_state_values(state),
             None if facts_kept else _facts_json(derived),
             None if facts_kept and checkpoint_kept else _checkpoint_json(derived),
             None if history_kept else _history_text(state, loaded),
@@ -254,10 +278,89 @@ def _columns(results: Iterable[Derived], keep_unchanged: bool) -> list[list[Any]
     return columns
 
 
+def _state_values(state: LifecycleState) -> tuple[Any, ...]:
+    """The derived columns, stage to churn_risk, in `_COLUMNS` order."""
+    return (
+        state.stage.value,
+        state.stage_since,
+        "{" + ",".join(sorted(f.value for f in state.flags)) + "}",
+        state.tier.value,
+        state.lifecycle_pattern.value if state.lifecycle_pattern else None,
+        state.reactivations,
+        state.first_seen_at,
+        state.first_purchase_at,
+        state.last_purchase_at,
+        state.purchase_occasions,
+        state.total_spend,
+        state.trailing_spend,
+        state.churn_risk,
+    )
+
+
 async def save(conn: AsyncConnection, results: Sequence[Derived]) -> None:
-    """Upserts each customer's facts, checkpoint and derived state."""
+    """Upserts each customer's facts, checkpoint and derived state; the facts document then
+    holds every fact, so the customer's fact rows are deleted."""
     if results:
-        await (await _driver(conn)).execute(_UPSERT, *_columns(results, keep_unchanged=False))
+        driver = await _driver(conn)
+        await driver.execute(_UPSERT, *_columns(results, keep_unchanged=False))
+        ids = [d.state.customer_id for d in results if d.loaded is not None]
+        if ids:
+            await driver.execute(_DELETE_FACT_ROWS, ids)
+
+
+_DELETE_FACT_ROWS = "DELETE FROM lifecycle_facts WHERE customer_id = ANY($1::text[])"
+_INSERT_FACT_ROWS = """
+INSERT INTO lifecycle_facts (customer_id, event_id, body)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+ON CONFLICT DO NOTHING
+"""
+# Folded customers: their state columns and checkpoint, the new transitions appended to the
+# history (the stored lines are not read into the service), the facts document untouched.
+_FOLDED = [(name, pg_type) for name, pg_type in _COLUMNS if name != "facts"]
+_FOLDED_NAMES = [name for name, _ in _FOLDED]
+_APPENDED = (
+    "CASE WHEN u.history = '' THEN c.history WHEN c.history = '' THEN u.history "
+    "ELSE c.history || E'\\n' || u.history END"
+)
+_UPDATE_FOLDED = (
+    "UPDATE lifecycle_customers AS c SET "
+    + ", ".join(
+        f"{name} = {_APPENDED if name == 'history' else 'u.' + name + _CASTS.get(name, '')}"
+        for name in _FOLDED_NAMES[1:]
+    )
+    + ", updated_at = now() FROM unnest("
+    + ", ".join(f"${i}::{pg_type}[]" for i, (_, pg_type) in enumerate(_FOLDED, 1))
+    + f") AS u({', '.join(_FOLDED_NAMES)}) WHERE c.customer_id = u.customer_id"
+)
+
+
+async def save_folded(
+    conn: AsyncConnection, folded: Sequence[tuple[Folded, Sequence[DomainEvent]]]
+) -> None:
+    """Stores in-order events as fact rows and their folded state, appending transitions."""
+    if not folded:
+        return
+    columns: list[list[Any]] = [[] for _ in _FOLDED]
+    fact_rows: tuple[list[str], list[str], list[str]] = ([], [], [])
+    for result, events in folded:
+        state = result.state
+        row = (
+            state.customer_id,
+            *_state_values(state),
+            orjson.dumps(checkpoint_to_json(result.checkpoint)).decode(),
+            history_text([t.to_line() for t in result.appended]),
+            state.as_of,
+            state.next_due_at,
+        )
+        for column, value in zip(columns, row, strict=True):
+            column.append(value)
+        for event in events:
+            fact_rows[0].append(state.customer_id)
+            fact_rows[1].append(event.event_id)
+            fact_rows[2].append(event_to_text(event))
+    driver = await _driver(conn)
+    await driver.execute(_INSERT_FACT_ROWS, *fact_rows)
+    await driver.execute(_UPDATE_FOLDED, *columns)
 
 
 async def save_evaluated(conn: AsyncConnection, results: Sequence[Derived]) -> None:
@@ -373,3 +476,12 @@ async def advance_watermark(conn: AsyncConnection, seen: datetime | None) -> dat
         sa.select(watermark.c.event_time).where(watermark.c.id == 1)
     )
     return value
+
+
+async def stored_facts(conn: AsyncConnection, customer_id: str, document: str) -> CustomerFacts:
+    """A customer's facts for readers: the stored document with the fact rows after it."""
+    rows = await conn.execute(
+        sa.select(fact_rows.c.body).where(fact_rows.c.customer_id == customer_id)
+    )
+    later = [event_from_text(customer_id, text) for text in rows.scalars()]
+    return apply_all(CustomerFacts.from_json(orjson.loads(document)), later)

@@ -1,5 +1,5 @@
 """The lifecycle service's tables (schema owned by Alembic, migrations 0003, 0011, 0012, 0013_h4,
-0014_h10)."""
+0014_h10, 0015_h12)."""
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -46,6 +46,16 @@ transitions = sa.Table(
     sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("reason", sa.String(48), nullable=False),
     sa.Column("cause_event_id", sa.String(128), nullable=False),
+)
+
+# Facts that came after the row's facts document, one event each (its JSON as text): an
+# in-order event is appended here instead of rewriting the document (0015_h12).
+fact_rows = sa.Table(
+    "lifecycle_facts",
+    metadata,
+    sa.Column("customer_id", sa.String(128), primary_key=True),
+    sa.Column("event_id", sa.String(128), primary_key=True),
+    sa.Column("body", sa.Text, nullable=False),
 )
 
 watermark = sa.Table(

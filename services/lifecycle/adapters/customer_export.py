@@ -11,7 +11,6 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -19,13 +18,15 @@ from services.lifecycle.domain import CustomerFacts
 from services.lifecycle.domain.event_timeline import timeline
 from services.lifecycle.domain.transitions import parse_history_text
 
+from .state_store import stored_facts
 from .tables import customers
 
 # Each table holding rows of a customer, and the export section that carries them.
 EXPORTED_AS: Mapping[str, str] = {
     "lifecycle_customers": "state, profile, events",
     "lifecycle_transitions": "history",  # the same changes as the row's history document
-    "lifecycle_contact_keys": "profile",  # normalised copies of the profile's contact fields
+    "lifecycle_contact_keys": "profile",
+    "lifecycle_facts": "profile, events",  # the facts that came after the row's document
     "scoring_customers": "scoring.scores",
     "scoring_occasions": "scoring.occasions",
     "scoring_purchases": "scoring.purchases",
@@ -35,6 +36,7 @@ EXPORTED_AS: Mapping[str, str] = {
     "scoring_complaints": "scoring.complaints",
     "notify_customers": "notify.customer",
     "notify_messages": "notify.messages",
+    "notify_outcomes": "notify.outcomes",  # what a playbook's impact counted of the customer
 }
 _SCORING_LISTS = ("occasions", "purchases", "order_versions", "refunds", "contacts", "complaints")
 _STATE_EXCLUDED = {"facts", "checkpoint", "history", "updated_at"}  # exported in their own form
@@ -88,6 +90,7 @@ async def read_export(
     notify = {
         "customer": await _one_of(conn, "notify_customers", customer_id),
         "messages": await _all_of(conn, "notify_messages", customer_id, "created_at, id"),
+        "outcomes": await _all_of(conn, "notify_outcomes", customer_id, "occurred_at, event_id"),
     }
     held_elsewhere = scoring["scores"] or notify["customer"] or notify["messages"]
     if row is None and not held_elsewhere and not any(scoring[n] for n in _SCORING_LISTS):
@@ -95,7 +98,7 @@ async def read_export(
     state = history = events = None
     profile: dict[str, Any] = {}
     if row is not None:
-        facts = CustomerFacts.from_json(orjson.loads(row.facts))
+        facts = await stored_facts(conn, customer_id, row.facts)
         profile = _profile(facts)
         values = row._asdict()
         state = plain({k: v for k, v in values.items() if k not in _STATE_EXCLUDED})

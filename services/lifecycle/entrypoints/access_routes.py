@@ -16,6 +16,10 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
+from services.lifecycle.adapters.customer_export import read_export
+from services.lifecycle.adapters.customer_lookup import CustomerSearch, lookup_query
+from services.lifecycle.adapters.state_store import stored_facts
+from services.lifecycle.adapters.tables import customers
 from services.lifecycle.domain import CustomerFacts, Stage, Tier
 from services.lifecycle.domain.contact_keys import CONTACT_FIELDS
 from services.lifecycle.domain.event_timeline import BadCursor, decode_cursor, page, timeline
@@ -23,10 +27,6 @@ from shared.auth import Scope, grants, require
 from shared.erasure import erased_among
 from shared.openapi import problems
 from shared.problems import Problem
-
-from .customer_export import read_export
-from .customer_lookup import CustomerSearch, lookup_query
-from .tables import customers
 
 router = APIRouter(prefix="/v1", tags=["customer access"])
 CustomersReader = Annotated[frozenset[str], Depends(require(Scope.CUSTOMERS_READ))]
@@ -161,9 +161,9 @@ async def get_events(
             sa.select(customers.c.facts).where(customers.c.customer_id == customer_id)
         )
         erased = await erased_among(conn, [customer_id], _secret(request))
-    if facts_text is None or erased:
-        raise _not_found(customer_id)
-    facts = CustomerFacts.from_json(orjson.loads(facts_text))
+        if facts_text is None or erased:
+            raise _not_found(customer_id)
+        facts = await stored_facts(conn, customer_id, facts_text)
     entries = timeline(facts, show_personal_data=grants(scopes, Scope.PII_READ))
     items, next_cursor = page(entries, limit, after)
     return EventTimeline(

@@ -32,7 +32,7 @@ from shared.erasure import (
 )
 
 # Tables whose rows of the customer are deleted in every mode.
-_ALWAYS_DELETED = ("lifecycle_contact_keys",)
+_ALWAYS_DELETED = ("lifecycle_contact_keys", "lifecycle_facts")
 # Tables re-keyed to the pseudonym with aggregates kept, or deleted by default.
 _AGGREGATES = ("lifecycle_customers", "lifecycle_transitions")
 

@@ -8,6 +8,8 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from services.lifecycle.adapters.erasure import erase
+from services.lifecycle.adapters.tables import customers, transitions
 from services.lifecycle.domain import Flag, LifecycleRules, Stage, Tier
 from services.lifecycle.domain.transitions import parse_history_text
 from shared.auth import Scope, require
@@ -16,9 +18,6 @@ from shared.kafka_producer import PublishError
 from shared.logging import get_logger
 from shared.openapi import problems
 from shared.problems import Problem
-
-from .erasure import erase
-from .tables import customers, transitions
 
 log = get_logger(__name__)
 

@@ -13,21 +13,27 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from services.lifecycle.adapters import state_store
+from services.lifecycle.adapters.change_events import to_outbox_rows
 from services.lifecycle.domain import (
     Change,
+    Checkpoint,
     CustomerFacts,
     DomainEvent,
     EventType,
     LifecycleRules,
     Reason,
     apply,
+    apply_all,
     changes_between,
     derive_by_clock,
     derive_resuming,
 )
 from services.lifecycle.domain.contact_keys import CONTACT_FIELDS, ContactKeys
+from services.lifecycle.domain.engine import Folded, fold_later_facts
 from services.lifecycle.domain.event_clock import NOT_STARTED, event_time_front
 from services.lifecycle.domain.reporting import in_reporting_currency
+from services.lifecycle.settings import ClockMode
 from shared.customer_event_codec import ConsumedRecord, decode_record
 from shared.dedup import claim_new
 from shared.erasure import default_secret, drop_erased
@@ -38,10 +44,6 @@ from shared.kafka_consumer import Decoded, Poison
 from shared.logging import get_logger
 from shared.money import ExchangeRates
 from shared.topics import LIFECYCLE_CHANGES
-
-from . import state_store
-from .change_events import to_outbox_rows
-from .settings import ClockMode
 
 SERVICE = "lifecycle"
 SCORES_DEDUP_OWNER = "lifecycle-scores"  # score ids apart from client-chosen event ids
@@ -178,11 +180,60 @@ class LifecycleProcessor:
         now: datetime,
         rates: ExchangeRates,
     ) -> list[Poison]:
-        """Loads, derives and saves these customers (part of a batch, in its transaction).
+        """Folds, or loads, derives and saves, these customers (part of a batch, in its
+        transaction).
 
         Amounts join the facts in the reporting currency; an event whose currency has no
         rate (ingest refuses those, so it came another way) is parked with its customer's."""
-        stored = await state_store.load_for_update(conn, list(by_customer))
+        checkpoints = await state_store.load_checkpoints(conn, list(by_customer), self._rules)
+        changes: list[Change] = []
+        folded: list[tuple[Folded, list[DomainEvent]]] = []
+        replayed: dict[str, list[Decoded[DomainEvent]]] = {}
+        for n, (customer_id, items) in enumerate(by_customer.items(), 1):
+            if n % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+            result = self._fold(customer_id, items, checkpoints.get(customer_id), now, rates)
+            if result is None:
+                replayed[customer_id] = items
+            else:
+                folded.append(result)
+                changes += changes_between((), result[0].appended)
+        await state_store.save_folded(conn, folded)
+        poison, replay_changes = await self._replay(conn, replayed, now, rates)
+        await self._record(conn, changes + replay_changes)
+        return poison
+
+    def _fold(
+        self,
+        customer_id: str,
+        items: list[Decoded[DomainEvent]],
+        checkpoint: Checkpoint | None,
+        now: datetime,
+        rates: ExchangeRates,
+    ) -> tuple[Folded, list[DomainEvent]] | None:
+        """The in-order case: the new events fold into the stored checkpoint (None: replay)."""
+        if checkpoint is None:
+            return None
+        try:
+            events = [in_reporting_currency(item.message, rates) for item in items]
+            later = apply_all(CustomerFacts(customer_id), events)
+            result = fold_later_facts(later, self._rules, now, checkpoint)
+        except ValueError:  # the replay parks what the rules cannot use
+            return None
+        return None if result is None else (result, events)
+
+    async def _replay(
+        self,
+        conn: AsyncConnection,
+        by_customer: dict[str, list[Decoded[DomainEvent]]],
+        now: datetime,
+        rates: ExchangeRates,
+    ) -> tuple[list[Poison], list[Change]]:
+        """Customers with an event that is not later than all they had: their facts are read,
+        replayed from the nearest checkpoint, and rewritten with the history."""
+        if not by_customer:
+            return [], []
+        stored = await state_store.load_for_update(conn, list(by_customer), self._rules)
         results: list[state_store.Derived] = []
         changes: list[Change] = []
         poison: list[Poison] = []
@@ -211,8 +262,7 @@ class LifecycleProcessor:
         await state_store.save(conn, results)
         if contact_keys:  # only profile events that name a contact field: rare, and cheap then
             await state_store.save_contact_keys(conn, contact_keys)
-        await self._record(conn, changes)
-        return poison
+        return poison, changes
 
     async def evaluate_due(self, limit: int) -> int:
         """Re-derives customers whose next_due_at has passed; returns how many it evaluated."""
@@ -224,7 +274,7 @@ class LifecycleProcessor:
             now = await self._now(conn)
             if now is None:
                 return 0
-            due = await state_store.claim_due(conn, now, limit)
+            due = await state_store.claim_due(conn, now, limit, self._rules)
             results: list[state_store.Derived] = []
             changes: list[Change] = []
             with_facts: list[str] = []  # customers the clock alone cannot move on
@@ -244,7 +294,11 @@ class LifecycleProcessor:
                 loaded = item.as_stored()
                 results.append(state_store.Derived(loaded.facts, state, clock_checkpoint, loaded))
                 changes += changes_between(item.history, state.history)
-            stored = await state_store.load_for_update(conn, with_facts) if with_facts else {}
+            stored = (
+                await state_store.load_for_update(conn, with_facts, self._rules)
+                if with_facts
+                else {}
+            )
             for loaded in stored.values():
                 state, checkpoint = derive_resuming(loaded.facts, self._rules, now, loaded.resume())
                 results.append(state_store.Derived(loaded.facts, state, checkpoint, loaded))
