@@ -94,6 +94,7 @@ def build_intake(engine: AsyncEngine, config: Configuration, settings: NotifySet
         settings.now,
         settings.coupon_secret,
         erasure_secret=settings.erasure_secret,
+        address_grace=settings.address_grace,
     )
 
 
@@ -116,6 +117,7 @@ def build_sender(
             max_attempts=settings.max_attempts,
             retry_base_seconds=settings.retry_base_seconds,
             retry_max_seconds=settings.retry_max_seconds,
+            address_grace=settings.address_grace,
         ),
     )
 

@@ -3,10 +3,12 @@
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 from pydantic_settings import SettingsConfigDict
 
+from services.notify.domain.durations import parse_duration
 from shared.settings import ServiceSettings
 
 HERE = Path(__file__).parent
@@ -14,6 +16,16 @@ DEFAULT_PLAYBOOKS = HERE / "playbooks.default.yaml"
 DEFAULT_TEMPLATES = HERE / "templates.default.yaml"
 # Refused in production like every placeholder (shared/settings.py).
 _DEV_SECRET = "dev-only-change-me"
+
+
+def _duration_or_seconds(value: Any) -> Any:
+    """`10m` as in the playbooks file, or a bare number of seconds (`600`)."""
+    if isinstance(value, str) and value.strip().replace(".", "", 1).isdigit():
+        return parse_duration(float(value))
+    return parse_duration(value)
+
+
+SettingDuration = Annotated[timedelta, BeforeValidator(_duration_or_seconds)]
 
 
 class NotifySettings(ServiceSettings):
@@ -49,6 +61,10 @@ class NotifySettings(ServiceSettings):
     # died mid-send) is marked failed, never re-sent: at most once beats at least once here.
     sending_lease_seconds: float = 300.0
     max_attempts: int = 6
+    # A due step whose customer has no address yet waits this long (from the trigger, or
+    # from its arrival when it came late) for the profile event, which travels on another
+    # topic and can lose the race; only then is it suppressed no_address:<channel>.
+    address_grace: SettingDuration = timedelta(minutes=10)
     retry_base_seconds: float = 30.0
     retry_max_seconds: float = 3600.0
 

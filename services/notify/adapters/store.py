@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.notify.domain import CustomerProfile
 from services.notify.domain.cancellations import Cancellation, Pending
+from services.notify.domain.decisions import AWAITING_ADDRESS
 from services.notify.domain.holdout import CONTROL_GROUP
 from services.notify.domain.repeats import Entry
 
@@ -332,6 +333,33 @@ _CANCEL = (
     )
     .columns(*(sa.column(c.name, c.type) for c in MESSAGE_COLUMNS))
 )
+
+
+_WAKE_AWAITING_ADDRESS = sa.text(
+    "UPDATE notify_messages AS m SET due_at = :now, updated_at = :now, "
+    "history = m.history || jsonb_build_array(jsonb_build_object("
+    "'status', 'scheduled', 'reason', 'profile_arrived', 'at', CAST(:now AS timestamptz))) "
+    "WHERE m.id IN (SELECT id FROM notify_messages "
+    "WHERE customer_id = ANY(CAST(:ids AS varchar[])) AND status = 'scheduled' "
+    "AND reason = :reason AND due_at > :now "
+    # a sender holding one is deciding it already (it waits for this transaction's profile
+    # lock, then reads the new profile): skipping it keeps the two from deadlocking
+    "FOR UPDATE SKIP LOCKED)"
+).bindparams(
+    sa.bindparam("ids", type_=ARRAY(sa.String)),
+    sa.bindparam("now", type_=sa.DateTime(timezone=True)),
+)
+
+
+async def wake_awaiting_address(
+    conn: AsyncConnection, customer_ids: Iterable[str], now: datetime
+) -> None:
+    """Makes the customers' steps awaiting an address due now (one statement)."""
+    ids = sorted(set(customer_ids))
+    if ids:
+        await conn.execute(
+            _WAKE_AWAITING_ADDRESS, {"ids": ids, "now": now, "reason": AWAITING_ADDRESS}
+        )
 
 
 async def cancel_messages(

@@ -1,7 +1,17 @@
 """The notify domain: playbooks, triggers and the pure decisions about each message."""
 
 from .customers import CustomerProfile
-from .decisions import Decision, Defer, PlannedStep, Send, Suppress, decide, plan, quiet_until
+from .decisions import (
+    AddressWait,
+    Decision,
+    Defer,
+    PlannedStep,
+    Send,
+    Suppress,
+    decide,
+    plan,
+    quiet_until,
+)
 from .playbooks import (
     Channel,
     Playbook,
@@ -17,6 +27,7 @@ from .templates import Rendered, TemplateBook, load_templates
 from .triggers import Trigger, playbooks_for
 
 __all__ = [
+    "AddressWait",
     "Channel",
     "CustomerProfile",
     "Decision",

@@ -34,6 +34,31 @@ class Defer:
 
 Decision = Send | Suppress | Defer
 
+AWAITING_ADDRESS = "awaiting_address"
+
+
+@dataclass(frozen=True)
+class AddressWait:
+    """How long a due step without an address waits for one. Notify reads lifecycle changes
+    and profile events on two topics, in two groups: a trigger can arrive before the profile
+    carrying the address it needs, so a missing address is final only after `grace`."""
+
+    trigger_at: datetime  # when the trigger occurred
+    received_at: datetime  # when notify planned it: a trigger arriving late gets a full grace
+    profile_at: datetime | None  # the newest profile event notify merged; None: none yet
+    grace: timedelta
+
+    @property
+    def until(self) -> datetime:
+        return max(self.trigger_at, self.received_at) + self.grace
+
+    def pending(self, now: datetime) -> bool:
+        """Within the grace, and no profile seen yet or one that occurred at most `grace`
+        before the trigger (more of it may follow); a long-known profile without the address
+        will not grow one by waiting."""
+        fresh = self.profile_at is None or self.profile_at >= self.trigger_at - self.grace
+        return fresh and now < self.until
+
 
 @dataclass(frozen=True)
 class PlannedStep:
@@ -78,8 +103,10 @@ def decide(
     recent_sends: Sequence[datetime],
     now: datetime,
     policy: Policy,
+    address_wait: AddressWait | None = None,
 ) -> Decision:
-    """Consent, then an address, then quiet hours (defer), then frequency caps (suppress).
+    """Consent, then an address (defer while `address_wait` is pending, then suppress), then
+    quiet hours (defer), then frequency caps (suppress).
 
     `recent_sends` are this customer's sends on this channel (any playbook), newest or not.
     Staff tasks (webhook) skip the customer-facing rules.
@@ -89,6 +116,8 @@ def decide(
     if not profile.opted_in(channel):
         return Suppress(f"opted_out:{channel.value}")
     if not profile.address(channel):
+        if address_wait is not None and address_wait.pending(now):
+            return Defer(address_wait.until, AWAITING_ADDRESS)
         return Suppress(f"no_address:{channel.value}")
     until = quiet_until(now, zone_of(profile, policy), policy.quiet_hours)
     if until is not None:
@@ -107,6 +136,8 @@ def plan(
     profile: CustomerProfile,
     now: datetime,
     had_playbooks: Collection[str] = (),
+    address_grace: timedelta | None = None,
+    profile_at: datetime | None = None,
 ) -> list[PlannedStep]:
     """The steps a trigger schedules; steps due at once are decided now (consent, quiet hours).
 
@@ -114,7 +145,9 @@ def plan(
     trigger keeps its calendar; triggers older than the playbook's max age are suppressed, and
     so are once-per-customer playbooks the customer already had (``had_playbooks``). An
     eligible customer held out in the playbook's (or the global) control group gets every step
-    recorded as suppressed, reason control_group.
+    recorded as suppressed, reason control_group. With an `address_grace`, a step due at once
+    whose address is missing while the profile (merged at `profile_at`, None: never) may still
+    be on its way is scheduled with reason awaiting_address, due when the grace ends.
     """
     planned: list[PlannedStep] = []
     start = min(trigger.occurred_at, now)
@@ -143,12 +176,17 @@ def plan(
             if due > now:
                 planned.append(PlannedStep(playbook, step, due, "scheduled", "waiting"))
                 continue
-            decision = decide(step.channel, profile, (), now, book.policy)
+            wait = (
+                AddressWait(trigger.occurred_at, now, profile_at, address_grace)
+                if address_grace is not None
+                else None
+            )
+            decision = decide(step.channel, profile, (), now, book.policy, wait)
             if isinstance(decision, Suppress):
                 planned.append(PlannedStep(playbook, step, due, "suppressed", decision.reason))
             elif isinstance(decision, Defer):
                 planned.append(
-                    PlannedStep(playbook, step, decision.until, "scheduled", "quiet_hours")
+                    PlannedStep(playbook, step, decision.until, "scheduled", decision.reason)
                 )
             else:
                 planned.append(PlannedStep(playbook, step, now, "scheduled", "due"))

@@ -5,7 +5,7 @@ outbox records commit together. The unique occurrence key makes a redelivered tr
 """
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -84,8 +84,10 @@ class Intake:
         dedup_owner: str = SERVICE,  # the state owner, not the group: every group shares it
         outbox_service: str = SERVICE,
         erasure_secret: str | None = None,
+        address_grace: timedelta | None = None,
     ) -> None:
         self._engine = engine
+        self._address_grace = address_grace  # None: a missing address suppresses at once
         self._erasure_secret = erasure_secret or default_secret()
         self._book = book
         self._clock = clock
@@ -150,6 +152,7 @@ class Intake:
             requests: list[Cancellation] = []
             requested_by: list[Observation] = []  # the observation of each request
             changed: set[str] = set()  # customers whose profile this batch changes
+            profiled: set[str] = set()  # ... by a profile event (an address may have come)
             for o, (starts, _, _) in zip(todo, needs, strict=True):
                 profile, profile_at = state.get(
                     o.customer_id, (CustomerProfile(o.customer_id), None)
@@ -158,6 +161,7 @@ class Intake:
                     profile, profile_at = merge_profile(
                         profile, o.profile, o.occurred_at, profile_at
                     )
+                    profiled.add(o.customer_id)
                 if o.stage is not None:
                     profile = _replace(profile, stage=o.stage)
                 if o.tier is not None:
@@ -176,7 +180,15 @@ class Intake:
                     customer_had = had.setdefault(o.customer_id, set())
                     planned = [
                         message_row(p, trigger, now, self._coupon_secret)
-                        for p in plan(trigger, self._book, profile, now, customer_had)
+                        for p in plan(
+                            trigger,
+                            self._book,
+                            profile,
+                            now,
+                            customer_had,
+                            self._address_grace,
+                            profile_at,
+                        )
                     ]
                     rows += planned
                     causes.update((r["id"], o) for r in planned)
@@ -196,6 +208,9 @@ class Intake:
                     requested_by.append(o)
             inserted = await store.insert_messages(conn, rows)
             decided = [(m, m["status"], m["reason"]) for m in inserted]
+            # A step awaiting its address is due again now that a profile came: the sender
+            # decides it with the profile (after this commit), not when the grace ends.
+            await store.wake_awaiting_address(conn, profiled, now)
             # After the inserts: a message this batch scheduled is cancelled by an event in it.
             chosen = cancelled(requests, await store.pending_cancellable(conn, requests))
             gone = await store.cancel_messages(

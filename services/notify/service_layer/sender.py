@@ -18,6 +18,7 @@ from services.notify.adapters import store
 from services.notify.adapters.channels import ChannelAdapter, DeliveryError, Outgoing
 from services.notify.adapters.notifications import decision_records
 from services.notify.domain import (
+    AddressWait,
     Channel,
     CustomerProfile,
     Defer,
@@ -82,6 +83,7 @@ class SenderConfig:
     max_attempts: int = 6
     retry_base_seconds: float = 30.0
     retry_max_seconds: float = 3600.0
+    address_grace: timedelta | None = None  # None: a missing address suppresses at once
 
 
 class Sender:
@@ -128,7 +130,7 @@ class Sender:
             updates: list[dict[str, Any]] = []
             decided: list[Decided] = []
             for message in due:
-                profile = profiles.get(message["customer_id"], (None, None))[0]
+                profile, profile_at = profiles.get(message["customer_id"], (None, None))
                 profile = profile or CustomerProfile(message["customer_id"])
                 stop = self._why_repeat_stops(message, profile, latest)
                 if stop is not None:
@@ -139,7 +141,9 @@ class Sender:
                     continue
                 channel = Channel(message["channel"])
                 sends = recent[(profile.customer_id, channel.value)]
-                decision = decide(channel, profile, sends, now, self._book.policy)
+                decision = decide(
+                    channel, profile, sends, now, self._book.policy, self._wait(message, profile_at)
+                )
                 if message["id"] in overflow and not isinstance(decision, Suppress):
                     decision = Suppress(overflow[message["id"]])
                 if isinstance(decision, Suppress):
@@ -197,6 +201,12 @@ class Sender:
             outcomes = await asyncio.gather(*(self._deliver(m, o) for m, o in deliveries))
             await self._record(outcomes)
         return len(due)
+
+    def _wait(self, message: Mapping[str, Any], profile_at: datetime | None) -> AddressWait | None:
+        grace = self._config.address_grace
+        if grace is None:
+            return None
+        return AddressWait(message["trigger_at"], message["created_at"], profile_at, grace)
 
     async def _fill_task_queues(
         self,

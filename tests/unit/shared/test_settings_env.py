@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +133,7 @@ PER_SERVICE: list[tuple[str, str, type[BaseSettings], str, Any]] = [
     ("CLM_NOTIFY_SENDER_INTERVAL_SECONDS", "2", NotifySettings, "sender_interval_seconds", 2.0),
     ("CLM_NOTIFY_SENDING_LEASE_SECONDS", "60", NotifySettings, "sending_lease_seconds", 60.0),
     ("CLM_NOTIFY_MAX_ATTEMPTS", "3", NotifySettings, "max_attempts", 3),
+    ("CLM_NOTIFY_ADDRESS_GRACE", "90s", NotifySettings, "address_grace", timedelta(seconds=90)),
     ("CLM_NOTIFY_RETRY_BASE_SECONDS", "5", NotifySettings, "retry_base_seconds", 5.0),
     ("CLM_NOTIFY_RETRY_MAX_SECONDS", "600", NotifySettings, "retry_max_seconds", 600.0),
     ("CLM_NOTIFY_CALENDAR_INTERVAL_SECONDS", "60", NotifySettings, "calendar_interval_seconds", 60.0),
