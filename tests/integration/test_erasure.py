@@ -108,7 +108,7 @@ async def _skipped(service: ServiceProcess) -> float:
 
 
 async def _known_everywhere(db: AsyncEngine, customer: str) -> None:
-    """Waits until lifecycle, scoring and notify each hold the customer's data."""
+    """Waits until lifecycle, scoring, notify and audiences each hold the customer's data."""
 
     async def lifecycle() -> bool:
         rows = await _rows(db, "lifecycle_customers", customer)
@@ -127,7 +127,13 @@ async def _known_everywhere(db: AsyncEngine, customer: str) -> None:
 
     await eventually(lifecycle, timeout=60, what="lifecycle to hold the profile")
     await eventually(scoring, timeout=60, what="scoring to hold the purchases")
+
+    async def audiences() -> bool:
+        rows = await _rows(db, "audience_customers", customer)
+        return bool(rows) and rows[0]["locale"] == "en"
+
     await eventually(notify, timeout=60, what="notify to hold the contact data")
+    await eventually(audiences, timeout=60, what="audiences to hold its view")
 
 
 async def _post_customer(ingest_client: httpx.AsyncClient, customer: str) -> None:
@@ -296,6 +302,7 @@ async def test_a_service_down_during_the_erasure_erases_when_it_comes_back(
     customer = await _known_customer(ingest_client, db, "gdpr-down")
     services["scoring"].stop()
     services["notify"].stop()
+    services["audiences"].stop()
     try:
         await _erase(services["lifecycle"], admin_key, customer)
         for table in ("lifecycle_customers", "lifecycle_transitions", "lifecycle_contact_keys"):
@@ -303,9 +310,11 @@ async def test_a_service_down_during_the_erasure_erases_when_it_comes_back(
         # Each service owns its tables: lifecycle left scoring's and notify's rows to them.
         assert len(await _rows(db, "scoring_purchases", customer)) == 2
         assert await _rows(db, "notify_customers", customer)
+        assert await _rows(db, "audience_customers", customer)
     finally:
         services["scoring"].start()
         services["notify"].start()
+        services["audiences"].start()
     await _erased_everywhere(db, customer)
     everything = [await _rows(db, t, customer) for t in TABLES]
     assert not any(_mentions_personal_data(rows) for rows in everything)
