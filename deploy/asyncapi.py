@@ -91,8 +91,8 @@ _PAYLOADS: dict[str, tuple[str, dict[str, Any]]] = {
     NOTIFICATIONS: ("Message decisions.", NotificationData.model_json_schema(ref_template=REF)),
     CUSTOMER_STATE: (
         "Compacted per-customer state; a tombstone (null value) marks an erased customer. "
-        "Lifecycle publishes it after its erasure commits; scoring and notify erase their own "
-        "data when they read it. Tombstones stay readable for delete.retention.ms after "
+        "Lifecycle publishes it after its erasure commits; scoring, notify and audiences erase "
+        "their own data when they read it. Tombstones stay readable for delete.retention.ms after "
         "compaction: a consumer down for less than that still erases when it comes back.",
         {"type": ["object", "null"]},
     ),
@@ -153,6 +153,7 @@ def _receivers() -> dict[str, list[tuple[str, str]]]:
         CUSTOMER_STATE: [
             ("scoring", f"{scoring_group}-state"),
             ("notify", f"{notify_group}-state"),
+            ("audiences", f"{audiences_group}-state"),
         ],
         SEGMENT_MEMBERSHIPS: [("notify", f"{notify_group}-segments")],
     }

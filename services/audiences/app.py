@@ -27,7 +27,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine = make_engine(settings.database_url, settings.db_pool_size)
     publisher = KafkaPublisher(settings.kafka_bootstrap_servers, "clm-audiences")
     intake = build_intake(engine, settings)
-    consumers = build_consumers(settings, intake, publisher)
+    consumers = build_consumers(settings, engine, intake, publisher)
     sweeper = build_sweeper(engine, settings)
     relay = OutboxRelay(
         engine, publisher, SERVICE, settings.outbox_batch_size, listen=settings.outbox_listen

@@ -4,10 +4,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.erasure_consumer import erasure_consumer
 from shared.kafka_consumer import BatchConsumer
 from shared.kafka_producer import KafkaPublisher
 
+from .adapters.erasure import erase_audiences_data
 from .service_layer.intake import Intake
+from .service_layer.membership import SERVICE
 from .service_layer.observations import (
     decode_customer_event,
     decode_lifecycle_change,
@@ -31,15 +34,26 @@ def build_sweeper(engine: AsyncEngine, settings: AudiencesSettings) -> Sweeper:
 
 
 def build_consumers(
-    settings: AudiencesSettings, intake: Intake, publisher: KafkaPublisher
+    settings: AudiencesSettings, engine: AsyncEngine, intake: Intake, publisher: KafkaPublisher
 ) -> list[BatchConsumer[Any]]:
-    """One group per topic: each topic is read in order per customer, at its own pace."""
+    """One group per topic: each topic is read in order per customer, at its own pace; the
+    erasure tombstones (clm.customer-state.v1) in `<group>-state`, as scoring and notify do."""
     wiring = (
         ("lifecycle", settings.lifecycle_topic, decode_lifecycle_change, intake.handle_changes),
         ("scores", settings.scores_topic, decode_scores, intake.handle_scores),
         ("events", settings.events_topic, decode_customer_event, intake.handle_events),
     )
-    return [
+    erasures = erasure_consumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=f"{settings.consumer_group}-state",
+        engine=engine,
+        erase_own=erase_audiences_data,
+        secret=settings.erasure_secret,
+        service=SERVICE,
+        dlq=publisher,
+        stuck_after_seconds=settings.consumer_stuck_after_seconds,
+    )
+    consumers: list[BatchConsumer[Any]] = [
         BatchConsumer(
             bootstrap_servers=settings.kafka_bootstrap_servers,
             topic=topic,
@@ -52,3 +66,4 @@ def build_consumers(
         )
         for suffix, topic, decode, handle in wiring
     ]
+    return [*consumers, erasures]

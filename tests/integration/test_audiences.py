@@ -351,6 +351,8 @@ async def test_an_erased_customer_is_forgotten_with_its_memberships(
     await eventually(member, timeout=60, what="the customer in the segment")
     engine = make_engine(infra.database_url, 1)
     try:
+        # The sweep's backstop: an erasure whose tombstone audiences never reads (the tombstone
+        # itself: tests/integration/test_erasure.py).
         async with engine.begin() as conn:  # what lifecycle's erasure records
             await record_erasure(conn, default_secret(), customer)
 

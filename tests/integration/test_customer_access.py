@@ -22,7 +22,7 @@ from services.lifecycle.adapters.customer_lookup import CustomerSearch, conditio
 from services.lifecycle.adapters.tables import contact_keys
 from tests.support.factories import complaint, contact, new_customer, profile, purchase
 from tests.support.infra import Infrastructure
-from tests.support.own_groups import start_with_own_groups
+from tests.support.own_groups import start_audiences_with_own_groups, start_with_own_groups
 from tests.support.polling import eventually
 from tests.support.services import ServiceProcess
 
@@ -36,6 +36,9 @@ async def services(
     infra: Infrastructure, start_service: Callable[..., ServiceProcess]
 ) -> AsyncIterator[dict[str, ServiceProcess]]:
     procs = await start_with_own_groups(infra.kafka_bootstrap, start_service, GROUP)
+    procs["audiences"] = await start_audiences_with_own_groups(
+        infra.kafka_bootstrap, start_service, GROUP
+    )
     yield procs
     for proc in procs.values():
         proc.stop()
@@ -248,6 +251,12 @@ async def test_the_export_holds_what_every_service_keeps_of_the_customer(
 ) -> None:
     customer = new_customer("export")
     email = f"export.{TOKEN}@example.com"
+    segment = f"export-{TOKEN}"
+    async with _client(services["audiences"], admin_key) as audiences:
+        resp = await audiences.post(
+            "/v1/segments", json={"name": segment, "filter": {"field": "locale", "eq": "en"}}
+        )
+    assert resp.status_code == 201, resp.text
     events = [
         profile(customer, NOW - timedelta(days=3), name="Exa Port", email=email, locale="en"),
         purchase(customer, NOW - timedelta(days=1), amount="120.00"),
@@ -274,6 +283,8 @@ async def test_the_export_holds_what_every_service_keeps_of_the_customer(
             and body["notify"]["customer"] is not None
             and body["notify"]["customer"]["email"] == email
             and body["notify"]["messages"]
+            and body["audiences"]["customer"] is not None
+            and body["audiences"]["memberships"]
         )
         return body if complete else None
 
@@ -290,6 +301,9 @@ async def test_the_export_holds_what_every_service_keeps_of_the_customer(
     assert body["scoring"]["purchases"][0]["event_id"] == events[1]["event_id"]
     assert {m["playbook"] for m in body["notify"]["messages"]} == {"new_customer"}
     assert "lifecycle_contact_keys" in body["sources"]
+    assert body["audiences"]["customer"]["locale"] == "en"
+    assert segment in {m["segment"] for m in body["audiences"]["memberships"]}
+    assert body["sources"]["audience_members"] == "audiences.memberships"
     for scopes in (["customers:read"], ["customers:read", "scores:read", "notify:read"]):
         async with _client(services["lifecycle"], key_factory(scopes)) as lifecycle:
             resp = await lifecycle.get(f"/v1/customers/{customer}/export")
@@ -299,6 +313,8 @@ async def test_the_export_holds_what_every_service_keeps_of_the_customer(
         unknown = await lifecycle.get(f"/v1/customers/{new_customer('nobody')}/export")
     assert unknown.status_code == 404
     assert unknown.headers["content-type"].startswith("application/problem+json")
+    async with _client(services["audiences"], admin_key) as audiences:
+        assert (await audiences.delete(f"/v1/segments/{segment}")).status_code == 204
 
 
 async def test_an_erased_customer_is_neither_found_nor_exported(

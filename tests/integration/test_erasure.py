@@ -1,9 +1,10 @@
-"""GDPR erasure end to end: ingest -> lifecycle, scoring, notify; DELETE; nothing comes back.
+"""GDPR erasure end to end: ingest -> lifecycle, scoring, notify, audiences; DELETE; nothing
+comes back.
 
 Real uvicorn processes on the real Kafka and PostgreSQL. Each consumer here has its own
 group, started at the end of its topics, so it reads only what this module posts. Lifecycle
-erases its own rows and publishes the erasure tombstone; scoring and notify erase theirs when
-they read it, so their tables are polled with a deadline.
+erases its own rows and publishes the erasure tombstone; scoring, notify and audiences erase
+theirs when they read it, so their tables are polled with a deadline.
 """
 
 import re
@@ -22,12 +23,15 @@ from shared.erasure import customer_hash, default_secret, pseudonym
 from shared.topics import CUSTOMER_STATE
 from tests.support.factories import new_customer, profile, purchase
 from tests.support.infra import Infrastructure
-from tests.support.own_groups import start_with_own_groups
+from tests.support.own_groups import start_audiences_with_own_groups, start_with_own_groups
 from tests.support.polling import eventually
 from tests.support.services import ServiceProcess
 from tests.support.topics import TopicTail
 
 GROUP = f"clm-erasure-test-{uuid.uuid4().hex[:8]}"
+SEGMENT = f"erasure-{GROUP[-8:]}"
+# Far beyond every deadline here: audiences' time sweep cannot be what erases its rows.
+AUDIENCES_SWEEP_SECONDS = "3600"
 NAME, EMAIL, PHONE = "Erin Erased", "erin.erased@example.com", "+8613800138000"
 # Every table holding a customer's rows, with the column naming the customer.
 TABLES = (
@@ -43,6 +47,8 @@ TABLES = (
     "scoring_complaints",
     "notify_customers",
     "notify_messages",
+    "audience_customers",
+    "audience_members",
 )
 
 
@@ -58,6 +64,12 @@ async def services(
         scoring_env={"CLM_SCORING_ERASURE_KEEP_AGGREGATES": "true"},
     )
     procs |= {
+        "audiences": await start_audiences_with_own_groups(
+            infra.kafka_bootstrap,
+            start_service,
+            GROUP,
+            CLM_AUDIENCES_SWEEP_INTERVAL_SECONDS=AUDIENCES_SWEEP_SECONDS,
+        ),
         # Erases only (no consumer, no scheduler), keeping anonymous aggregates.
         "keeper": start_service(
             "lifecycle",
@@ -96,7 +108,7 @@ async def _skipped(service: ServiceProcess) -> float:
 
 
 async def _known_everywhere(db: AsyncEngine, customer: str) -> None:
-    """Waits until lifecycle, scoring and notify each hold the customer's data."""
+    """Waits until lifecycle, scoring, notify and audiences each hold the customer's data."""
 
     async def lifecycle() -> bool:
         rows = await _rows(db, "lifecycle_customers", customer)
@@ -115,7 +127,13 @@ async def _known_everywhere(db: AsyncEngine, customer: str) -> None:
 
     await eventually(lifecycle, timeout=60, what="lifecycle to hold the profile")
     await eventually(scoring, timeout=60, what="scoring to hold the purchases")
+
+    async def audiences() -> bool:
+        rows = await _rows(db, "audience_customers", customer)
+        return bool(rows) and rows[0]["locale"] == "en"
+
     await eventually(notify, timeout=60, what="notify to hold the contact data")
+    await eventually(audiences, timeout=60, what="audiences to hold its view")
 
 
 async def _post_customer(ingest_client: httpx.AsyncClient, customer: str) -> None:
@@ -284,6 +302,7 @@ async def test_a_service_down_during_the_erasure_erases_when_it_comes_back(
     customer = await _known_customer(ingest_client, db, "gdpr-down")
     services["scoring"].stop()
     services["notify"].stop()
+    services["audiences"].stop()
     try:
         await _erase(services["lifecycle"], admin_key, customer)
         for table in ("lifecycle_customers", "lifecycle_transitions", "lifecycle_contact_keys"):
@@ -291,9 +310,51 @@ async def test_a_service_down_during_the_erasure_erases_when_it_comes_back(
         # Each service owns its tables: lifecycle left scoring's and notify's rows to them.
         assert len(await _rows(db, "scoring_purchases", customer)) == 2
         assert await _rows(db, "notify_customers", customer)
+        assert await _rows(db, "audience_customers", customer)
     finally:
         services["scoring"].start()
         services["notify"].start()
+        services["audiences"].start()
     await _erased_everywhere(db, customer)
     everything = [await _rows(db, t, customer) for t in TABLES]
     assert not any(_mentions_personal_data(rows) for rows in everything)
+
+
+async def test_audiences_forgets_an_erased_member_on_the_tombstone_not_at_its_sweep(
+    services: dict[str, ServiceProcess],
+    ingest_client: httpx.AsyncClient,
+    admin_key: str,
+    db: AsyncEngine,
+) -> None:
+    headers = {"Authorization": f"Bearer {admin_key}"}
+    async with httpx.AsyncClient(
+        base_url=services["audiences"].url, headers=headers, timeout=30
+    ) as audiences:
+        resp = await audiences.post(
+            "/v1/segments",
+            json={"name": SEGMENT, "filter": {"field": "locale", "eq": "en"}},
+        )
+        assert resp.status_code == 201, resp.text
+        try:
+            customer = await _known_customer(ingest_client, db, "gdpr-member")
+
+            async def member() -> bool:
+                return bool(await _rows(db, "audience_members", customer))
+
+            await eventually(member, timeout=60, what="the customer in the audience")
+            await _erase(services["lifecycle"], admin_key, customer)
+            # Well within the sweep interval: only the tombstone can have erased these rows.
+            for table in ("audience_customers", "audience_members"):
+
+                async def gone(table: str = table) -> bool:
+                    return await _rows(db, table, customer) == []
+
+                await eventually(gone, timeout=30, what=f"{table} to lose the customer")
+            async with db.connect() as conn:
+                pending = await conn.scalar(
+                    sa.text("SELECT count(*) FROM outbox WHERE service = 'audiences' AND key = :k"),
+                    {"k": customer.encode()},
+                )
+            assert pending == 0, "audiences would still publish the erased id"
+        finally:
+            assert (await audiences.delete(f"/v1/segments/{SEGMENT}")).status_code == 204

@@ -1,4 +1,4 @@
-"""Lifecycle, scoring and notify under a test module's own consumer groups, each starting at
+"""Lifecycle, scoring, notify (and audiences) under a test module's own consumer groups, each starting at
 the end of its topics, so that the module sees only its own events (and the other modules'
 services never apply them a second time)."""
 
@@ -43,3 +43,25 @@ async def start_with_own_groups(
             "notify", CLM_NOTIFY_CONSUMER_GROUP=f"{group}-notify", CLM_NOTIFY_RUN_SENDER="false"
         ),
     }
+
+
+_AUDIENCES_GROUPS = (
+    ("lifecycle", LIFECYCLE_CHANGES),
+    ("scores", CUSTOMER_SCORES),
+    ("events", CUSTOMER_EVENTS),
+    ("state", CUSTOMER_STATE),
+)
+
+
+async def start_audiences_with_own_groups(
+    bootstrap: str, start_service: Callable[..., ServiceProcess], group: str, **env: str
+) -> ServiceProcess:
+    """Audiences under `<group>-audiences-*`; a new segment is built within a second."""
+    for suffix, topic in _AUDIENCES_GROUPS:
+        await start_group_at_end(bootstrap, f"{group}-audiences-{suffix}", [topic])
+    return start_service(
+        "audiences",
+        CLM_AUDIENCES_CONSUMER_GROUP=f"{group}-audiences",
+        CLM_AUDIENCES_BUILD_INTERVAL_SECONDS="0.3",
+        **env,
+    )

@@ -1,7 +1,7 @@
 """Right of access: everything the platform holds on one customer, read in one snapshot.
 
-All services share one database, so (as erasure does) the lifecycle service reads the
-scoring and notify tables directly, in one REPEATABLE READ transaction: every section is
+All services share one database, so the lifecycle service reads the scoring, notify and
+audiences tables directly, in one REPEATABLE READ transaction: every section is
 as of the same instant. Each table erasure clears is exported (`EXPORTED_AS` names where),
 so what can be erased and what is shown to the customer cannot drift apart.
 """
@@ -37,6 +37,8 @@ EXPORTED_AS: Mapping[str, str] = {
     "notify_customers": "notify.customer",
     "notify_messages": "notify.messages",
     "notify_outcomes": "notify.outcomes",  # what a playbook's impact counted of the customer
+    "audience_customers": "audiences.customer",  # the view segments are evaluated over
+    "audience_members": "audiences.memberships",
 }
 _SCORING_LISTS = ("occasions", "purchases", "order_versions", "refunds", "contacts", "complaints")
 _STATE_EXCLUDED = {"facts", "checkpoint", "history", "updated_at"}  # exported in their own form
@@ -92,7 +94,13 @@ async def read_export(
         "messages": await _all_of(conn, "notify_messages", customer_id, "created_at, id"),
         "outcomes": await _all_of(conn, "notify_outcomes", customer_id, "occurred_at, event_id"),
     }
-    held_elsewhere = scoring["scores"] or notify["customer"] or notify["messages"]
+    audiences = {
+        "customer": await _one_of(conn, "audience_customers", customer_id),
+        "memberships": await _all_of(conn, "audience_members", customer_id, "entered_at, segment"),
+    }
+    held_elsewhere = (
+        scoring["scores"] or notify["customer"] or notify["messages"] or audiences["customer"]
+    )
     if row is None and not held_elsewhere and not any(scoring[n] for n in _SCORING_LISTS):
         return None
     state = history = events = None
@@ -115,5 +123,6 @@ async def read_export(
         "lifecycle": {"state": state, "history": history or [], "events": events or []},
         "scoring": scoring,
         "notify": notify,
+        "audiences": audiences,
         "sources": dict(EXPORTED_AS),
     }

@@ -210,6 +210,16 @@ class NotifySection(BaseModel):
     )
 
 
+class AudiencesSection(BaseModel):
+    customer: dict[str, Any] | None = Field(
+        description="Audiences' view segments are evaluated over: stage, flags, tier, scores, "
+        "purchase dates, locale, profile attributes"
+    )
+    memberships: list[dict[str, Any]] = Field(
+        description="Each segment the customer is in (segment, entered_at)"
+    )
+
+
 class CustomerExport(BaseModel):
     customer_id: str
     exported_at: datetime
@@ -220,6 +230,7 @@ class CustomerExport(BaseModel):
     lifecycle: LifecycleSection
     scoring: ScoringSection
     notify: NotifySection
+    audiences: AudiencesSection
     sources: dict[str, str] = Field(description="Each table read, and the section showing it")
 
 
@@ -230,7 +241,7 @@ class CustomerExport(BaseModel):
     responses=problems(404),
 )
 async def export_customer(customer_id: CustomerId, request: Request, _: PersonalDataReader) -> Any:
-    """The customer's data in every service (lifecycle, scoring, notify), read in one
+    """The customer's data in every service (lifecycle, scoring, notify, audiences), read in one
     database snapshot, as JSON. Needs pii:read (or admin): it is all personal data. 404 when
     no service holds any data of the id, or the id was erased."""
     settings = request.app.state.settings

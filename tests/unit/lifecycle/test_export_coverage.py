@@ -1,6 +1,7 @@
 """The right-of-access export shows every table erasure clears, in every service that erases
 on the tombstone: what can be erased and what is shown to the customer cannot drift apart."""
 
+from services.audiences.adapters import erasure as audiences_erasure
 from services.lifecycle.adapters import erasure as lifecycle_erasure
 from services.lifecycle.adapters.customer_export import EXPORTED_AS, plain
 from services.notify.adapters import erasure as notify_erasure
@@ -14,6 +15,7 @@ def test_every_table_erasure_clears_is_exported():
         | set(scoring_erasure._ALWAYS_DELETED)
         | set(scoring_erasure._AGGREGATES)
         | set(notify_erasure._DELETED)
+        | set(audiences_erasure._DELETED)
     )
     assert erased <= set(EXPORTED_AS), erased - set(EXPORTED_AS)
 
