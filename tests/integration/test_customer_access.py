@@ -283,6 +283,7 @@ async def test_the_export_holds_what_every_service_keeps_of_the_customer(
             and body["notify"]["customer"] is not None
             and body["notify"]["customer"]["email"] == email
             and body["notify"]["messages"]
+            and body["notify"]["outcomes"]
             and body["audiences"]["customer"] is not None
             and body["audiences"]["memberships"]
         )
@@ -300,6 +301,8 @@ async def test_the_export_holds_what_every_service_keeps_of_the_customer(
     assert [e["event_id"] for e in body["lifecycle"]["events"]] == [e["event_id"] for e in events]
     assert body["scoring"]["purchases"][0]["event_id"] == events[1]["event_id"]
     assert {m["playbook"] for m in body["notify"]["messages"]} == {"new_customer"}
+    purchases = [o for o in body["notify"]["outcomes"] if o["kind"] == "purchase"]
+    assert [o["event_id"] for o in purchases] == [events[1]["event_id"]]
     assert "lifecycle_contact_keys" in body["sources"]
     assert body["audiences"]["customer"]["locale"] == "en"
     assert segment in {m["segment"] for m in body["audiences"]["memberships"]}

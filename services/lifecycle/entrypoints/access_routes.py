@@ -208,6 +208,10 @@ class NotifySection(BaseModel):
     messages: list[dict[str, Any]] = Field(
         description="Every message with its decisions, subject and template context"
     )
+    outcomes: list[dict[str, Any]] = Field(
+        description="What the playbooks' impact counted of the customer: purchases, stage "
+        "changes and opt-outs (notify_outcomes)"
+    )
 
 
 class AudiencesSection(BaseModel):
