@@ -296,10 +296,23 @@ _CLOCK_STAGE_CHANGES: dict[Clock, StageChange] = {
 }
 
 
+# The clocks that can be due in an active stage, and in another: inactivity, the usual gap,
+# quarter starts and long_lasting are due only when active, early abort only when not. Each
+# keeps the order of `_CLOCKS` (at one instant, the earlier one fires first).
+_ACTIVE_ONLY = {
+    Clock.INACTIVITY,
+    Clock.USUAL_GAP_EXCEEDED,
+    Clock.QUARTER_STARTS,
+    Clock.LONG_LASTING,
+}
+_WHEN_ACTIVE = tuple(entry for entry in _CLOCKS if entry[0] is not Clock.EARLY_ABORT)
+_WHEN_INACTIVE = tuple(entry for entry in _CLOCKS if entry[0] not in _ACTIVE_ONLY)
+
+
 def next_clock(s: CustomerState, r: Thresholds) -> tuple[datetime, Clock] | None:
     """The earliest due clock; at one instant, the one that fires first."""
     best: tuple[datetime, Clock] | None = None
-    for clock, due in _CLOCKS:
+    for clock, due in _WHEN_ACTIVE if s.active else _WHEN_INACTIVE:
         at = due(s, r)
         if at is not None and (best is None or at < best[0]):
             best = (at, clock)
