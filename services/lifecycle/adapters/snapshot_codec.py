@@ -16,7 +16,7 @@ from typing import Any
 from services.lifecycle.domain.business_rules import Thresholds
 from services.lifecycle.domain.checkpoint import Checkpoint, ClockMark
 from services.lifecycle.domain.customer_state import CustomerState
-from services.lifecycle.domain.moments import iso, parse_utc
+from services.lifecycle.domain.moments import iso, parse_iso, parse_utc
 from services.lifecycle.domain.rules import LifecycleRules
 from services.lifecycle.domain.spend import QuarterlySpend, TrailingSpend
 from services.lifecycle.domain.stages import Reason, Stage, Tier
@@ -99,7 +99,7 @@ def state_from_json(raw: Mapping[str, Any], r: Thresholds) -> CustomerState:
     # The trailing window's many moments, as `iso` wrote them (UTC, with offset).
     trailing = TrailingSpend.restore(
         r.tier_window,
-        [(datetime.fromisoformat(at), Decimal(amount)) for at, amount in raw["trailing"]],
+        [(parse_iso(at), Decimal(amount)) for at, amount in raw["trailing"]],
         Decimal(raw["trailing_total"]),
     )
     quarterly = QuarterlySpend(r.growth_factor, r.growth_quarters, r.calendar)

@@ -131,6 +131,7 @@ def fold_later_facts(
     _aware(now)
     start = checkpoint.resumes_at
     first_seen = later.first_seen
+    later_orders = order_keys(later)
     if (
         checkpoint.rules_key != Thresholds.of(rules).key
         or checkpoint.points_total != checkpoint.points_consumed  # facts dated later pending
@@ -139,14 +140,14 @@ def fold_later_facts(
         or first_seen.at <= start.first_seen_at
         or later.profile  # contact keys read the whole profile
         or later.refunds
-        or not order_keys(later).isdisjoint(checkpoint.order_keys)  # an order updated
+        or not later_orders.isdisjoint(checkpoint.order_keys)  # an order updated
         or not checkpoint.ticket_ids.isdisjoint(later.complaints)
     ):
         return None
     points = points_of(later)
     if any(point.at <= start.t or point.at > now for point in points):
         return None
-    replay = Replay(later, rules, start.first_seen_at, keep_checkpoint=True)
+    replay = Replay(later, rules, start.first_seen_at, keep_checkpoint=True, points=points)
     replay.continue_after(checkpoint, points)
     replay.run_until(now)
     state = replay.state(now)
@@ -154,7 +155,7 @@ def fold_later_facts(
     assert folded is not None  # continue_after starts from one
     folded = replace(
         folded,
-        order_keys=checkpoint.order_keys | order_keys(later),
+        order_keys=checkpoint.order_keys | later_orders,
         ticket_ids=checkpoint.ticket_ids | frozenset(later.complaints),
     )
     appended = tuple(state.history)
@@ -295,10 +296,23 @@ _CLOCK_STAGE_CHANGES: dict[Clock, StageChange] = {
 }
 
 
+# The clocks that can be due in an active stage, and in another: inactivity, the usual gap,
+# quarter starts and long_lasting are due only when active, early abort only when not. Each
+# keeps the order of `_CLOCKS` (at one instant, the earlier one fires first).
+_ACTIVE_ONLY = {
+    Clock.INACTIVITY,
+    Clock.USUAL_GAP_EXCEEDED,
+    Clock.QUARTER_STARTS,
+    Clock.LONG_LASTING,
+}
+_WHEN_ACTIVE = tuple(entry for entry in _CLOCKS if entry[0] is not Clock.EARLY_ABORT)
+_WHEN_INACTIVE = tuple(entry for entry in _CLOCKS if entry[0] not in _ACTIVE_ONLY)
+
+
 def next_clock(s: CustomerState, r: Thresholds) -> tuple[datetime, Clock] | None:
     """The earliest due clock; at one instant, the one that fires first."""
     best: tuple[datetime, Clock] | None = None
-    for clock, due in _CLOCKS:
+    for clock, due in _WHEN_ACTIVE if s.active else _WHEN_INACTIVE:
         at = due(s, r)
         if at is not None and (best is None or at < best[0]):
             best = (at, clock)
@@ -389,10 +403,12 @@ class Replay:
         rules: LifecycleRules,
         first_seen_at: datetime,
         keep_checkpoint: bool = False,
+        points: list[Point] | None = None,
     ) -> None:
+        """`points`: `points_of(facts)` when the caller has them already."""
         r = self._r = Thresholds.of(rules)
         self._facts = facts
-        self._points = points_of(facts)
+        self._points = points_of(facts) if points is None else points
         self._next_point = 0
         self._offset = 0  # points folded in before these (`continue_after`)
         self.s = CustomerState(
@@ -532,27 +548,26 @@ class Replay:
             flag for flag, on in ((Flag.AT_RISK, s.at_risk), (Flag.UPGRADE_CANDIDATE, s.upgrade))
             if on
         )  # fmt: skip
-        partial = LifecycleState(
-            customer_id=self._customer_id,
-            as_of=now,
-            stage=s.stage,
-            stage_since=s.stage_since,
-            flags=flags,
-            tier=s.tier,
-            lifecycle_pattern=rule.lifecycle_pattern(s),
-            reactivations=s.reactivations,
-            first_seen_at=s.first_seen_at,
-            first_purchase_at=s.first_purchase_at,
-            last_purchase_at=s.last_purchase_at,
-            purchase_occasions=len(s.occasion_days),
-            total_spend=s.total_spend,
-            trailing_spend=s.trailing.total,
-            churn_risk=s.churn_risk,
-            history=self._log.history(),
-            next_due_at=None,
+        # Read before `next_change_after`, which moves the replay on (and records nothing).
+        fields = (
+            self._customer_id,
+            now,
+            s.stage,
+            s.stage_since,
+            flags,
+            s.tier,
+            rule.lifecycle_pattern(s),
+            s.reactivations,
+            s.first_seen_at,
+            s.first_purchase_at,
+            s.last_purchase_at,
+            len(s.occasion_days),
+            s.total_spend,
+            s.trailing.total,
+            s.churn_risk,
+            self._log.history(),
         )
-        # Last: it moves the replay on.
-        return replace(partial, next_due_at=self.next_change_after(now))
+        return LifecycleState(*fields, next_due_at=self.next_change_after(now))
 
     def _point_due_by(self, now: datetime) -> bool:
         return self._next_point < len(self._points) and self._points[self._next_point].at <= now
