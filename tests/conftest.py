@@ -77,8 +77,11 @@ _SESSION_WIDE: set[int] = set()
 
 @pytest.fixture(scope="session")
 def start_service(service_env: dict[str, str]) -> Iterator[Callable[..., ServiceProcess]]:
-    def start(name: str, *, ready_within: float = 60.0, **extra_env: str) -> ServiceProcess:
-        proc = ServiceProcess(name, free_port(), {**service_env, **extra_env})
+    def start(
+        name: str, *, ready_within: float = 60.0, port: int | None = None, **extra_env: str
+    ) -> ServiceProcess:
+        # `port`: chosen beforehand when another service must be told the address first.
+        proc = ServiceProcess(name, port or free_port(), {**service_env, **extra_env})
         _STARTED.append(proc)  # before it is ready: a start that times out is still stopped
         return proc.start(ready_within)
 

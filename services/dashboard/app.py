@@ -1,5 +1,6 @@
-"""Operator dashboard service: the page and its summary, reading lifecycle's tables and the
-scoring and notify APIs (composition root; run as `services.dashboard.app:app`)."""
+"""Operator dashboard service: the page and its summary, reading the lifecycle, scoring and
+notify APIs (composition root; run as `services.dashboard.app:app`). Its database engine
+serves only the API key store."""
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -28,7 +29,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def _database_only(app: FastAPI) -> Mapping[str, ReadinessCheck]:
-    # The dashboard publishes nothing: Kafka is not its dependency.
+    # The dashboard publishes nothing: Kafka is not its dependency; a service it reads that is
+    # down makes its panels say so, not the dashboard unready.
     return {"database": lambda: database_ready(app.state.engine)}
 
 

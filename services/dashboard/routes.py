@@ -1,36 +1,33 @@
 """Operator dashboard: the page at GET /dashboard and the JSON it reads, GET /v1/dashboard/summary.
 
-Its own module and entry point (services/dashboard/app.py, settings in settings.py), outside
-lifecycle's core; lifecycle still serves the same paths by including this router, so users'
-URLs keep working. The summary is put together here, on the server: lifecycle's own tables for stages,
-transitions and the at-risk flag, and the scoring and notify services over HTTP with the
-caller's own bearer key (so a key sees on the page exactly what it may read through the APIs,
-and the browser talks to one origin only: no CORS). A service that is down, too old to have
-an endpoint, or refuses the key makes its panels say "unavailable" instead of failing the page.
+Its own service (services/dashboard/app.py, settings in settings.py); lifecycle answers its old
+paths with a redirect here. The summary is put together on the server from the lifecycle,
+scoring and notify APIs, called with the caller's own bearer key (upstream.py: a key sees on
+the page exactly what it may read through the APIs, and the browser talks to one origin only:
+no CORS). A service that is down, too old to have an endpoint, or refuses the key makes its
+panels say "unavailable" instead of failing the page.
 """
 
 import asyncio
 import math
 from collections import Counter
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import lru_cache, partial
 from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
-from services.dashboard.settings import DashboardSettings, get_dashboard_settings
-from services.lifecycle.adapters.tables import customers, transitions
-from services.lifecycle.domain import Flag, Stage
 from shared.auth import Scope, require
 from shared.logging import get_logger
 
 from .dashboard_impact import impact_panel
+from .lifecycle_panels import LifecycleFigures, read_lifecycle
+from .settings import DashboardSettings, get_dashboard_settings
+from .upstream import Unavailable, client_for, get_json, section
 
 log = get_logger(__name__)
 
@@ -46,10 +43,8 @@ def _plotly_js() -> bytes:
     return get_plotlyjs().encode("utf-8")
 
 
-FUNNEL = [Stage.ACQUISITION, Stage.DEVELOPMENT, Stage.MAINTENANCE, Stage.CHURN]
 AT_RISK_SHOWN = 50
 AT_RISK_PER_CUSTOMER_MAX = 300  # up to this many at-risk customers: one scores call each
-AT_RISK_IDS_MAX = 50_000
 CLV_PAGE, CLV_PAGES_MAX = 1000, 20  # CLV distribution from at most 20,000 customers
 MESSAGE_PAGE, MESSAGE_PAGES_MAX = 1000, 10
 # retrying: scheduled again after a failed attempt (a provider down shows here, not in failed).
@@ -60,114 +55,6 @@ FORECAST_HORIZONS = {"day": range(7, 92, 7), "week": range(1, 14), "month": rang
 
 router = APIRouter(tags=["dashboard"])
 CustomersReader = Annotated[frozenset[str], Depends(require(Scope.CUSTOMERS_READ))]
-
-
-class Unavailable(Exception):
-    """An upstream service cannot answer this section (down, no such endpoint, key refused)."""
-
-
-async def _get_json(
-    client: httpx.AsyncClient,
-    path: str,
-    params: dict[str, Any] | None = None,
-    *,
-    absent_slug: str | None = None,
-) -> Any:
-    """GET a JSON answer. A 404 problem whose type ends with `absent_slug` gives None (the
-    thing asked for does not exist); every other failure raises Unavailable."""
-    try:
-        resp = await client.get(path, params=params)
-    except httpx.HTTPError as exc:
-        raise Unavailable(f"unreachable ({type(exc).__name__})") from exc
-    if resp.status_code == 200:
-        try:
-            return resp.json()
-        except ValueError as exc:
-            raise Unavailable(f"{path} did not answer JSON") from exc
-    if resp.status_code == 404 and absent_slug:
-        try:
-            problem_type = str(resp.json().get("type", ""))
-        except (ValueError, AttributeError):
-            problem_type = ""
-        if problem_type.endswith(absent_slug):
-            return None
-    if resp.status_code in (401, 403):
-        raise Unavailable(f"the API key was refused ({resp.status_code}) for {path}")
-    raise Unavailable(f"HTTP {resp.status_code} from {path}")
-
-
-def _client(base_url: str, request: Request, settings: DashboardSettings) -> httpx.AsyncClient:
-    headers = {"Authorization": request.headers.get("authorization", "")}
-    return httpx.AsyncClient(
-        base_url=base_url, headers=headers, timeout=settings.upstream_timeout_seconds
-    )
-
-
-async def _section(name: str, build: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
-    try:
-        return {"available": True, "detail": None, **await build()}
-    except Unavailable as exc:
-        log.warning("dashboard_section_unavailable", section=name, detail=str(exc))
-        return {"available": False, "detail": f"{name} unavailable: {exc}"}
-
-
-# ---------------------------------------------------------------- lifecycle's own tables
-
-
-async def _lifecycle_sections(engine: Any, days: int) -> dict[str, Any]:
-    since = datetime.now(UTC) - timedelta(days=days)
-    day = sa.func.to_char(sa.func.date_trunc("day", transitions.c.occurred_at), "YYYY-MM-DD")
-    at_risk = customers.c.flags.contains([Flag.AT_RISK.value])
-    async with engine.connect() as conn:
-        counts = {s.value: 0 for s in FUNNEL}
-        for stage, n in await conn.execute(
-            sa.select(customers.c.stage, sa.func.count()).group_by(customers.c.stage)
-        ):
-            counts[stage] = int(n)
-        per_day = await conn.execute(
-            sa.select(
-                day.label("day"),
-                transitions.c.kind,
-                transitions.c.to_stage,
-                transitions.c.flag,
-                sa.func.count().label("count"),
-            )
-            .where(transitions.c.occurred_at >= since)
-            .group_by(day, transitions.c.kind, transitions.c.to_stage, transitions.c.flag)
-            .order_by(day)
-        )
-        transition_items = [r._asdict() for r in per_day]
-        at_risk_total = int(
-            await conn.scalar(sa.select(sa.func.count()).select_from(customers).where(at_risk)) or 0
-        )
-        rows = await conn.execute(
-            sa.select(
-                customers.c.customer_id,
-                customers.c.stage,
-                customers.c.tier,
-                customers.c.last_purchase_at,
-                customers.c.total_spend,
-            )
-            .where(at_risk)
-            .order_by(customers.c.customer_id)
-            .limit(AT_RISK_IDS_MAX)
-        )
-        at_risk_rows = {
-            r.customer_id: {
-                "customer_id": r.customer_id,
-                "stage": r.stage,
-                "tier": r.tier,
-                "last_purchase_at": r.last_purchase_at.isoformat() if r.last_purchase_at else None,
-                "total_spend": float(r.total_spend),
-            }
-            for r in rows
-        }
-    return {
-        "stages": counts,
-        "transitions": {"days": days, "items": transition_items},
-        "at_risk_total": at_risk_total,
-        "at_risk_rows": at_risk_rows,
-    }
 
 
 # ---------------------------------------------------------------- scoring
@@ -181,7 +68,7 @@ async def _clv_ranking(client: httpx.AsyncClient) -> tuple[list[dict[str, Any]],
         params: dict[str, Any] = {"by": "clv", "limit": CLV_PAGE}
         if cursor:
             params["cursor"] = cursor
-        page = await _get_json(client, "/v1/customers/top", params)
+        page = await get_json(client, "/v1/customers/top", params)
         items.extend(page.get("items", []))
         cursor = page.get("next_cursor")
         if not cursor:
@@ -242,7 +129,7 @@ async def _at_risk_ranked(
 
         async def scores_of(customer_id: str) -> dict[str, Any] | None:
             async with gate:
-                found: dict[str, Any] | None = await _get_json(
+                found: dict[str, Any] | None = await get_json(
                     client, f"/v1/customers/{customer_id}/scores", absent_slug="customer-not-found"
                 )
                 return found
@@ -272,7 +159,7 @@ async def _at_risk_ranked(
 
 
 async def _model(client: httpx.AsyncClient) -> dict[str, Any]:
-    current = await _get_json(client, "/v1/models/current", absent_slug="no-model")
+    current = await get_json(client, "/v1/models/current", absent_slug="no-model")
     if current is None:
         return {"current": None, "forecast": [], "predicted_vs_actual": None}
     unit = str(current.get("time_unit", "week"))
@@ -280,7 +167,7 @@ async def _model(client: httpx.AsyncClient) -> dict[str, Any]:
     answers, tracking = await asyncio.gather(
         asyncio.gather(
             *(
-                _get_json(client, "/v1/forecast", {"horizon": h}, absent_slug="no-model")
+                get_json(client, "/v1/forecast", {"horizon": h}, absent_slug="no-model")
                 for h in horizons
             )
         ),
@@ -303,7 +190,7 @@ async def _tracking(client: httpx.AsyncClient) -> dict[str, Any] | None:
     """Actual vs expected repeat purchases per period up to the model's as_of; a scoring
     service too old for the endpoint only loses this chart, not the model panel."""
     try:
-        found: dict[str, Any] | None = await _get_json(
+        found: dict[str, Any] | None = await get_json(
             client, "/v1/models/current/tracking", absent_slug="no-model"
         )
     except Unavailable as exc:
@@ -313,9 +200,9 @@ async def _tracking(client: httpx.AsyncClient) -> dict[str, Any] | None:
 
 
 async def _scoring_sections(
-    request: Request, lifecycle: dict[str, Any], settings: DashboardSettings
+    request: Request, lifecycle: LifecycleFigures, settings: DashboardSettings
 ) -> dict[str, Any]:
-    async with _client(settings.scoring_url, request, settings) as client:
+    async with client_for(settings.scoring_url, request, settings) as client:
         clv_state: dict[str, Any] = {}
 
         async def clv() -> dict[str, Any]:
@@ -325,27 +212,32 @@ async def _scoring_sections(
             return {"truncated": cut, **_histogram(values)}
 
         async def at_risk() -> dict[str, Any]:
-            if "ranking" not in clv_state and lifecycle["at_risk_total"] > AT_RISK_PER_CUSTOMER_MAX:
+            total = lifecycle.at_risk_total or 0
+            if "ranking" not in clv_state and total > AT_RISK_PER_CUSTOMER_MAX:
                 raise Unavailable("the CLV ranking could not be read")
             return await _at_risk_ranked(
                 client,
-                lifecycle["at_risk_rows"],
-                lifecycle["at_risk_total"],
+                lifecycle.at_risk_rows,
+                total,
                 clv_state.get("ranking", []),
                 clv_state.get("cut", False),
                 settings.upstream_concurrency,
             )
 
         clv_out, model_out = await asyncio.gather(
-            _section("scoring", clv), _section("scoring", lambda: _model(client))
+            section("scoring", clv), section("scoring", lambda: _model(client))
         )
-        at_risk_out = await _section("scoring", at_risk)
-    if not at_risk_out["available"]:
+        if lifecycle.unavailable:  # who is flagged is lifecycle's to say
+            at_risk_out = {"available": False, "detail": lifecycle.unavailable}
+            at_risk_out |= {"total": None, "items": []}
+        else:
+            at_risk_out = await section("scoring", at_risk)
+    if not at_risk_out["available"] and not lifecycle.unavailable:
         # Still list the flagged customers, unranked, so the panel is useful without scoring.
         rows = sorted(
-            lifecycle["at_risk_rows"].values(), key=lambda r: (-r["total_spend"], r["customer_id"])
+            lifecycle.at_risk_rows.values(), key=lambda r: (-r["total_spend"], r["customer_id"])
         )
-        at_risk_out |= {"total": lifecycle["at_risk_total"], "items": rows[:AT_RISK_SHOWN]}
+        at_risk_out |= {"total": lifecycle.at_risk_total, "items": rows[:AT_RISK_SHOWN]}
     return {"clv": clv_out, "model": model_out, "at_risk": at_risk_out}
 
 
@@ -353,7 +245,7 @@ async def _scoring_sections(
 
 
 async def _messages(request: Request, settings: DashboardSettings) -> dict[str, Any]:
-    async with _client(settings.notify_url, request, settings) as client:
+    async with client_for(settings.notify_url, request, settings) as client:
 
         async def count(status: str) -> tuple[int, Counter[str], bool]:
             reasons: Counter[str] = Counter()
@@ -362,7 +254,7 @@ async def _messages(request: Request, settings: DashboardSettings) -> dict[str, 
                 params: dict[str, Any] = {"status": status, "limit": MESSAGE_PAGE}
                 if cursor:
                     params["cursor"] = cursor
-                page = await _get_json(client, "/v1/messages", params)
+                page = await get_json(client, "/v1/messages", params)
                 for item in page.get("items", []):
                     n += 1
                     reasons[str(item.get("reason") or "unspecified")] += 1
@@ -381,12 +273,12 @@ async def _messages(request: Request, settings: DashboardSettings) -> dict[str, 
                 out[f"{status}_by_reason"] = dict(reasons.most_common())
             return out
 
-        return await _section("notify", build)
+        return await section("notify", build)
 
 
 async def _impact(request: Request, settings: DashboardSettings) -> dict[str, Any]:
-    async with _client(settings.notify_url, request, settings) as client:
-        return await _section("notify", lambda: impact_panel(partial(_get_json, client)))
+    async with client_for(settings.notify_url, request, settings) as client:
+        return await section("notify", lambda: impact_panel(partial(get_json, client)))
 
 
 # ---------------------------------------------------------------- routes
@@ -408,8 +300,10 @@ class DashboardSummary(BaseModel):
     `available: false` and a `detail`."""
 
     generated_at: str
-    stages: dict[str, Any] = Field(description="customers per stage")
-    transitions: list[dict[str, Any]] = Field(description="changes per day, kind and target")
+    stages: dict[str, Any] = Field(description="customers per stage (lifecycle)")
+    transitions: dict[str, Any] = Field(
+        description="changes per UTC day, kind and target over the last `days` (lifecycle)"
+    )
     clv: dict[str, Any] = Field(description="CLV histogram (scoring)")
     model: dict[str, Any] = Field(description="current model, forecast, predicted vs actual")
     at_risk: dict[str, Any] = Field(description="at-risk customers ranked by CLV")
@@ -430,22 +324,26 @@ async def dashboard_summary(
 ) -> dict[str, Any]:
     """Stage counts, transitions per day, at-risk customers ranked by CLV, the CLV
     distribution, the current model with its forecast and its predicted vs actual repeat
-    purchases per period (`model.predicted_vs_actual`), and message outcomes. Scoring and
-    notify are read with the caller's key (scopes scores:read and notify:read); a section
+    purchases per period (`model.predicted_vs_actual`), and message outcomes. Lifecycle
+    (GET /v1/reports/overview, GET /v1/customers?flag=at_risk), scoring and notify are read
+    with the caller's key (scopes customers:read, scores:read and notify:read); a section
     whose service cannot answer has `available: false` and a `detail`."""
     settings = get_dashboard_settings()
-    lifecycle = await _lifecycle_sections(request.app.state.engine, days)
-    scoring, messages, impact = await asyncio.gather(
-        _scoring_sections(request, lifecycle, settings),
-        _messages(request, settings),
-        _impact(request, settings),
+
+    async def lifecycle_then_scoring() -> tuple[LifecycleFigures, dict[str, Any]]:
+        async with client_for(settings.lifecycle_url, request, settings) as client:
+            lifecycle = await read_lifecycle(client, days)
+        return lifecycle, await _scoring_sections(request, lifecycle, settings)
+
+    (lifecycle, scoring), messages, impact = await asyncio.gather(
+        lifecycle_then_scoring(), _messages(request, settings), _impact(request, settings)
     )
     return _finite(
         {
             "generated_at": datetime.now(UTC).isoformat(),
             "currency": request.app.state.settings.reporting_currency,  # of spend and CLV
-            "stages": lifecycle["stages"],
-            "transitions": lifecycle["transitions"],
+            "stages": lifecycle.stages,
+            "transitions": lifecycle.transitions,
             **scoring,
             "messages": messages,
             "impact": impact,

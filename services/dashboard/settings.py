@@ -2,6 +2,8 @@
 
 The CLM_LIFECYCLE_ names the dashboard had while it lived in lifecycle still work (outside
 names are kept): CLM_DASHBOARD_SCORING_URL or else CLM_LIFECYCLE_SCORING_URL, and so on.
+Its database is only the platform's API key table (shared/auth.py), to check the caller's key
+before it calls anyone; every figure comes from the services' APIs.
 """
 
 from functools import lru_cache
@@ -20,6 +22,9 @@ class DashboardSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="CLM_DASHBOARD_", extra="ignore")
 
     service_name: str = "dashboard"
+    # Lifecycle's API (stages, transitions, at-risk customers); a new name: no old alias.
+    lifecycle_url: str = "http://127.0.0.1:8002"
+    db_pool_size: int = 2  # the key store's lookups only (cached): no figure reads the database
     scoring_url: str = Field(
         default="http://127.0.0.1:8003", validation_alias=_named("SCORING_URL")
     )

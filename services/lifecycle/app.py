@@ -6,10 +6,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from services.dashboard.routes import router as dashboard_router
 from services.lifecycle.adapters.score_messages import decode_score
 from services.lifecycle.bootstrap import build_processors, load_configured_rules
 from services.lifecycle.entrypoints.access_routes import router as access_router
+from services.lifecycle.entrypoints.dashboard_redirect import router as dashboard_redirect
 from services.lifecycle.entrypoints.routes import router
 from services.lifecycle.service_layer.processing import (
     SERVICE,
@@ -117,4 +117,4 @@ app = create_service_app(
 )
 app.include_router(router)
 app.include_router(access_router)
-app.include_router(dashboard_router)  # the dashboard's paths, kept for users' URLs
+app.include_router(dashboard_redirect)  # the dashboard's old paths: 307 to its service

@@ -53,6 +53,10 @@ class LifecycleSettings(ServiceSettings):
     # GDPR erasure: keep anonymous aggregates under a pseudonymous id instead of deleting
     # every row (services/lifecycle/adapters/erasure.py lists exactly what is kept).
     erasure_keep_aggregates: bool = False
+    # Where the operator dashboard is served (services/dashboard, its own service): lifecycle
+    # answers the dashboard's old paths here with a 307 to this address, as users' browsers
+    # reach it (a public URL, not a peer's in-cluster name).
+    dashboard_url: str = "http://127.0.0.1:8006"
 
 
 @lru_cache

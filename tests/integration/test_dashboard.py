@@ -91,8 +91,9 @@ def browser(chromium: None, tmp_path: Path) -> Iterator[webdriver.Chrome]:
 
 @pytest.fixture(scope="module")
 def stack(start_service: Callable[..., ServiceProcess]) -> dict[str, Any]:
-    """Scoring and notify, then two lifecycle instances reading them: one with notify, one
-    (HTTP API only) pointed at a port where nothing listens. Started two at a time."""
+    """Scoring and notify; lifecycle, whose old dashboard paths redirect to the dashboard
+    service; that dashboard, reading lifecycle, scoring and notify over HTTP; and a second
+    dashboard whose lifecycle and notify are ports where nothing listens. Two at a time."""
 
     def try_notify() -> ServiceProcess | None:
         try:
@@ -101,37 +102,38 @@ def stack(start_service: Callable[..., ServiceProcess]) -> dict[str, Any]:
             return None
 
     nobody = f"http://127.0.0.1:{free_port()}"
+    dashboard_port = free_port()  # lifecycle must know it before the dashboard starts
     with ThreadPoolExecutor(2) as pool:
         scoring_started = pool.submit(
             start_service, "scoring", CLM_SCORING_REFIT_INTERVAL_HOURS="0"
         )
         notify_started = pool.submit(try_notify)
         scoring, notify = scoring_started.result(), notify_started.result()
-        lifecycle_started = pool.submit(
-            start_service,
-            "lifecycle",
-            CLM_LIFECYCLE_SCORING_URL=scoring.url,
-            CLM_LIFECYCLE_NOTIFY_URL=notify.url if notify else nobody,
-        )
-        without_notify = pool.submit(
-            start_service,
-            "lifecycle",
-            CLM_LIFECYCLE_RUN_CONSUMER="false",
-            CLM_LIFECYCLE_RUN_SCHEDULER="false",
-            CLM_LIFECYCLE_SCORING_URL=scoring.url,
-            CLM_LIFECYCLE_NOTIFY_URL=nobody,
+        lifecycle = start_service(
+            "lifecycle", CLM_LIFECYCLE_DASHBOARD_URL=f"http://127.0.0.1:{dashboard_port}"
         )
         # The dashboard's own entry point (services/dashboard/app.py), its own settings.
         dashboard = pool.submit(
             start_service,
             "dashboard",
+            port=dashboard_port,
+            ready_within=180,  # two at a time on a shared 2-core machine
+            CLM_DASHBOARD_LIFECYCLE_URL=lifecycle.url,
             CLM_DASHBOARD_SCORING_URL=scoring.url,
             CLM_DASHBOARD_NOTIFY_URL=notify.url if notify else nobody,
         )
+        cut_off = pool.submit(
+            start_service,
+            "dashboard",
+            ready_within=180,
+            CLM_DASHBOARD_LIFECYCLE_URL=nobody,
+            CLM_DASHBOARD_SCORING_URL=scoring.url,
+            CLM_DASHBOARD_NOTIFY_URL=nobody,
+        )
         return {
-            "lifecycle": lifecycle_started.result(),
-            "lifecycle_without_notify": without_notify.result(),
+            "lifecycle": lifecycle,
             "dashboard": dashboard.result(),
+            "dashboard_cut_off": cut_off.result(),
             "scoring": scoring,
             "notify_url": notify.url if notify else None,
         }
@@ -185,20 +187,21 @@ async def test_dashboard_shows_what_the_apis_return(
 
     await eventually(everyone_known, timeout=30, what="lifecycle and scoring to see the buyers")
 
-    summary = await lifecycle_api.get("/v1/dashboard/summary")
-    assert summary.status_code == 200, summary.text
-    body = summary.json()
+    async with _client_of(stack["dashboard"], admin_key) as dashboard_api:
+        body = await _summary(dashboard_api)
+        anonymous = await dashboard_api.get("/v1/dashboard/summary", headers={"Authorization": ""})
     assert set(body) >= {"stages", "transitions", "at_risk", "clv", "model", "messages"}
     assert body["clv"]["available"] and body["model"]["available"], body
     assert body["messages"]["available"] is (stack["notify_url"] is not None), body["messages"]
-    anonymous = await lifecycle_api.get("/v1/dashboard/summary", headers={"Authorization": ""})
     assert anonymous.status_code == 401
 
+    # Users' old address: lifecycle redirects it to the dashboard service, key and all.
     browser.get(f"{stack['lifecycle'].url}/dashboard#key={admin_key}")
     WebDriverWait(browser, 30).until(
         lambda d: d.find_element(By.ID, "status").get_attribute("data-state") in {"ready", "error"}
     )
     assert browser.find_element(By.ID, "status").get_attribute("data-state") == "ready"
+    assert browser.current_url.startswith(f"{stack['dashboard'].url}/dashboard")
     assert "key=" not in browser.current_url  # the key left the address bar for sessionStorage
 
     async def page_matches_api() -> dict[str, int] | None:
@@ -295,25 +298,78 @@ async def _summary(client: httpx.AsyncClient) -> dict[str, Any]:
     return body
 
 
-async def test_summary_says_notify_unavailable_when_it_is_down(
+async def test_the_page_shows_lifecycles_figures_read_through_its_api(
+    stack: dict[str, Any],
+    clients: tuple[httpx.AsyncClient, httpx.AsyncClient],
+    admin_key: str,
+    browser: webdriver.Chrome,
+) -> None:
+    """Stage counts, the at-risk total and transitions come from GET /v1/reports/overview."""
+    lifecycle_api, _ = clients
+
+    async def summary_matches_overview() -> dict[str, Any] | None:
+        # The scheduler may move a stage between reads: compare within one window.
+        before = await lifecycle_api.get("/v1/reports/overview", params={"days": 30})
+        assert before.status_code == 200, before.text
+        async with _client_of(stack["dashboard"], admin_key) as dashboard_api:
+            body = await _summary(dashboard_api)
+        after = (await lifecycle_api.get("/v1/reports/overview", params={"days": 30})).json()
+        if before.json() != after:
+            return None
+        return {"overview": after, "summary": body}
+
+    seen = await eventually(summary_matches_overview, timeout=30, what="a stable overview")
+    overview, summary = seen["overview"], seen["summary"]
+    assert summary["stages"]["available"] is True
+    assert {s: summary["stages"][s] for s in STAGES} == overview["stages"]
+    assert summary["at_risk"]["total"] == overview["at_risk"]["customers"]
+    assert summary["transitions"]["items"] == overview["transitions"]["items"]
+    assert sum(overview["stages"].values()) == overview["customers"] > 0
+
+    browser.get(f"{stack['dashboard'].url}/dashboard#key={admin_key}")
+    WebDriverWait(browser, 30).until(
+        lambda d: d.find_element(By.ID, "status").get_attribute("data-state") == "ready"
+    )
+
+    async def page_matches_overview() -> dict[str, int] | None:
+        before = (await lifecycle_api.get("/v1/reports/overview")).json()["stages"]
+        shown = _refresh_and_read(browser)
+        after = (await lifecycle_api.get("/v1/reports/overview")).json()["stages"]
+        return shown if before == shown == after else None
+
+    await eventually(page_matches_overview, timeout=30, what="the page to show the overview")
+
+
+async def test_lifecycles_old_dashboard_paths_redirect_to_the_dashboard_service(
     stack: dict[str, Any], admin_key: str
 ) -> None:
-    async with _client_of(stack["lifecycle_without_notify"], admin_key) as client:
-        summary = await _summary(client)
+    dashboard = stack["dashboard"].url
+    async with _client_of(stack["lifecycle"], admin_key) as lifecycle_api:
+        for path in ("/dashboard", "/dashboard/plotly.min.js", "/v1/dashboard/summary?days=7"):
+            moved = await lifecycle_api.get(path)
+            assert moved.status_code == 307, (path, moved.status_code, moved.text[:200])
+            assert moved.headers["location"] == f"{dashboard}{path}"
+        # The summary's old address still asks for a key before it says where to go.
+        anonymous = await lifecycle_api.get("/v1/dashboard/summary", headers={"Authorization": ""})
+        assert anonymous.status_code == 401
+    async with _client_of(stack["dashboard"], admin_key) as dashboard_api:
+        page = await dashboard_api.get("/dashboard")
+        assert page.status_code == 200 and "clmDashboard" in page.text
+
+
+async def test_a_dashboard_whose_lifecycle_and_notify_are_down_says_so(
+    stack: dict[str, Any], admin_key: str
+) -> None:
+    async with _client_of(stack["dashboard_cut_off"], admin_key) as client:
+        summary = await _summary(client)  # 200, not 500
+        for section in ("stages", "transitions", "at_risk"):
+            assert summary[section]["available"] is False, summary[section]
+            assert summary[section]["detail"].startswith("lifecycle unavailable"), summary[section]
         messages = summary["messages"]
         assert messages["available"] is False
         assert messages["detail"].startswith("notify unavailable")
         assert summary["clv"]["available"] is True
         plotly = await client.get("/dashboard/plotly.min.js")
         assert plotly.status_code == 200 and b"plotly" in plotly.content[:200]
-
-
-async def test_the_dashboard_runs_as_its_own_service_with_the_same_paths(
-    stack: dict[str, Any], admin_key: str
-) -> None:
-    async with _client_of(stack["dashboard"], admin_key) as client:
-        assert (await _summary(client))["clv"]["available"] is True
-        page = await client.get("/dashboard")
-        assert page.status_code == 200 and "clmDashboard" in page.text
         anonymous = await client.get("/v1/dashboard/summary", headers={"Authorization": ""})
         assert anonymous.status_code == 401

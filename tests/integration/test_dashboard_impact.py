@@ -1,5 +1,6 @@
 """The dashboard's "Playbook impact" panel in headless Chromium shows what notify's
-GET /v1/playbooks/{name}/impact answers (real lifecycle and notify processes, PostgreSQL)."""
+GET /v1/playbooks/{name}/impact answers (real dashboard, lifecycle and notify processes,
+PostgreSQL)."""
 
 import uuid
 from collections.abc import Callable
@@ -102,12 +103,12 @@ async def seeded(infra: Infrastructure) -> None:
 def stack(start_service: Callable[..., ServiceProcess], playbooks: str) -> dict[str, Any]:
     notify = start_service("notify", CLM_NOTIFY_PLAYBOOKS_PATH=playbooks, **NOTIFY_READ_ONLY)
     lifecycle = start_service(
-        "lifecycle",
-        CLM_LIFECYCLE_RUN_CONSUMER="false",
-        CLM_LIFECYCLE_RUN_SCHEDULER="false",
-        CLM_LIFECYCLE_NOTIFY_URL=notify.url,
+        "lifecycle", CLM_LIFECYCLE_RUN_CONSUMER="false", CLM_LIFECYCLE_RUN_SCHEDULER="false"
     )
-    return {"lifecycle": lifecycle, "notify": notify}
+    dashboard = start_service(
+        "dashboard", CLM_DASHBOARD_LIFECYCLE_URL=lifecycle.url, CLM_DASHBOARD_NOTIFY_URL=notify.url
+    )
+    return {"dashboard": dashboard, "notify": notify}
 
 
 @pytest.mark.timeout(1200)  # a first-time apt-get install of chromium can take minutes
@@ -124,7 +125,7 @@ async def test_the_impact_panel_shows_what_notify_measures(
     uplift = api["difference"]["purchase"]["estimate"]
     assert uplift == pytest.approx(3 / 6 - 1 / 4)
 
-    browser.get(f"{stack['lifecycle'].url}/dashboard#key={admin_key}")
+    browser.get(f"{stack['dashboard'].url}/dashboard#key={admin_key}")
     WebDriverWait(browser, 60).until(
         lambda d: d.find_element(By.ID, "status").get_attribute("data-state") in {"ready", "error"}
     )

@@ -1,5 +1,6 @@
 """Lifecycle HTTP API (CONTRACT.md): customer state, history, lists, stage and transition stats."""
 
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
@@ -9,7 +10,8 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from services.lifecycle.adapters.erasure import erase
-from services.lifecycle.adapters.tables import customers, transitions
+from services.lifecycle.adapters.overview_queries import daily_changes
+from services.lifecycle.adapters.tables import customers
 from services.lifecycle.domain import Flag, LifecycleRules, Stage, Tier
 from services.lifecycle.domain.transitions import parse_history_text
 from shared.auth import Scope, require
@@ -19,9 +21,12 @@ from shared.logging import get_logger
 from shared.openapi import problems
 from shared.problems import Problem
 
+from .report_routes import router as report_router
+
 log = get_logger(__name__)
 
 router = APIRouter(prefix="/v1", tags=["lifecycle"])
+router.include_router(report_router)  # GET /v1/reports/overview
 CustomersReader = Annotated[frozenset[str], Depends(require(Scope.CUSTOMERS_READ))]
 
 
@@ -175,21 +180,8 @@ async def transition_counts(
     request: Request, _: CustomersReader, days: Annotated[int, Query(ge=1, le=3660)] = 30
 ) -> Any:
     since = datetime.now(UTC) - timedelta(days=days)
-    day = sa.func.to_char(sa.func.date_trunc("day", transitions.c.occurred_at), "YYYY-MM-DD")
-    query = (
-        sa.select(
-            day.label("day"),
-            transitions.c.kind,
-            transitions.c.to_stage,
-            transitions.c.flag,
-            sa.func.count().label("count"),
-        )
-        .where(transitions.c.occurred_at >= since)
-        .group_by(day, transitions.c.kind, transitions.c.to_stage, transitions.c.flag)
-        .order_by(day)
-    )
     async with _engine(request).connect() as conn:
-        return [r._asdict() for r in await conn.execute(query)]
+        return [asdict(c) for c in await daily_changes(conn, since)]
 
 
 @router.get("/rules", response_model=LifecycleRules, summary="The rules in force (read-only)")
