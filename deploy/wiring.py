@@ -20,13 +20,14 @@ COMMON: dict[str, Kind] = {
 NEEDS: dict[str, dict[str, Kind]] = {
     "ingest": {},
     "lifecycle": {
-        # The dashboard reads scoring and notify with the caller's key.
-        "CLM_LIFECYCLE_SCORING_URL": "peer",
-        "CLM_LIFECYCLE_NOTIFY_URL": "peer",
+        # Where its old dashboard paths redirect: what users' browsers open, not a peer.
+        "CLM_LIFECYCLE_DASHBOARD_URL": "config",
     },
     "scoring": {"CLM_SCORING_CONSUMER_MEMBERS": "config"},
-    # Its own service (services/dashboard/app.py): reads scoring and notify with the caller's key.
+    # Its own service (services/dashboard/app.py): reads lifecycle, scoring and notify with the
+    # caller's key.
     "dashboard": {
+        "CLM_DASHBOARD_LIFECYCLE_URL": "peer",
         "CLM_DASHBOARD_SCORING_URL": "peer",
         "CLM_DASHBOARD_NOTIFY_URL": "peer",
     },

@@ -427,8 +427,8 @@ def local_wiring() -> dict[str, str]:
     port = {svc.name: svc.port for svc in SERVICES}
     sink = f"http://127.0.0.1:{SINK_HTTP_PORT}"
     return {
-        "CLM_LIFECYCLE_SCORING_URL": f"http://127.0.0.1:{port['scoring']}",
-        "CLM_LIFECYCLE_NOTIFY_URL": f"http://127.0.0.1:{port['notify']}",
+        "CLM_LIFECYCLE_DASHBOARD_URL": f"http://127.0.0.1:{port['dashboard']}",
+        "CLM_DASHBOARD_LIFECYCLE_URL": f"http://127.0.0.1:{port['lifecycle']}",
         "CLM_DASHBOARD_SCORING_URL": f"http://127.0.0.1:{port['scoring']}",
         "CLM_DASHBOARD_NOTIFY_URL": f"http://127.0.0.1:{port['notify']}",
         "CLM_NOTIFY_PUBLIC_URL": f"http://127.0.0.1:{port['notify']}",

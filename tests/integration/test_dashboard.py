@@ -110,7 +110,9 @@ def stack(start_service: Callable[..., ServiceProcess]) -> dict[str, Any]:
         notify_started = pool.submit(try_notify)
         scoring, notify = scoring_started.result(), notify_started.result()
         lifecycle = start_service(
-            "lifecycle", CLM_LIFECYCLE_DASHBOARD_URL=f"http://127.0.0.1:{dashboard_port}"
+            "lifecycle",
+            ready_within=180,
+            CLM_LIFECYCLE_DASHBOARD_URL=f"http://127.0.0.1:{dashboard_port}",
         )
         # The dashboard's own entry point (services/dashboard/app.py), its own settings.
         dashboard = pool.submit(

@@ -238,13 +238,17 @@ async def test_a_first_run_delivers_to_the_sink_and_unsubscribe_really_opts_out(
             assert forged.status_code == 400
             assert forged.headers["content-type"] == "application/problem+json"
 
-            # The dashboard (its own service, and its paths on lifecycle) reaches notify on the
-            # port this stack was started with.
-            for served_by in ("dashboard", "lifecycle"):
-                summary = await http.get(f"{url[served_by]}/v1/dashboard/summary")
-                messages = summary.json()["messages"]
-                assert messages["available"] is True, (served_by, messages)
-                assert messages["sent"] >= 1 and "retrying" in messages
+            # The dashboard (its own service) reaches lifecycle and notify on the ports this
+            # stack was started with; lifecycle's old dashboard paths redirect to it.
+            summary = (await http.get(f"{url['dashboard']}/v1/dashboard/summary")).json()
+            messages = summary["messages"]
+            assert messages["available"] is True, messages
+            assert messages["sent"] >= 1 and "retrying" in messages
+            assert summary["stages"]["available"] is True, summary["stages"]
+            for path in ("/dashboard", "/v1/dashboard/summary"):
+                moved = await http.get(f"{url['lifecycle']}{path}")
+                assert moved.status_code == 307, (path, moved.status_code)
+                assert moved.headers["location"] == f"{url['dashboard']}{path}"
         cli = await asyncio.to_thread(
             subprocess.run,
             [sys.executable, "-m", "clm_cli.main", "messages", "--to", address],

@@ -124,9 +124,12 @@ def test_compose_gives_each_service_what_it_needs() -> None:
                 assert not LOOPBACK.search(env[name]), f"compose {service}: {name}={env[name]}"
     notify = services["notify"]["environment"]
     assert notify["CLM_NOTIFY_SMTP_HOST"] == "sink" and "sink" in services  # a first run delivers
-    assert (
-        services["lifecycle"]["environment"]["CLM_LIFECYCLE_SCORING_URL"] == "http://scoring:8003"
-    )
+    dashboard, lifecycle = services["dashboard"], services["lifecycle"]
+    assert dashboard["environment"]["CLM_DASHBOARD_LIFECYCLE_URL"] == "http://lifecycle:8002"
+    assert dashboard["environment"]["CLM_DASHBOARD_SCORING_URL"] == "http://scoring:8003"
+    # What a browser on the host opens (lifecycle's old dashboard paths redirect there).
+    assert lifecycle["environment"]["CLM_LIFECYCLE_DASHBOARD_URL"] == "http://localhost:8006"
+    assert dashboard["ports"] == ["8006:8006"]
 
 
 def test_the_local_stack_wires_every_peer_it_runs() -> None:

@@ -97,6 +97,8 @@ PER_SERVICE: list[tuple[str, str, type[BaseSettings], str, Any]] = [
     ("CLM_LIFECYCLE_NOTIFY_URL", "http://notify:8004", DashboardSettings, "notify_url", "http://notify:8004"),
     ("CLM_DASHBOARD_SCORING_URL", "http://scoring:8003", DashboardSettings, "scoring_url", "http://scoring:8003"),
     ("CLM_DASHBOARD_NOTIFY_URL", "http://notify:8004", DashboardSettings, "notify_url", "http://notify:8004"),
+    ("CLM_DASHBOARD_LIFECYCLE_URL", "http://lifecycle:8002", DashboardSettings, "lifecycle_url", "http://lifecycle:8002"),
+    ("CLM_LIFECYCLE_DASHBOARD_URL", "https://dash.example", LifecycleSettings, "dashboard_url", "https://dash.example"),
     ("CLM_SCORING_CHURN_HORIZON_DAYS", "30", ScoringSettings, "churn_horizon_days", 30.0),
     ("CLM_SCORING_COMPLAINT_WEIGHT", "0.7", ScoringSettings, "complaint_weight", 0.7),
     ("CLM_SCORING_CONTACT_WEIGHT", "0.1", ScoringSettings, "contact_weight", 0.1),
