@@ -99,6 +99,8 @@ PER_SERVICE: list[tuple[str, str, type[BaseSettings], str, Any]] = [
     ("CLM_DASHBOARD_NOTIFY_URL", "http://notify:8004", DashboardSettings, "notify_url", "http://notify:8004"),
     ("CLM_DASHBOARD_LIFECYCLE_URL", "http://lifecycle:8002", DashboardSettings, "lifecycle_url", "http://lifecycle:8002"),
     ("CLM_LIFECYCLE_DASHBOARD_URL", "https://dash.example", LifecycleSettings, "dashboard_url", "https://dash.example"),
+    ("CLM_DASHBOARD_DB_POOL_SIZE", "3", DashboardSettings, "db_pool_size", 3),
+    ("CLM_DASHBOARD_UPSTREAM_TIMEOUT_SECONDS", "2.5", DashboardSettings, "upstream_timeout_seconds", 2.5),
     ("CLM_SCORING_CHURN_HORIZON_DAYS", "30", ScoringSettings, "churn_horizon_days", 30.0),
     ("CLM_SCORING_COMPLAINT_WEIGHT", "0.7", ScoringSettings, "complaint_weight", 0.7),
     ("CLM_SCORING_CONTACT_WEIGHT", "0.1", ScoringSettings, "contact_weight", 0.1),
