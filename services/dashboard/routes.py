@@ -37,7 +37,7 @@ _PAGE = Path(__file__).with_name("dashboard_page.html").read_text(encoding="utf-
 @lru_cache(maxsize=1)
 def _plotly_js() -> bytes:
     # Loaded on first request (shipped inside the plotly wheel; no CDN): 9 MB of RSS that a
-    # lifecycle worker whose dashboard is never opened should not carry.
+    # replica whose page is never opened should not carry.
     from plotly.offline import get_plotlyjs
 
     return get_plotlyjs().encode("utf-8")
@@ -79,7 +79,7 @@ async def _clv_ranking(client: httpx.AsyncClient) -> tuple[list[dict[str, Any]],
 def _histogram(values: list[float]) -> dict[str, Any]:
     """Bins up to the 99th percentile (what is above is counted in the last bin); geometric
     bins when the values are positive and spread over more than two orders of magnitude."""
-    import numpy as np  # only here: 11 MB of RSS the event-processing worker does not need
+    import numpy as np  # only here: 11 MB of RSS a replica asked only for the page does not need
 
     if not values:
         return {"n": 0, "bins": [], "overflow": 0, "scale": "linear"}

@@ -316,7 +316,7 @@ async def test_the_page_shows_lifecycles_figures_read_through_its_api(
         async with _client_of(stack["dashboard"], admin_key) as dashboard_api:
             body = await _summary(dashboard_api)
         after = (await lifecycle_api.get("/v1/reports/overview", params={"days": 30})).json()
-        if before.json() != after:
+        if {**before.json(), "as_of": None} != {**after, "as_of": None}:  # as_of: read time
             return None
         return {"overview": after, "summary": body}
 
