@@ -101,12 +101,21 @@ async def seeded(infra: Infrastructure) -> None:
 
 @pytest.fixture(scope="module")
 def stack(start_service: Callable[..., ServiceProcess], playbooks: str) -> dict[str, Any]:
-    notify = start_service("notify", CLM_NOTIFY_PLAYBOOKS_PATH=playbooks, **NOTIFY_READ_ONLY)
+    slow = 180  # start-up deadline on a shared 2-core machine
+    notify = start_service(
+        "notify", ready_within=slow, CLM_NOTIFY_PLAYBOOKS_PATH=playbooks, **NOTIFY_READ_ONLY
+    )
     lifecycle = start_service(
-        "lifecycle", CLM_LIFECYCLE_RUN_CONSUMER="false", CLM_LIFECYCLE_RUN_SCHEDULER="false"
+        "lifecycle",
+        ready_within=slow,
+        CLM_LIFECYCLE_RUN_CONSUMER="false",
+        CLM_LIFECYCLE_RUN_SCHEDULER="false",
     )
     dashboard = start_service(
-        "dashboard", CLM_DASHBOARD_LIFECYCLE_URL=lifecycle.url, CLM_DASHBOARD_NOTIFY_URL=notify.url
+        "dashboard",
+        ready_within=slow,
+        CLM_DASHBOARD_LIFECYCLE_URL=lifecycle.url,
+        CLM_DASHBOARD_NOTIFY_URL=notify.url,
     )
     return {"dashboard": dashboard, "notify": notify}
 
