@@ -63,6 +63,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 import orjson
 import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -112,6 +113,13 @@ class Probe:
     change_seen: float | None = None
     score_ts: float | None = None
     score_seen: float | None = None
+    event_id: str | None = None
+    # From the consumers' dedup rows (processed_events): their transaction's start (now())
+    # and, with track_commit_timestamp, its commit.
+    lifecycle_began: float | None = None
+    lifecycle_committed: float | None = None
+    scoring_began: float | None = None
+    scoring_committed: float | None = None
 
 
 @dataclass
@@ -317,6 +325,40 @@ async def ensure_model(key: str, fit: bool) -> bool:
             return resp.status == 201
 
 
+# The consumers' dedup owners (processed_events.consumer) whose transactions a probe joins.
+DEDUP_OWNERS = {"lifecycle": "lifecycle", "scoring": "scoring"}
+
+
+async def transaction_times(database_url: str | None, probes: Iterable[Probe]) -> str:
+    """Fills each probe's lifecycle and scoring transaction start (processed_at = now()) and
+    commit (pg_xact_commit_timestamp of the row, when the server tracks commit timestamps)
+    from the dedup rows their batches wrote; returns what could be read."""
+    wanted = {p.event_id: p for p in probes if p.event_id}
+    if not database_url or not wanted:
+        return "no database URL"
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        tracked = await conn.fetchval("SHOW track_commit_timestamp") == "on"
+        committed = "pg_xact_commit_timestamp(xmin)" if tracked else "NULL::timestamptz"
+        rows = await conn.fetch(
+            f"SELECT consumer, event_id, processed_at, {committed} AS committed "
+            "FROM processed_events WHERE consumer = ANY($1::text[]) AND event_id = ANY($2::text[])",
+            list(DEDUP_OWNERS.values()),
+            list(wanted),
+        )
+    finally:
+        await conn.close()
+    for row in rows:
+        probe = wanted[row["event_id"]]
+        began = row["processed_at"].timestamp()
+        done = row["committed"].timestamp() if row["committed"] is not None else None
+        if row["consumer"] == DEDUP_OWNERS["lifecycle"]:
+            probe.lifecycle_began, probe.lifecycle_committed = began, done
+        else:
+            probe.scoring_began, probe.scoring_committed = began, done
+    return "transaction start and commit" if tracked else "transaction start only"
+
+
 def start_stack() -> None:
     """`make run`'s services, with the CLM_* ports in force (kept running afterwards)."""
     subprocess.run([sys.executable, str(ROOT / "deploy" / "local" / "stack.py"), "up"], check=True)
@@ -352,6 +394,7 @@ async def offer(
         probes[probe.customer_id.encode()] = probe
         now = datetime.now(UTC)
         events = [purchase(probe.customer_id, now, amount="42.00")]
+        probe.event_id = events[0]["event_id"]
         for i in range(batch - 1):
             who = returning[(k * (batch - 1) + i) % customers]
             events.append(contact(who, now) if i % 10 == 9 else purchase(who, now))
@@ -407,8 +450,14 @@ def report(title: str, probes: list[Probe]) -> dict[str, str]:
         "  ingest produce (event ts -> 202)": span("event_ts", "accepted"),
         "  visible to a reader (202 -> read)": span("accepted", "event_seen"),
         "  lifecycle batch + relay wait (202 -> change ts)": span("accepted", "change_ts"),
+        "    fetch + queue (202 -> lifecycle tx start)": span("accepted", "lifecycle_began"),
+        "    lifecycle tx (start -> commit)": span("lifecycle_began", "lifecycle_committed"),
+        "    relay (commit -> change ts)": span("lifecycle_committed", "change_ts"),
         "  relay -> reader (change ts -> read)": span("change_ts", "change_seen"),
         "  scoring batch + relay wait (202 -> score ts)": span("accepted", "score_ts"),
+        "    fetch + queue (202 -> scoring tx start)": span("accepted", "scoring_began"),
+        "    scoring tx (start -> commit)": span("scoring_began", "scoring_committed"),
+        "    relay (commit -> score ts)": span("scoring_committed", "score_ts"),
         "  relay -> reader (score ts -> read)": span("score_ts", "score_seen"),
     }
     missing_change = sum(1 for p in probes if p.accepted and p.change_seen is None)
@@ -417,7 +466,7 @@ def report(title: str, probes: list[Probe]) -> dict[str, str]:
     out = {}
     for name, values in rows.items():
         out[name.strip()] = quantiles(values)
-        print(f"  {name:48} {out[name.strip()]}")
+        print(f"  {name:50} {out[name.strip()]}")
     if missing_change or missing_score:
         print(f"  probes never seen: {missing_change} changes, {missing_score} scores")
     return out
@@ -480,6 +529,11 @@ async def main() -> int:
         or f"127.0.0.1:{os.environ.get('CLM_KAFKA_PORT', '9092')}",
     )
     parser.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL") or env.get("DATABASE_URL"),
+        help="where the consumers' dedup rows are (the per-stage transaction times)",
+    )
+    parser.add_argument(
         "--groups", nargs="+", default=SERVICE_GROUPS, help="the consumer groups whose lag counts"
     )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
@@ -531,6 +585,7 @@ async def main() -> int:
         cpu_before = stack_cpu()
         base = {k: p for k, p in probes.items() if p.customer_id.startswith(f"lat-{run}b-")}
         if args.seconds <= 0:  # the baseline alone
+            print(f"  per stage: {await transaction_times(args.database_url, base.values())}")
             figures["baseline"] = report(
                 f"baseline: {args.baseline_rate:g} events/s, one probe per batch",
                 list(base.values()),
@@ -559,6 +614,7 @@ async def main() -> int:
                 break
             await asyncio.sleep(0.1)
         offered = accepted / max(ended - started, 1e-9)
+        print(f"  per stage: {await transaction_times(args.database_url, probes.values())}")
         figures["baseline"] = report(
             f"baseline: {args.baseline_rate:g} events/s, one probe per batch", list(base.values())
         )

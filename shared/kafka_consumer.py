@@ -90,8 +90,8 @@ def _summary(records: Sequence[ConsumerRecord]) -> dict[str, object]:  # type: i
     }
 
 
-def share_repeated_headers(records: Sequence[ConsumerRecord]) -> None:  # type: ignore[type-arg]
-    """Makes a batch's records share equal header pairs, and header names.
+def share_repeated_headers(records: Sequence[ConsumerRecord]) -> set[str]:  # type: ignore[type-arg]
+    """Makes a batch's records share equal header pairs, and header names; returns the names.
 
     A batch is held until it commits, and its headers were most of each record's memory
     (CloudEvents: nine name/value pairs, ~1.5 of ~2 KB, a new object per name per record);
@@ -108,6 +108,7 @@ def share_repeated_headers(records: Sequence[ConsumerRecord]) -> None:  # type: 
                 found = pairs[pair] = pair if name is pair[0] else (name, pair[1])
             shared.append(found)
         rec.headers = tuple(shared)
+    return set(names)
 
 
 # aiokafka refuses a record whose serialized size exceeds max_request_size (1 MiB, kept by every
@@ -215,10 +216,11 @@ class BatchConsumer(Generic[T]):
                     await self._pause(1.0)
                     continue
                 records = [r for part in batch.values() for r in part]
-                share_repeated_headers(records)
+                names = share_repeated_headers(records)
                 if records:
                     try:
-                        await self._process_until_done(records)
+                        # Only a batch with a redriven record needs each record's headers read.
+                        await self._process_until_done(records, REDRIVE_FOR_HEADER in names)
                     except _Stopped:
                         break
                     await self._commit(batch)
@@ -240,14 +242,18 @@ class BatchConsumer(Generic[T]):
                 await self._pause(delay)
                 delay = min(delay * 2, 10.0)
 
-    async def _process_until_done(self, records: list[ConsumerRecord]) -> None:  # type: ignore[type-arg]
+    async def _process_until_done(
+        self,
+        records: list[ConsumerRecord],  # type: ignore[type-arg]
+        redriven: bool = True,
+    ) -> None:
         started = time.perf_counter()
         summary = _summary(records)
         self.progress.begin(str(summary["offsets"]))
         decoded: list[Decoded[T]] = []
         poison: list[Poison] = []
         for rec in records:
-            if not meant_for(rec, self.group_id):
+            if redriven and not meant_for(rec, self.group_id):
                 continue  # committed with the batch, untouched
             try:
                 decoded.append(Decoded(rec, self._decode(rec)))

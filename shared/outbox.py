@@ -6,8 +6,9 @@ by id see each change once. One relay per service holds an advisory lock so orde
 
 The relay is woken as soon as a transaction that wrote outbox rows commits: a statement
 trigger on the table (migration 0014_h9) sends NOTIFY on `OUTBOX_CHANNEL`, which PostgreSQL
-delivers at commit, and the relay LISTENs on its own connection. Polling every
-`idle_interval_s` stays as the fallback for a wake-up lost with that connection.
+delivers at commit, and the relay LISTENs on its own connection. Polling stays as the fallback
+for a wake-up lost with that connection: every `idle_interval_s` while it is down, every
+`listening_interval_s` while it is up (idle relays then cost the database next to nothing).
 """
 
 import asyncio
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 from itertools import groupby
 from operator import attrgetter
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import BYTEA, JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -31,6 +33,9 @@ log = get_logger(__name__)
 # NOTIFY'd once per committed transaction that inserted outbox rows (trigger of 0014_h9).
 OUTBOX_CHANNEL = "clm_outbox"
 LISTEN_CHECK_SECONDS = 30.0  # how often an idle LISTEN connection is checked to be alive
+# The fallback poll while LISTEN is up: every commit wakes the relay, so a poll finds rows only
+# after a notification was lost with a connection that is not yet known to be dead.
+LISTENING_POLL_SECONDS = 1.0
 
 outbox = sa.Table(
     "outbox",
@@ -107,6 +112,14 @@ async def enqueue(conn: AsyncConnection, service: str, records: Sequence[KafkaRe
         await write_encoded(conn, service, topic, encoded)
 
 
+_TRY_LOCK = "SELECT pg_try_advisory_xact_lock($1::bigint)"
+_PENDING = (
+    "SELECT id, topic, key, value, headers::text FROM outbox "
+    "WHERE service = $1 ORDER BY id LIMIT $2"
+)
+_DONE = "DELETE FROM outbox WHERE id = ANY($1::bigint[])"
+
+
 class OutboxRelay:
     def __init__(
         self,
@@ -117,12 +130,14 @@ class OutboxRelay:
         idle_interval_s: float = 0.1,
         *,
         listen: bool = True,
+        listening_interval_s: float = LISTENING_POLL_SECONDS,
     ) -> None:
         self._engine = engine
         self._publisher = publisher
         self._service = service
         self._batch_size = batch_size
         self._idle = idle_interval_s
+        self._listening_idle = max(idle_interval_s, listening_interval_s)
         self._listen_enabled = listen
         self._lock_id = zlib.crc32(f"outbox:{service}".encode())
         self._stopping = asyncio.Event()
@@ -133,26 +148,21 @@ class OutboxRelay:
     async def relay_once(self) -> int:
         """Publishes up to one batch of pending rows; returns how many were published."""
         async with self._engine.begin() as conn:
-            locked = await conn.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(self._lock_id)))
-            if not locked:
+            # asyncpg directly: the relay reads every row the services write (no ORM rows,
+            # headers parsed by orjson).
+            driver = await asyncpg_connection(conn)
+            if not await driver.fetchval(_TRY_LOCK, self._lock_id):
                 return 0
-            rows = (
-                await conn.execute(
-                    sa.select(outbox)
-                    .where(outbox.c.service == self._service)
-                    .order_by(outbox.c.id)
-                    .limit(self._batch_size)
-                )
-            ).all()
+            rows = await driver.fetch(_PENDING, self._service, self._batch_size)
             if not rows:
                 OUTBOX_BACKLOG.labels(self._service).set(0)
                 return 0
             records = [
-                KafkaRecord(r.topic, r.key, r.value, [(k, v.encode()) for k, v in r.headers])
-                for r in rows
+                KafkaRecord(topic, key, value, [(k, v.encode()) for k, v in orjson.loads(headers)])
+                for _, topic, key, value, headers in rows
             ]
             await self._publisher.publish(records)
-            await conn.execute(outbox.delete().where(outbox.c.id.in_([r.id for r in rows])))
+            await driver.execute(_DONE, [r[0] for r in rows])
         return len(rows)
 
     async def run(self) -> None:
@@ -181,6 +191,8 @@ class OutboxRelay:
                 if published < self._batch_size:
                     # After a failure only stop cuts the backoff short: new rows must not
                     # turn it into a retry per commit.
+                    if not failed and self.listening.is_set():
+                        delay = self._listening_idle  # commits wake it; the poll is a backstop
                     await self._wait(delay, woken_by_rows=not failed)
         finally:
             if listener is not None:

@@ -324,7 +324,9 @@ def start_postgres() -> str:
         "-c shared_buffers=512MB -c synchronous_commit=on -c fsync=on "
         # Durable, but with fewer forced checkpoints and compressed full-page images: the
         # consumers write many rows per batch, and WAL volume was their largest cost.
-        "-c wal_compression=lz4 -c max_wal_size=4GB -c checkpoint_timeout=15min"
+        "-c wal_compression=lz4 -c max_wal_size=4GB -c checkpoint_timeout=15min "
+        # Commit times of rows (pg_xact_commit_timestamp): bench.pipeline_latency's stages.
+        "-c track_commit_timestamp=on"
     )
     subprocess.run(
         [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(pg_log), "-o", options,

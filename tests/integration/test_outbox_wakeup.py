@@ -78,3 +78,51 @@ async def test_a_committed_outbox_row_is_published_long_before_the_next_poll(
         await reader.stop()
         await publisher.stop()
         await engine.dispose()
+
+
+async def _idle_passes(relay: OutboxRelay, seconds: float, *, after_listening: bool) -> int:
+    """How many times the idle relay read the outbox in `seconds`, counted from its start or,
+    with `after_listening`, from when its LISTEN connection was up."""
+    passes = 0
+    read = relay.relay_once
+
+    async def counted() -> int:
+        nonlocal passes
+        passes += 1
+        return await read()
+
+    relay.relay_once = counted  # type: ignore[method-assign]
+    running = asyncio.create_task(relay.run())
+    try:
+        if after_listening:
+            await asyncio.wait_for(relay.listening.wait(), 30)
+            await asyncio.sleep(0.2)  # the pass its start of listening asks for
+            passes = 0
+        await asyncio.sleep(seconds)  # the span being measured, not synchronisation
+        return passes
+    finally:
+        relay.stop()
+        await asyncio.wait_for(running, 10)
+
+
+async def test_an_idle_relay_reads_the_outbox_rarely_while_it_listens(
+    infra: Infrastructure,
+) -> None:
+    """Commits wake a listening relay, so its poll is only a backstop (every
+    LISTENING_POLL_SECONDS = 1 s); without LISTEN it polls every idle_interval_s."""
+    engine = make_engine(infra.database_url, pool_size=4)
+    publisher = KafkaPublisher(infra.kafka_bootstrap, "test-outbox-idle")
+    try:
+        listening = OutboxRelay(engine, publisher, f"idle-{uuid.uuid4().hex[:8]}", 10, 0.05)
+        polling = OutboxRelay(
+            engine, publisher, f"idle-{uuid.uuid4().hex[:8]}", 10, 0.05, listen=False
+        )
+        listened, polled = await asyncio.gather(
+            _idle_passes(listening, 3.0, after_listening=True),
+            _idle_passes(polling, 3.0, after_listening=False),
+        )
+        assert polled >= 15, f"a relay without LISTEN read the outbox {polled} times in 3 s"
+        assert listened <= 4, f"a listening relay read the outbox {listened} times in 3 s"
+    finally:
+        await publisher.stop()
+        await engine.dispose()

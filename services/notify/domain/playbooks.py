@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import date, time, timedelta
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -387,6 +388,15 @@ class PlaybookBook(_Strict):
     @property
     def active(self) -> list[Playbook]:
         return [p for p in self.playbooks if p.enabled]
+
+    @cached_property
+    def active_by_kind(self) -> dict[TriggerKind, tuple[Playbook, ...]]:
+        """The enabled playbooks by trigger kind, in book order: every observation asks which
+        playbooks its trigger starts, and only those of its kind can match."""
+        kinds: dict[TriggerKind, list[Playbook]] = {}
+        for p in self.active:
+            kinds.setdefault(p.trigger.kind, []).append(p)
+        return {kind: tuple(found) for kind, found in kinds.items()}
 
     def date_playbooks(self) -> list[Playbook]:
         return [p for p in self.active if p.trigger.kind is TriggerKind.DATE]

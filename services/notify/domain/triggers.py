@@ -50,7 +50,7 @@ class Trigger:
 
 
 def playbooks_for(trigger: Trigger, book: PlaybookBook) -> list[Playbook]:
-    return [p for p in book.active if trigger.matches(p)]
+    return [p for p in book.active_by_kind.get(trigger.kind, ()) if trigger.matches(p)]
 
 
 def score_triggers(

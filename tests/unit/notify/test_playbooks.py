@@ -1,6 +1,6 @@
 """Playbooks as configuration: the shipped file is valid; a bad one names the field."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +10,7 @@ import yaml
 from services.notify.bootstrap import load_configuration
 from services.notify.domain import PlaybookError, TriggerKind, load_playbooks, parse_playbooks
 from services.notify.domain.durations import parse_duration
+from services.notify.domain.triggers import Trigger, playbooks_for
 from services.notify.settings import DEFAULT_PLAYBOOKS, NotifySettings
 
 
@@ -101,3 +102,35 @@ def test_a_score_trigger_needs_one_threshold() -> None:
         parse_playbooks(_minimal(trigger=trigger))
     with pytest.raises(PlaybookError, match="score must be one of"):
         parse_playbooks(_minimal(trigger={"kind": "score_crossed", "score": "x", "above": 1}))
+
+
+def test_playbooks_for_finds_by_trigger_kind_what_a_scan_of_the_active_book_finds() -> None:
+    """The kind index (PlaybookBook.active_by_kind) is a shortcut, never a different answer:
+    every default trigger, and triggers no playbook has, with one playbook disabled."""
+    book = load_playbooks(DEFAULT_PLAYBOOKS)
+    first = book.playbooks[0]
+    disabled = book.model_copy(
+        update={"playbooks": (first.model_copy(update={"enabled": False}), *book.playbooks[1:])}
+    )
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    triggers = [
+        Trigger(TriggerKind.STAGE_ENTERED, "c", "o", at, stage=s, from_stage=f)
+        for s in ("acquisition", "development", "maintenance", "churn")
+        for f in (None, "acquisition", "churn")
+    ]
+    triggers += [
+        Trigger(TriggerKind.FLAG_SET, "c", "o", at, flag="at_risk"),
+        Trigger(TriggerKind.FLAG_CLEARED, "c", "o", at, flag="at_risk"),
+        Trigger(TriggerKind.TIER_ENTERED, "c", "o", at, tier="A"),
+        Trigger(TriggerKind.TIER_ENTERED, "c", "o", at, tier="C"),
+        *(Trigger(TriggerKind.EVENT, "c", "o", at, event=e) for e in
+          ("purchase", "contact", "complaint.opened", "complaint.resolved")),
+        Trigger(TriggerKind.DATE, "c", "o", at, date="birthday"),
+        Trigger(TriggerKind.SEGMENT_ENTERED, "c", "o", at, segment="vip"),
+    ]  # fmt: skip
+    for b in (book, disabled):
+        for t in triggers:
+            assert playbooks_for(t, b) == [p for p in b.active if t.matches(p)], t
+    assert first not in playbooks_for(
+        Trigger(first.trigger.kind, "c", "o", at, stage=first.trigger.stage), disabled
+    )

@@ -3,6 +3,7 @@
 from aiokafka.structs import ConsumerRecord
 
 from shared.kafka_consumer import share_repeated_headers
+from shared.topics import REDRIVE_FOR_HEADER
 
 
 def record(offset: int, headers: list[tuple[str, bytes]] | None) -> ConsumerRecord:  # type: ignore[type-arg]
@@ -35,3 +36,12 @@ def test_records_without_headers_get_an_empty_tuple() -> None:
     share_repeated_headers(records)
 
     assert [r.headers for r in records] == [(), ()]
+
+
+def test_the_batch_header_names_are_returned_so_a_redrive_header_is_found_once() -> None:
+    plain = [("ce_id", b"a"), ("ce_type", b"x")]
+    redriven = [("ce_id", b"b"), (REDRIVE_FOR_HEADER, b"clm-scoring")]
+
+    assert share_repeated_headers([record(0, plain), record(1, plain)]) == {"ce_id", "ce_type"}
+    assert REDRIVE_FOR_HEADER in share_repeated_headers([record(0, plain), record(1, redriven)])
+    assert share_repeated_headers([record(0, None)]) == set()
