@@ -2,7 +2,7 @@
 
 Run: make infra && .venv/bin/python -m bench.lifecycle_scheduler [--events 100000
 --customers 20000] [--late-fraction 0.05] [--repeat 3] [--profile out.pstats]
-Loads the events through `LifecycleProcessor.handle` (event-time clock, as the service), keeps a
+Loads the events through `LifecycleProcessor.handle` (the wall clock stopped at the last event), keeps a
 copy of the bench customers' rows, then `--repeat` times: restores the rows, moves the clock 200
 days past the last event (every customer churns: truly due) and runs the service's scheduler
 workers (CLM_LIFECYCLE_SCHEDULER_WORKERS, batches of CLM_LIFECYCLE_SCHEDULER_BATCH_SIZE) until
@@ -33,8 +33,6 @@ from shared.events import customer_event_adapter
 from shared.gc_tuning import tune_garbage_collector
 from shared.kafka_consumer import Decoded
 
-SNAPSHOT = "bench_scheduler_rows"
-
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
@@ -47,38 +45,40 @@ async def main() -> None:
     args = parser.parse_args()
     run = secrets.token_hex(4)
     like = f"bench-{run}-%"
+    snapshot = f"bench_scheduler_rows_{run}"  # per run: runs may overlap on one database
     raw = make_events(args.events, args.customers, run, args.late_fraction)
     events = [
         Decoded(None, domain_event(customer_event_adapter.validate_python(e)))  # type: ignore[arg-type]
         for e in raw
     ]
     del raw
+    # The wall clock stopped at the last event (not the shared event-time watermark, so that
+    # runs may overlap on one database).
+    last = max(d.message.occurred_at for d in events)
     tune_garbage_collector()  # as the service's lifespan does
     engine = make_engine(DATABASE_URL, 5)
     conn = await asyncpg.connect(DATABASE_URL.replace("+asyncpg", ""))
     rules = load_rules(DEFAULT_RULES)
     loader = LifecycleProcessor(
-        engine, rules, ClockMode.EVENT_TIME, dedup_owner=f"bench-scheduler-{run}",
-        outbox_service=f"bench-{run}",
+        engine, rules, ClockMode.WALL, wall_clock=lambda: last,
+        dedup_owner=f"bench-scheduler-{run}", outbox_service=f"bench-{run}",
     )  # fmt: skip
     try:
-        await conn.execute("DELETE FROM lifecycle_watermark")
         for start in range(0, len(events), args.batch):
             await loader.handle(events[start : start + args.batch])
-        watermark = await conn.fetchval("SELECT event_time FROM lifecycle_watermark WHERE id = 1")
-        later = watermark + timedelta(days=200)
-        await conn.execute(f"DROP TABLE IF EXISTS {SNAPSHOT}")
+        later = last + timedelta(days=200)
+        await conn.execute(f"DROP TABLE IF EXISTS {snapshot}")
         await conn.execute(
-            f"CREATE TABLE {SNAPSHOT} AS SELECT * FROM lifecycle_customers WHERE customer_id LIKE $1",
+            f"CREATE TABLE {snapshot} AS SELECT * FROM lifecycle_customers WHERE customer_id LIKE $1",
             like,
         )
-        await conn.execute(f"DROP TABLE IF EXISTS {SNAPSHOT}_transitions")
+        await conn.execute(f"DROP TABLE IF EXISTS {snapshot}_transitions")
         await conn.execute(
-            f"CREATE TABLE {SNAPSHOT}_transitions AS SELECT * FROM lifecycle_transitions "
+            f"CREATE TABLE {snapshot}_transitions AS SELECT * FROM lifecycle_transitions "
             "WHERE customer_id LIKE $1",
             like,
         )
-        transitions = await conn.fetchval(f"SELECT count(*) FROM {SNAPSHOT}_transitions")
+        transitions = await conn.fetchval(f"SELECT count(*) FROM {snapshot}_transitions")
         await conn.execute("DELETE FROM outbox WHERE service = $1", f"bench-{run}")
         processor = LifecycleProcessor(
             engine, rules, ClockMode.WALL, wall_clock=lambda: later,
@@ -87,10 +87,10 @@ async def main() -> None:
         print(
             f"\nlifecycle scheduler benchmark: {args.customers:,} customers from "
             f"{args.events:,} events ({transitions:,} transitions stored), the clock "
-            f"{(later - watermark).days} days past the last event"
+            f"{(later - last).days} days past the last event"
         )
         for n in range(1, args.repeat + 1):
-            await restore(conn, run)
+            await restore(conn, run, snapshot)
             await conn.execute("VACUUM (ANALYZE) lifecycle_customers")
             profiler = cProfile.Profile() if args.profile and n == args.repeat else None
             t0, pg0 = time.perf_counter(), postgres_cpu_seconds(PG_PORT)
@@ -119,24 +119,23 @@ async def main() -> None:
             "DELETE FROM processed_events WHERE consumer = $1", f"bench-scheduler-{run}"
         )
         await conn.execute("DELETE FROM outbox WHERE service = $1", f"bench-{run}")
-        await conn.execute(f"DROP TABLE IF EXISTS {SNAPSHOT}")
-        await conn.execute(f"DROP TABLE IF EXISTS {SNAPSHOT}_transitions")
-        await conn.execute("DELETE FROM lifecycle_watermark")
+        await conn.execute(f"DROP TABLE IF EXISTS {snapshot}")
+        await conn.execute(f"DROP TABLE IF EXISTS {snapshot}_transitions")
         await conn.close()
         await engine.dispose()
     if args.profile:
         pstats.Stats(args.profile).sort_stats("tottime").print_stats(30)
 
 
-async def restore(conn: asyncpg.Connection, run: str) -> None:
+async def restore(conn: asyncpg.Connection, run: str, snapshot: str) -> None:
     """The bench customers as loaded: their rows, no clock transitions, no outbox rows."""
     like = f"bench-{run}-%"
     async with conn.transaction():
         await conn.execute("DELETE FROM lifecycle_customers WHERE customer_id LIKE $1", like)
-        await conn.execute(f"INSERT INTO lifecycle_customers SELECT * FROM {SNAPSHOT}")
+        await conn.execute(f"INSERT INTO lifecycle_customers SELECT * FROM {snapshot}")
         await conn.execute("DELETE FROM lifecycle_transitions WHERE customer_id LIKE $1", like)
         await conn.execute(
-            f"INSERT INTO lifecycle_transitions SELECT * FROM {SNAPSHOT}_transitions"
+            f"INSERT INTO lifecycle_transitions SELECT * FROM {snapshot}_transitions"
         )
         await conn.execute("DELETE FROM outbox WHERE service = $1", f"bench-{run}")
 
