@@ -9,7 +9,8 @@ workers (CLM_LIFECYCLE_SCHEDULER_WORKERS, batches of CLM_LIFECYCLE_SCHEDULER_BAT
 nothing is due. Prints, per run, seconds per 100,000 due customers and the CPU per customer of
 this process and of the local PostgreSQL server (bench/server_cpu.py, the server on CLM_PG_PORT;
 CPU per customer = CPU seconds / customers evaluated, in microseconds). The same rows each run,
-so runs of two versions of the code on a shared machine compare by their CPU per customer.
+so two versions of the code compare by their CPU per customer, run one after the other (the
+scheduler claims every due row of the database: runs must not overlap).
 The bench rows are removed afterwards.
 """
 
@@ -45,15 +46,14 @@ async def main() -> None:
     args = parser.parse_args()
     run = secrets.token_hex(4)
     like = f"bench-{run}-%"
-    snapshot = f"bench_scheduler_rows_{run}"  # per run: runs may overlap on one database
+    snapshot = f"bench_scheduler_rows_{run}"  # per run: a killed run's table stays apart
     raw = make_events(args.events, args.customers, run, args.late_fraction)
     events = [
         Decoded(None, domain_event(customer_event_adapter.validate_python(e)))  # type: ignore[arg-type]
         for e in raw
     ]
     del raw
-    # The wall clock stopped at the last event (not the shared event-time watermark, so that
-    # runs may overlap on one database).
+    # The wall clock stopped at the last event: the shared event-time watermark is left alone.
     last = max(d.message.occurred_at for d in events)
     tune_garbage_collector()  # as the service's lifespan does
     engine = make_engine(DATABASE_URL, 5)
