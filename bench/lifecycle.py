@@ -22,6 +22,7 @@ Stop the running stack's lifecycle service first: its wall-clock scheduler claim
 
 import argparse
 import asyncio
+import cProfile
 import multiprocessing
 import os
 import random
@@ -57,6 +58,8 @@ BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 # The cores this process may run on: what the CPU costs measured here can be spread over.
 CORES = len(os.sched_getaffinity(0))
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql+asyncpg://clm:clm@127.0.0.1:55432/clm")
+# The local server's CPU only (other servers on a shared machine would count otherwise).
+PG_PORT = int(os.environ.get("CLM_PG_PORT", "55432"))
 
 
 def make_events(
@@ -187,6 +190,14 @@ async def main() -> None:
         "--scheduler-processes", type=int, default=1,
         help="run (d) and (e) in this many processes (as as many instances would); 1: in this one",
     )  # fmt: skip
+    parser.add_argument(
+        "--scheduler-only", action="store_true",
+        help="skip the baselines (a) and (b): load the events through (c), then (d) and (e)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--profile-scheduler", metavar="FILE", default=None,
+        help="cProfile (e) in this process into FILE (with --scheduler-processes 1)",
+    )  # fmt: skip
     args = parser.parse_args()
     run = secrets.token_hex(4)
     topic = f"bench.lifecycle.{run}"
@@ -202,9 +213,11 @@ async def main() -> None:
 
     await reset_watermark()
     await vacuum_bench_tables()  # earlier runs' deleted rows would slow this one down
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        baselines = pool.submit(baselines_in_child, topic, args.events)
-        raw_rate, copy_rate = await asyncio.wrap_future(baselines)
+    raw_rate, copy_rate = float("nan"), float("nan")
+    if not args.scheduler_only:
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            baselines = pool.submit(baselines_in_child, topic, args.events)
+            raw_rate, copy_rate = await asyncio.wrap_future(baselines)
 
     settings = LifecycleSettings()
     tune_garbage_collector()  # as the service's lifespan does
@@ -232,7 +245,14 @@ async def main() -> None:
         # Then truly due: the clock 200 days on, every bench customer has churned meanwhile.
         watermark = await conn.fetchval("SELECT event_time FROM lifecycle_watermark WHERE id = 1")
         later = watermark + timedelta(days=200)
-        truly_due = await run_scheduler(processes, bench_processor(engine, run, later), run, later)
+        truly_processor = bench_processor(engine, run, later)
+        profiler = cProfile.Profile() if args.profile_scheduler else None
+        if profiler is not None:
+            profiler.enable()
+        truly_due = await run_scheduler(processes, truly_processor, run, later)
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(args.profile_scheduler)
     finally:
         for sql in (
             "DELETE FROM lifecycle_transitions WHERE customer_id LIKE $1",
@@ -283,7 +303,9 @@ class SchedulerRun:
     @classmethod
     def of(cls, evaluated: int, seconds: float, cpu: float, pg_started: float) -> "SchedulerRun":
         per = max(evaluated, 1)
-        return cls(evaluated, seconds, cpu / per, (postgres_cpu_seconds() - pg_started) / per)
+        return cls(
+            evaluated, seconds, cpu / per, (postgres_cpu_seconds(PG_PORT) - pg_started) / per
+        )
 
     def report(self) -> None:
         per_100k = self.seconds * 100_000 / max(self.evaluated, 1)
@@ -370,14 +392,14 @@ async def process_here(
     try:
         await consumer.wait_started()
         started, cpu_started = time.perf_counter(), time.process_time()
-        pg_started = postgres_cpu_seconds()
+        pg_started = postgres_cpu_seconds(PG_PORT)
         while handled < total:
             peak_rss = max(peak_rss, process.memory_info().rss)
             await asyncio.sleep(0.2)  # progress sampling of a benchmark, not test synchronisation
         return ProcessingRun(
             total / (time.perf_counter() - started),
             (time.process_time() - cpu_started) / total,
-            (postgres_cpu_seconds() - pg_started) / total,
+            (postgres_cpu_seconds(PG_PORT) - pg_started) / total,
             peak_rss,
             rss_before,
         )
@@ -400,7 +422,7 @@ async def process_in_processes(processes: int, topic: str, run: str, total: int)
         rss_before = peak_rss = sum(m.memory_info().rss for m in members)
         peak_each = 0
         group = f"bench-lifecycle-{run}"
-        started, pg_started = time.perf_counter(), postgres_cpu_seconds()
+        started, pg_started = time.perf_counter(), postgres_cpu_seconds(PG_PORT)
         children.start.set()
         done = 0
         while done < total:
@@ -409,7 +431,7 @@ async def process_in_processes(processes: int, topic: str, run: str, total: int)
             await asyncio.sleep(0.2)  # progress sampling of a benchmark, not test synchronisation
             done = await committed(admin, group, topic)
         seconds = time.perf_counter() - started
-        pg_seconds = postgres_cpu_seconds() - pg_started  # before the children disconnect
+        pg_seconds = postgres_cpu_seconds(PG_PORT) - pg_started  # before the children disconnect
         children.stop.set()
         cpu_seconds = sum(await children.outcomes())
     finally:
@@ -509,13 +531,13 @@ async def run_scheduler(
     """The service's scheduler workers (CLM_LIFECYCLE_SCHEDULER_WORKERS) until nothing is due:
     in this process with `processor`, or in `processes` child processes with one like it."""
     if processes == 1:
-        t0, pg0 = time.perf_counter(), postgres_cpu_seconds()
+        t0, pg0 = time.perf_counter(), postgres_cpu_seconds(PG_PORT)
         evaluated, cpu = await scheduler_workers(processor)
         return SchedulerRun.of(evaluated, time.perf_counter() - t0, cpu, pg0)
     children = Children(processes, scheduler_in_child, run, clock)
     try:
         await children.ready()  # spawning and imports are not timed
-        t0, pg0 = time.perf_counter(), postgres_cpu_seconds()
+        t0, pg0 = time.perf_counter(), postgres_cpu_seconds(PG_PORT)
         children.start.set()
         outcomes = await children.outcomes()
         evaluated, cpu = sum(n for n, _ in outcomes), sum(c for _, c in outcomes)

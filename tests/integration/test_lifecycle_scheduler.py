@@ -15,8 +15,10 @@ import orjson
 import pytest
 import sqlalchemy as sa
 
+from services.lifecycle.adapters import state_store
+from services.lifecycle.adapters.snapshot_codec import checkpoint_to_json
 from services.lifecycle.adapters.tables import customers, transitions
-from services.lifecycle.domain import load_rules
+from services.lifecycle.domain import derive_resuming, load_rules
 from services.lifecycle.service_layer.processing import LifecycleProcessor, domain_event
 from services.lifecycle.settings import DEFAULT_RULES, ClockMode
 from shared.events import customer_event_adapter
@@ -178,3 +180,55 @@ async def test_a_re_evaluation_that_only_moves_the_clock_keeps_everything_else(
         assert row["next_due_at"] == before["next_due_at"]  # the true next change, restored
         unchanged = set(row) - {"as_of", "next_due_at", "updated_at"}
         assert {k: row[k] for k in unchanged} == {k: before[k] for k in unchanged}
+
+
+async def test_a_customer_the_clock_moves_on_is_stored_as_a_full_replay_stores_it(
+    engine: Any,
+) -> None:
+    """The scheduler appends the clock's transitions to the stored history and re-encodes only
+    the checkpoint's clock mark: what it stores is still exactly what a full replay of the
+    customer's facts at that moment stores (history lines, checkpoint, state columns)."""
+    run = uuid.uuid4().hex[:8]
+    clock = {"now": START + timedelta(days=1)}
+    owner = f"test-by-clock-{run}"
+    processor = processor_on(engine, clock, owner)
+    ids = await customers_who_bought(processor, f"by-clock-{run}", 5)
+    mine = customers.c.customer_id.in_(ids)
+    before, _ = await rows_and_published(engine, mine, owner)
+    clock["now"] = START + timedelta(days=200)  # past at-risk (60 days) and churn (180)
+
+    assert await processor.evaluate_due(100) == len(ids)
+
+    after, published = await rows_and_published(engine, mine, owner)
+    rules = load_rules(DEFAULT_RULES)
+    async with engine.connect() as conn:
+        for customer_id, row in after.items():
+            old = before[customer_id]
+            # The stored lines are kept as they were; the clock's transitions follow them.
+            assert row["history"].startswith(old["history"] + "\n")
+            document, old_document = (
+                orjson.loads(row["checkpoint"]),
+                orjson.loads(old["checkpoint"]),
+            )
+            assert document.pop("clock")["history"] == len(row["history"].splitlines())
+            assert document == {k: v for k, v in old_document.items() if k != "clock"}
+            facts = await state_store.stored_facts(conn, customer_id, row["facts"])
+            state, checkpoint = derive_resuming(facts, rules, clock["now"], None)
+            assert checkpoint is not None
+            assert row["history"].splitlines() == [t.to_line() for t in state.history]
+            assert orjson.loads(row["checkpoint"]) == checkpoint_to_json(checkpoint)
+            assert (row["stage"], row["stage_since"], row["tier"], row["next_due_at"]) == (
+                state.stage.value, state.stage_since, state.tier.value, state.next_due_at,
+            )  # fmt: skip
+            assert row["trailing_spend"] == state.trailing_spend
+            assert sorted(row["flags"]) == sorted(f.value for f in state.flags)
+        recorded = (
+            await conn.execute(
+                sa.select(transitions.c.id).where(transitions.c.customer_id.in_(ids))
+            )
+        ).scalars()
+        lines = [line for row in after.values() for line in row["history"].splitlines()]
+        assert set(recorded) == {orjson.loads(line)["id"] for line in lines}
+    added = sum(len(r["history"].splitlines()) - len(before[c]["history"].splitlines())
+                for c, r in after.items())  # fmt: skip
+    assert added > 0 and published == len(lines)  # every transition published once

@@ -40,11 +40,21 @@ def checkpoint_to_json(checkpoint: Checkpoint) -> dict[str, Any]:
     if checkpoint.ticket_ids:
         document["tickets"] = sorted(checkpoint.ticket_ids)
     if checkpoint.clock is not None:
-        document["clock"] = {
-            "history": checkpoint.clock.history_len,
-            "replay": state_to_json(checkpoint.clock.state),
-        }
+        document["clock"] = _clock_to_json(checkpoint.clock)
     return document
+
+
+def with_clock_mark(document: Mapping[str, Any], clock: ClockMark | None) -> dict[str, Any]:
+    """`document` (as `checkpoint_to_json` wrote it) with its clock mark replaced by `clock`:
+    when only the clock moved a checkpoint on, only the mark is encoded again."""
+    moved = {key: value for key, value in document.items() if key != "clock"}
+    if clock is not None:
+        moved["clock"] = _clock_to_json(clock)
+    return moved
+
+
+def _clock_to_json(clock: ClockMark) -> dict[str, Any]:
+    return {"history": clock.history_len, "replay": state_to_json(clock.state)}
 
 
 def checkpoint_from_json(raw: Mapping[str, Any] | None, rules: LifecycleRules) -> Checkpoint | None:

@@ -16,7 +16,11 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.lifecycle.adapters.fact_codec import event_from_text, event_to_text
-from services.lifecycle.adapters.snapshot_codec import checkpoint_from_json, checkpoint_to_json
+from services.lifecycle.adapters.snapshot_codec import (
+    checkpoint_from_json,
+    checkpoint_to_json,
+    with_clock_mark,
+)
 from services.lifecycle.domain import (
     CLOCK_ONLY_FIELDS,
     Change,
@@ -30,7 +34,9 @@ from services.lifecycle.domain.engine import Folded
 from services.lifecycle.domain.facts import DomainEvent, apply_all
 from services.lifecycle.domain.rules import LifecycleRules
 from services.lifecycle.domain.transitions import (
+    History,
     StoredHistory,
+    Transition,
     history_text,
     ids_of,
     same_history,
@@ -102,6 +108,13 @@ def _checkpoint(text: str | None, rules: LifecycleRules) -> Checkpoint | None:
     return None if text is None else checkpoint_from_json(orjson.loads(text), rules)
 
 
+def _due(row: Sequence[Any], rules: LifecycleRules) -> "Due":
+    document = None if row[2] is None else orjson.loads(row[2])
+    checkpoint = checkpoint_from_json(document, rules)
+    history = StoredHistory.from_text(row[3])
+    return Due(row[0], row[1], checkpoint, history, document if checkpoint else None)
+
+
 def _stored(
     customer_id: str,
     facts: str,
@@ -153,6 +166,8 @@ class Due:
     first_seen_at: datetime | None
     checkpoint: Checkpoint | None
     history: StoredHistory
+    document: dict[str, Any] | None = None
+    """The checkpoint as read (JSON): written back with only its clock mark encoded anew."""
 
     def as_stored(self) -> Stored:
         """What the derive left stored, its facts standing in unchanged (never rewritten)."""
@@ -168,7 +183,7 @@ async def claim_due(
 ) -> list[Due]:
     """Locks up to `limit` customers whose next_due_at has passed (others' locks skipped)."""
     rows = await (await _driver(conn)).fetch(_CLAIM_DUE, now, limit)
-    return [Due(r[0], r[1], _checkpoint(r[2], rules), StoredHistory.from_text(r[3])) for r in rows]
+    return [_due(r, rules) for r in rows]
 
 
 _COLUMNS: tuple[tuple[str, str], ...] = (
@@ -363,15 +378,33 @@ async def save_folded(
     await driver.execute(_UPDATE_FOLDED, *columns)
 
 
-async def save_evaluated(conn: AsyncConnection, results: Sequence[Derived]) -> None:
-    """Updates re-evaluated customers, rewriting facts and history only where they changed."""
+async def save_evaluated(
+    conn: AsyncConnection,
+    results: Sequence[Derived],
+    documents: Mapping[str, dict[str, Any]] | None = None,
+) -> None:
+    """Updates re-evaluated customers, rewriting facts and history only where they changed.
+
+    `documents`: the checkpoints as claimed (JSON), by customer: one that only the clock moved
+    on is written back with only its clock mark encoded anew, and transitions that only add
+    to the stored history are appended to it in SQL (neither is rewritten whole)."""
     clock_only: list[Derived] = []
+    appended: list[tuple[Derived, tuple[Transition, ...]]] = []
     others: list[Derived] = []
     for derived in results:
-        (clock_only if _moved_by_clock_only(derived) else others).append(derived)
+        if _moved_by_clock_only(derived):
+            clock_only.append(derived)
+            continue
+        added = _appended_by_clock(derived)
+        if added is None:
+            others.append(derived)
+        else:
+            appended.append((derived, added))
     driver = await _driver(conn)
     if others:
         await driver.execute(_UPDATE, *_columns(others, keep_unchanged=True))
+    if appended:
+        await driver.execute(_UPDATE_BY_CLOCK, *_by_clock_columns(appended, documents or {}))
     if clock_only:
         states = [d.state for d in clock_only]
         await driver.execute(
@@ -382,6 +415,88 @@ async def save_evaluated(conn: AsyncConnection, results: Sequence[Derived]) -> N
             [s.as_of for s in states],
             [s.next_due_at for s in states],
         )
+
+
+# Customers the clock alone moved on, their transitions appended to the stored history: the
+# state columns, the checkpoint (NULL: kept as it was), the new history lines.
+_BY_CLOCK = [(name, pg_type) for name, pg_type in _COLUMNS if name != "facts"]
+_BY_CLOCK_NAMES = [name for name, _ in _BY_CLOCK]
+_HISTORY_APPENDED = (
+    "CASE WHEN c.history = '' THEN u.history ELSE c.history || E'\\n' || u.history END"
+)
+_BY_CLOCK_SET = {"checkpoint": "COALESCE(u.checkpoint, c.checkpoint)", "history": _HISTORY_APPENDED}
+_UPDATE_BY_CLOCK = (
+    "UPDATE lifecycle_customers AS c SET "
+    + ", ".join(
+        f"{name} = {_BY_CLOCK_SET.get(name) or 'u.' + name + _CASTS.get(name, '')}"
+        for name in _BY_CLOCK_NAMES[1:]
+    )
+    + ", updated_at = now() FROM unnest("
+    + ", ".join(f"${i}::{pg_type}[]" for i, (_, pg_type) in enumerate(_BY_CLOCK, 1))
+    + f") AS u({', '.join(_BY_CLOCK_NAMES)}) WHERE c.customer_id = u.customer_id"
+)
+
+
+def _appended_by_clock(derived: Derived) -> tuple[Transition, ...] | None:
+    """The transitions a clock-only derivation added after every stored one (None: it did
+    something else, e.g. replayed facts or retracted a stored transition)."""
+    loaded, history = derived.loaded, derived.state.history
+    if (
+        loaded is None
+        or loaded.checkpoint is None
+        or derived.facts is not loaded.facts
+        or derived.checkpoint is None
+        or derived.state.first_seen_at is None
+        or not isinstance(history, History)
+    ):
+        return None
+    added = history.appended_to(loaded.history)
+    return added if added else None
+
+
+def _by_clock_columns(
+    appended: Sequence[tuple[Derived, tuple[Transition, ...]]],
+    documents: Mapping[str, dict[str, Any]],
+) -> list[list[Any]]:
+    columns: list[list[Any]] = [[] for _ in _BY_CLOCK]
+    for derived, added in appended:
+        state = derived.state
+        row = (
+            state.customer_id,
+            *_state_values(state),
+            _moved_checkpoint_json(derived, documents.get(state.customer_id)),
+            history_text([t.to_line() for t in added]),
+            state.as_of,
+            state.next_due_at,
+        )
+        for column, value in zip(columns, row, strict=True):
+            column.append(value)
+    return columns
+
+
+def _moved_checkpoint_json(derived: Derived, document: dict[str, Any] | None) -> str | None:
+    """None when the checkpoint is the stored one; else its JSON, re-encoding only the clock
+    mark when nothing else of it changed (`derive_by_clock` moves only the mark)."""
+    checkpoint, loaded = derived.checkpoint, derived.loaded
+    assert checkpoint is not None and loaded is not None
+    stored = loaded.checkpoint
+    if checkpoint is stored:
+        return None
+    if document is not None and stored is not None and _same_but_clock(checkpoint, stored):
+        return orjson.dumps(with_clock_mark(document, checkpoint.clock)).decode()
+    return _checkpoint_json(derived)
+
+
+def _same_but_clock(checkpoint: Checkpoint, stored: Checkpoint) -> bool:
+    return (
+        checkpoint.state is stored.state
+        and checkpoint.rules_key == stored.rules_key
+        and checkpoint.points_consumed == stored.points_consumed
+        and checkpoint.history_len == stored.history_len
+        and checkpoint.points_total == stored.points_total
+        and checkpoint.order_keys is stored.order_keys
+        and checkpoint.ticket_ids is stored.ticket_ids
+    )
 
 
 def _moved_by_clock_only(derived: Derived) -> bool:

@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 from services.lifecycle.domain.moments import iso
 from services.lifecycle.domain.stages import Flag, Reason, Stage, Tier
 from services.lifecycle.domain.transitions import (
+    History,
     StoredHistory,
     Transition,
     TransitionKind,
@@ -86,8 +87,13 @@ def changes_between(
     otherwise a correction keeps the retracted transition's cause. `reason` says why they no
     longer hold (a refund or an order update, when that is what retracts them).
     """
-    if isinstance(old_history, StoredHistory) and same_history(new_history, old_history):
-        return []  # a resumed history that kept the stored one as it was
+    if isinstance(old_history, StoredHistory):
+        if isinstance(new_history, History):
+            appended = new_history.appended_to(old_history)
+            if appended is not None:  # every stored item kept: no id need be compared
+                return [_published(t) for t in appended]
+        if same_history(new_history, old_history):
+            return []  # a resumed history that kept the stored one as it was
     new_order, old_order = ids_of(new_history), ids_of(old_history)
     new_ids, old_ids = set(new_order), set(old_order)
     # Items are read only where retracted or added: stored items are parsed on access.

@@ -205,6 +205,13 @@ class History(_IndexedHistory):
         """Is this `stored` itself, every item kept and nothing added (no id need be read)?"""
         return self._prefix is stored and self._prefix_len == len(stored) and not self._tail
 
+    def appended_to(self, stored: StoredHistory) -> tuple[Transition, ...] | None:
+        """What this history adds after every item of `stored`, or None when it does not keep
+        all of them (the clock alone mostly appends: then nothing stored is read or rewritten)."""
+        if self._prefix is stored and self._prefix_len == len(stored):
+            return self._tail
+        return None
+
     def __len__(self) -> int:
         return self._prefix_len + len(self._tail)
 

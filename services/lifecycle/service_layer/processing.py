@@ -303,7 +303,8 @@ class LifecycleProcessor:
                 state, checkpoint = derive_resuming(loaded.facts, self._rules, now, loaded.resume())
                 results.append(state_store.Derived(loaded.facts, state, checkpoint, loaded))
                 changes += changes_between(loaded.history, state.history)
-            await state_store.save_evaluated(conn, results)
+            documents = {d.customer_id: d.document for d in due if d.document is not None}
+            await state_store.save_evaluated(conn, results, documents)
             await self._record(conn, changes)
         return len(due)
 
