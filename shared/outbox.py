@@ -107,13 +107,16 @@ async def enqueue(conn: AsyncConnection, service: str, records: Sequence[KafkaRe
         await write_encoded(conn, service, topic, encoded)
 
 
+RELAY_BATCH_SIZE = 2000  # rows per relay round unless the service sets its own
+
+
 class OutboxRelay:
     def __init__(
         self,
         engine: AsyncEngine,
         publisher: KafkaPublisher,
         service: str,
-        batch_size: int = 2000,
+        batch_size: int = RELAY_BATCH_SIZE,
         idle_interval_s: float = 0.1,
         *,
         listen: bool = True,
