@@ -7,7 +7,7 @@ waits for it, then closes what the work used: publisher, then engine.
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -26,6 +26,8 @@ from shared.periodic import Tick, run_periodically
 from shared.settings import ServiceSettings
 
 T = TypeVar("T")
+# (group suffix, topic, decoder, batch handler) of one consumed topic
+TopicWiring = tuple[str, str, Decoder[Any], BatchHandler[Any]]
 
 
 class Runner(Protocol):
@@ -103,6 +105,30 @@ class ServiceRuntime:
             client_id=client_id,
             fetch_max_bytes=fetch_max_bytes,
         )
+
+    def consumer_groups(
+        self,
+        group: str,
+        wiring: Sequence[TopicWiring],
+        *,
+        max_records: int,
+        erase_own: EraseOwn,
+        service: str,
+    ) -> list[BatchConsumer[Any]]:
+        """One consumer group per topic (`<group>-<suffix>`: each topic read in order per
+        customer, at its own pace), and the erasure tombstones' in `<group>-state`."""
+        topics = [
+            self.consumer(
+                topic=topic,
+                group_id=f"{group}-{suffix}",
+                decode=decode,
+                handle=handle,
+                max_records=max_records,
+            )
+            for suffix, topic, decode, handle in wiring
+        ]
+        erasures = self.erasures(group_id=f"{group}-state", erase_own=erase_own, service=service)
+        return [*topics, erasures]
 
     def erasures(self, *, group_id: str, erase_own: EraseOwn, service: str) -> BatchConsumer[Any]:
         """This service's consumer of the erasure tombstones (shared/erasure_consumer.py)."""

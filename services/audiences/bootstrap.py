@@ -5,7 +5,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.kafka_consumer import BatchConsumer
-from shared.service_runtime import ServiceRuntime
+from shared.service_runtime import ServiceRuntime, TopicWiring
 
 from .adapters.erasure import erase_audiences_data
 from .service_layer.intake import Intake
@@ -35,24 +35,16 @@ def build_sweeper(engine: AsyncEngine, settings: AudiencesSettings) -> Sweeper:
 def build_consumers(
     settings: AudiencesSettings, runtime: ServiceRuntime, intake: Intake
 ) -> list[BatchConsumer[Any]]:
-    """One group per topic: each topic is read in order per customer, at its own pace; the
-    erasure tombstones (clm.customer-state.v1) in `<group>-state`, as scoring and notify do."""
-    wiring = (
+    """`<group>-lifecycle`, `-scores`, `-events` and `-state` (the erasure tombstones)."""
+    wiring: list[TopicWiring] = [
         ("lifecycle", settings.lifecycle_topic, decode_lifecycle_change, intake.handle_changes),
         ("scores", settings.scores_topic, decode_scores, intake.handle_scores),
         ("events", settings.events_topic, decode_customer_event, intake.handle_events),
-    )
-    consumers: list[BatchConsumer[Any]] = [
-        runtime.consumer(
-            topic=topic,
-            group_id=f"{settings.consumer_group}-{suffix}",
-            decode=decode,
-            handle=handle,
-            max_records=settings.consumer_max_records,
-        )
-        for suffix, topic, decode, handle in wiring
     ]
-    erasures = runtime.erasures(
-        group_id=f"{settings.consumer_group}-state", erase_own=erase_audiences_data, service=SERVICE
+    return runtime.consumer_groups(
+        settings.consumer_group,
+        wiring,
+        max_records=settings.consumer_max_records,
+        erase_own=erase_audiences_data,
+        service=SERVICE,
     )
-    return [*consumers, erasures]

@@ -22,8 +22,8 @@ from services.notify.domain.unsubscribe import unsubscribe_url
 from services.notify.service_layer.calendar import Calendar
 from services.notify.service_layer.intake import Intake
 from services.notify.service_layer.sender import Sender, SenderConfig
-from shared.kafka_consumer import BatchConsumer, BatchHandler, Decoder
-from shared.service_runtime import ServiceRuntime
+from shared.kafka_consumer import BatchConsumer
+from shared.service_runtime import ServiceRuntime, TopicWiring
 
 from .adapters.erasure import erase_notify_data
 from .service_layer.intake import SERVICE
@@ -112,10 +112,9 @@ def build_intake(engine: AsyncEngine, config: Configuration, settings: NotifySet
 def build_consumers(
     settings: NotifySettings, runtime: ServiceRuntime, intake: Intake
 ) -> list[BatchConsumer[Any]]:
-    """One group per topic (`<group>-lifecycle`, `-events`, `-state`, `-scores`, `-segments`):
-    each topic is read in order per customer, at its own pace; scores and segment memberships
-    only when their playbooks are switched on."""
-    wiring: list[tuple[str, str, Decoder[Any], BatchHandler[Any]]] = [
+    """`<group>-lifecycle`, `-events`, `-state` (the erasure tombstones), and `-scores` and
+    `-segments` when their playbooks are switched on."""
+    wiring: list[TopicWiring] = [
         ("lifecycle", settings.lifecycle_topic, decode_lifecycle_change, intake.handle_changes),
         ("events", settings.events_topic, decode_customer_event, intake.handle_events),
     ]
@@ -129,20 +128,13 @@ def build_consumers(
             intake.handle_segments,
         )
         wiring.append(segments)
-    erasures = runtime.erasures(
-        group_id=f"{settings.consumer_group}-state", erase_own=erase_notify_data, service=SERVICE
+    return runtime.consumer_groups(
+        settings.consumer_group,
+        wiring,
+        max_records=settings.consumer_max_records,
+        erase_own=erase_notify_data,
+        service=SERVICE,
     )
-    consumers: list[BatchConsumer[Any]] = [
-        runtime.consumer(
-            topic=topic,
-            group_id=f"{settings.consumer_group}-{suffix}",
-            decode=decode,
-            handle=handle,
-            max_records=settings.consumer_max_records,
-        )
-        for suffix, topic, decode, handle in wiring
-    ]
-    return [*consumers, erasures]
 
 
 def build_sender(
