@@ -151,20 +151,31 @@ class ServiceRuntime:
 
 
 @asynccontextmanager
+async def service_database(app: FastAPI, settings: ServiceSettings) -> AsyncIterator[AsyncEngine]:
+    """What every service opens first: logging, the database engine, and settings, engine and
+    API-key store on `app.state` (the routes read them there); the engine is closed last."""
+    configure_logging(settings.service_name, settings.log_level)
+    engine = make_engine(settings.database_url, settings.db_pool_size)
+    app.state.settings, app.state.engine = settings, engine
+    app.state.key_store = KeyStore(engine, settings.api_key_cache_seconds)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@asynccontextmanager
 async def service_runtime(
     app: FastAPI, settings: ServiceSettings, kafka_client_id: str
 ) -> AsyncIterator[ServiceRuntime]:
-    """Opens the service's runtime and puts settings, engine, publisher and key store on
-    `app.state` (the routes read them there)."""
-    configure_logging(settings.service_name, settings.log_level)
-    engine = make_engine(settings.database_url, settings.db_pool_size)
-    publisher = KafkaPublisher(settings.kafka_bootstrap_servers, kafka_client_id)
-    runtime = ServiceRuntime(settings, engine, publisher, BackgroundWork())
-    app.state.settings, app.state.engine, app.state.publisher = settings, engine, publisher
-    app.state.key_store = KeyStore(engine, settings.api_key_cache_seconds)
-    try:
-        yield runtime
-    finally:
-        await runtime.work.stop()
-        await publisher.stop()
-        await engine.dispose()
+    """`service_database` plus the Kafka publisher (also on `app.state`) and the background
+    work; at shutdown the work stops first, then the publisher, then the engine."""
+    async with service_database(app, settings) as engine:
+        publisher = KafkaPublisher(settings.kafka_bootstrap_servers, kafka_client_id)
+        app.state.publisher = publisher
+        runtime = ServiceRuntime(settings, engine, publisher, BackgroundWork())
+        try:
+            yield runtime
+        finally:
+            await runtime.work.stop()
+            await publisher.stop()

@@ -19,7 +19,8 @@ from tests.support.services import LOG_DIR, ServiceProcess
 pytestmark = pytest.mark.integration
 
 # service -> its consumer-group settings -> the groups (suffixes) its lifespan starts from each
-_GROUPS = {
+_GROUPS: dict[str, dict[str, list[str]]] = {
+    "ingest": {},  # publishes only: its lifespan opens the database and the publisher
     "lifecycle": {
         "CLM_LIFECYCLE_CONSUMER_GROUP": [""],
         "CLM_LIFECYCLE_SCORES_CONSUMER_GROUP": [""],
