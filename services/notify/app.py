@@ -53,9 +53,8 @@ async def _close_channels(channels: dict[Channel, ChannelAdapter]) -> None:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     async with service_runtime(app, settings, "clm-notify") as runtime:
-        config = load_configuration(
-            settings
-        )  # a bad playbooks file stops start-up, naming the field
+        # A bad playbooks file stops start-up, naming the field.
+        config = load_configuration(settings)
         engine, work = runtime.engine, runtime.work
         channels = build_channels(settings)
         work.close_at_stop(partial(_close_channels, channels))
@@ -69,11 +68,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 work.run(f"consumer-{consumer.topic}", consumer)
         if settings.run_calendar:
             calendar = build_calendar(engine, config, settings)
-            work.every(
-                "calendar",
-                partial(_mark_calendar_days, calendar),
-                settings.calendar_interval_seconds,
-            )
+            mark = partial(_mark_calendar_days, calendar)
+            work.every("calendar", mark, settings.calendar_interval_seconds)
         if settings.run_sender:
             sender = build_sender(engine, config, settings, channels)
             send = partial(_send_due, sender, settings.sender_batch_size)
