@@ -155,6 +155,9 @@ def meant_for(record: ConsumerRecord, group_id: str) -> bool:  # type: ignore[ty
     return True
 
 
+FETCH_MAX_BYTES = 32 * 1024 * 1024  # fetched record batches held in memory, at the most
+
+
 class BatchConsumer(Generic[T]):
     def __init__(
         self,
@@ -168,7 +171,7 @@ class BatchConsumer(Generic[T]):
         max_records: int = 2000,
         poll_timeout_ms: int = 200,
         client_id: str | None = None,
-        fetch_max_bytes: int = 32 * 1024 * 1024,
+        fetch_max_bytes: int = FETCH_MAX_BYTES,
         stuck_after_seconds: float = DEFAULT_STUCK_AFTER_SECONDS,
     ) -> None:
         self.topic = topic

@@ -119,6 +119,8 @@ _PENDING = (
 )
 _DONE = "DELETE FROM outbox WHERE id = ANY($1::bigint[])"
 
+RELAY_BATCH_SIZE = 2000  # rows per relay round unless the service sets its own
+
 
 class OutboxRelay:
     def __init__(
@@ -126,7 +128,7 @@ class OutboxRelay:
         engine: AsyncEngine,
         publisher: KafkaPublisher,
         service: str,
-        batch_size: int = 2000,
+        batch_size: int = RELAY_BATCH_SIZE,
         idle_interval_s: float = 0.1,
         *,
         listen: bool = True,

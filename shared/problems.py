@@ -80,6 +80,11 @@ def field_errors(
     return out
 
 
+def customer_not_found(detail: str) -> Problem:
+    """404 for a customer id the service holds nothing of (`detail` says which service)."""
+    return Problem(404, "Customer not found", detail)
+
+
 def validation_problem(errors: list[dict[str, Any]], detail: str) -> Problem:
     return Problem(422, "Validation failed", detail, slug="validation", errors=errors)
 

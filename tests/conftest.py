@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.support.infra import Infrastructure, resolve
-from tests.support.services import ServiceProcess, free_port
+from tests.support.services import ServiceProcess, free_port, service_client
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -111,6 +111,5 @@ def ingest(start_service: Callable[..., ServiceProcess]) -> ServiceProcess:
 
 @pytest.fixture
 async def ingest_client(ingest: ServiceProcess, admin_key: str) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"Authorization": f"Bearer {admin_key}"}
-    async with httpx.AsyncClient(base_url=ingest.url, headers=headers, timeout=30) as client:
+    async with service_client(ingest, admin_key) as client:
         yield client

@@ -4,9 +4,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.erasure_consumer import erasure_consumer
 from shared.kafka_consumer import BatchConsumer
-from shared.kafka_producer import KafkaPublisher
+from shared.service_runtime import ServiceRuntime, TopicWiring
 
 from .adapters.erasure import erase_audiences_data
 from .service_layer.intake import Intake
@@ -34,36 +33,18 @@ def build_sweeper(engine: AsyncEngine, settings: AudiencesSettings) -> Sweeper:
 
 
 def build_consumers(
-    settings: AudiencesSettings, engine: AsyncEngine, intake: Intake, publisher: KafkaPublisher
+    settings: AudiencesSettings, runtime: ServiceRuntime, intake: Intake
 ) -> list[BatchConsumer[Any]]:
-    """One group per topic: each topic is read in order per customer, at its own pace; the
-    erasure tombstones (clm.customer-state.v1) in `<group>-state`, as scoring and notify do."""
-    wiring = (
+    """`<group>-lifecycle`, `-scores`, `-events` and `-state` (the erasure tombstones)."""
+    wiring: list[TopicWiring] = [
         ("lifecycle", settings.lifecycle_topic, decode_lifecycle_change, intake.handle_changes),
         ("scores", settings.scores_topic, decode_scores, intake.handle_scores),
         ("events", settings.events_topic, decode_customer_event, intake.handle_events),
-    )
-    erasures = erasure_consumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        group_id=f"{settings.consumer_group}-state",
-        engine=engine,
-        erase_own=erase_audiences_data,
-        secret=settings.erasure_secret,
-        service=SERVICE,
-        dlq=publisher,
-        stuck_after_seconds=settings.consumer_stuck_after_seconds,
-    )
-    consumers: list[BatchConsumer[Any]] = [
-        BatchConsumer(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            topic=topic,
-            group_id=f"{settings.consumer_group}-{suffix}",
-            decode=decode,
-            handle=handle,
-            dlq=publisher,
-            max_records=settings.consumer_max_records,
-            stuck_after_seconds=settings.consumer_stuck_after_seconds,
-        )
-        for suffix, topic, decode, handle in wiring
     ]
-    return [*consumers, erasures]
+    return runtime.consumer_groups(
+        settings.consumer_group,
+        wiring,
+        max_records=settings.consumer_max_records,
+        erase_own=erase_audiences_data,
+        service=SERVICE,
+    )

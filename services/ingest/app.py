@@ -7,11 +7,10 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic.json_schema import models_json_schema
 
-from shared.auth import KeyStore
-from shared.db import database_ready, make_engine
+from shared.db import database_ready
 from shared.gc_tuning import tune_garbage_collector
-from shared.logging import configure_logging
 from shared.service_app import ReadinessCheck, create_service_app
+from shared.service_runtime import service_database
 
 from .api_keys_routes import router as api_keys_router
 from .money import CurrencyCheck
@@ -24,19 +23,14 @@ from .settings import get_settings
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
-    configure_logging(settings.service_name, settings.log_level)
-    engine = make_engine(settings.database_url, settings.db_pool_size)
-    app.state.settings = settings
-    app.state.engine = engine
-    app.state.key_store = KeyStore(engine, settings.api_key_cache_seconds)
-    app.state.publishing = EventPublishing(settings)
-    app.state.currency_check = CurrencyCheck(engine, settings.reporting_currency)
-    tune_garbage_collector()
-    try:
-        yield
-    finally:
-        await app.state.publishing.stop()
-        await engine.dispose()
+    async with service_database(app, settings) as engine:
+        app.state.publishing = EventPublishing(settings)
+        app.state.currency_check = CurrencyCheck(engine, settings.reporting_currency)
+        tune_garbage_collector()
+        try:
+            yield
+        finally:
+            await app.state.publishing.stop()
 
 
 def _readiness(app: FastAPI) -> Mapping[str, ReadinessCheck]:

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -21,7 +22,17 @@ from services.notify.domain.unsubscribe import unsubscribe_url
 from services.notify.service_layer.calendar import Calendar
 from services.notify.service_layer.intake import Intake
 from services.notify.service_layer.sender import Sender, SenderConfig
+from shared.kafka_consumer import BatchConsumer
+from shared.service_runtime import ServiceRuntime, TopicWiring
 
+from .adapters.erasure import erase_notify_data
+from .service_layer.intake import SERVICE
+from .service_layer.observations import (
+    decode_customer_event,
+    decode_lifecycle_change,
+    decode_scores,
+    decode_segment_membership,
+)
 from .settings import NotifySettings
 
 
@@ -95,6 +106,34 @@ def build_intake(engine: AsyncEngine, config: Configuration, settings: NotifySet
         settings.coupon_secret,
         erasure_secret=settings.erasure_secret,
         address_grace=settings.address_grace,
+    )
+
+
+def build_consumers(
+    settings: NotifySettings, runtime: ServiceRuntime, intake: Intake
+) -> list[BatchConsumer[Any]]:
+    """`<group>-lifecycle`, `-events`, `-state` (the erasure tombstones), and `-scores` and
+    `-segments` when their playbooks are switched on."""
+    wiring: list[TopicWiring] = [
+        ("lifecycle", settings.lifecycle_topic, decode_lifecycle_change, intake.handle_changes),
+        ("events", settings.events_topic, decode_customer_event, intake.handle_events),
+    ]
+    if settings.run_scores_consumer:
+        wiring.append(("scores", settings.scores_topic, decode_scores, intake.handle_scores))
+    if settings.run_segments_consumer:
+        segments = (
+            "segments",
+            settings.segments_topic,
+            decode_segment_membership,
+            intake.handle_segments,
+        )
+        wiring.append(segments)
+    return runtime.consumer_groups(
+        settings.consumer_group,
+        wiring,
+        max_records=settings.consumer_max_records,
+        erase_own=erase_notify_data,
+        service=SERVICE,
     )
 
 

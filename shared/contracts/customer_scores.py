@@ -18,6 +18,17 @@ SOURCE = "/clm/scoring"
 SCHEMA = "urn:clm:schema:customer-scores:v1"
 SCORES_UPDATED = "clm.scoring.scores_updated"
 HEADERS = HeaderEncoder(SOURCE, SCORES_UPDATED, SCHEMA)
+# The values of `segment` (scoring's domain/rfm.py assigns them; audiences filters on them).
+RFM_SEGMENTS = (
+    "champions",
+    "new",
+    "potential_loyalist",
+    "loyal",
+    "cant_lose",
+    "at_risk",
+    "hibernating",
+    "lost",
+)
 
 
 class ScoreUpdateData(BaseModel):

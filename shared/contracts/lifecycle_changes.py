@@ -20,6 +20,7 @@ from shared.cloudevents import (
     from_kafka,
     to_kafka,
 )
+from shared.contracts.customer_occurrence import CustomerOccurrence
 from shared.outbox import EncodedRow
 from shared.topics import LIFECYCLE_CHANGES
 
@@ -78,13 +79,9 @@ def record(
 
 
 @dataclass(frozen=True)
-class LifecycleChange:
+class LifecycleChange(CustomerOccurrence):
     """A change as consumers read it: lenient about fields a consumer does not need."""
 
-    event_id: str
-    type: str
-    customer_id: str
-    occurred_at: datetime
     transition_id: str  # the occurrence: the CloudEvent id when the field is absent
     from_stage: str | None
     to_stage: str | None

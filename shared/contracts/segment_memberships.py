@@ -18,6 +18,7 @@ from shared.cloudevents import (
     from_kafka,
     to_kafka,
 )
+from shared.contracts.customer_occurrence import CustomerOccurrence
 from shared.topics import SEGMENT_MEMBERSHIPS
 
 TOPIC = SEGMENT_MEMBERSHIPS
@@ -65,14 +66,10 @@ def record(
 
 
 @dataclass(frozen=True)
-class SegmentMembership:
+class SegmentMembership(CustomerOccurrence):
     """An entry or exit as consumers read it."""
 
-    event_id: str
-    type: str
-    customer_id: str
     segment: str
-    occurred_at: datetime
 
     @property
     def entered(self) -> bool:
@@ -88,9 +85,9 @@ def decode(value: bytes | None, headers: Any) -> SegmentMembership:
     if not customer_id or not isinstance(segment, str) or not segment:
         raise CloudEventError("segment membership without customer_id or segment")
     return SegmentMembership(
-        ce.id,
-        ce.type,
-        customer_id,
-        segment,
-        data_time(data.get("occurred_at") or ce.time, "occurred_at"),
+        event_id=ce.id,
+        type=ce.type,
+        customer_id=customer_id,
+        occurred_at=data_time(data.get("occurred_at") or ce.time, "occurred_at"),
+        segment=segment,
     )

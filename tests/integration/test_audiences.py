@@ -14,11 +14,9 @@ import httpx
 import orjson
 import pytest
 import sqlalchemy as sa
-import yaml
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from services.audiences.adapters.tables import audience_customers
-from services.notify.settings import DEFAULT_PLAYBOOKS
 from shared.cloudevents import CloudEvent, from_kafka, to_kafka
 from shared.db import make_engine
 from shared.erasure import default_secret, record_erasure
@@ -30,8 +28,9 @@ from shared.topics import (
 )
 from tests.support.factories import new_customer, profile, purchase
 from tests.support.infra import Infrastructure
+from tests.support.playbook_files import default_playbooks, write_playbooks
 from tests.support.polling import eventually
-from tests.support.services import ServiceProcess
+from tests.support.services import ServiceProcess, service_client
 from tests.support.topics import TopicTail, start_group_at_end
 
 RUN = uuid.uuid4().hex[:8]
@@ -73,7 +72,7 @@ async def notify(
     start_service: Callable[..., ServiceProcess],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> ServiceProcess:
-    raw = yaml.safe_load(DEFAULT_PLAYBOOKS.read_text())
+    raw = default_playbooks()
     raw["playbooks"].append(
         {
             "name": PLAYBOOK,
@@ -82,8 +81,7 @@ async def notify(
             "steps": [{"name": "call", "channel": "webhook", "template": "call_back_task"}],
         }
     )
-    path = tmp_path_factory.mktemp("audiences") / "playbooks.yaml"
-    path.write_text(yaml.safe_dump(raw))
+    path = write_playbooks(raw, tmp_path_factory, "audiences")
     for suffix, topic in (
         ("lifecycle", LIFECYCLE_CHANGES),
         ("events", CUSTOMER_EVENTS),
@@ -102,8 +100,7 @@ async def notify(
 
 @pytest.fixture
 async def client(audiences: ServiceProcess, admin_key: str) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"Authorization": f"Bearer {admin_key}"}
-    async with httpx.AsyncClient(base_url=audiences.url, headers=headers, timeout=60) as c:
+    async with service_client(audiences, admin_key, timeout=60) as c:
         yield c
 
 

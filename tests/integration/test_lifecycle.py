@@ -22,7 +22,7 @@ from shared.topics import CUSTOMER_EVENTS, LIFECYCLE_CHANGES, TopicSpec, dlq_of
 from tests.support.factories import complaint, new_customer, purchase
 from tests.support.infra import Infrastructure
 from tests.support.polling import eventually
-from tests.support.services import ServiceProcess
+from tests.support.services import ServiceProcess, service_client
 from tests.support.topics import TopicTail
 
 NOW = datetime.now(UTC)
@@ -35,8 +35,7 @@ def lifecycle(start_service: Callable[..., ServiceProcess]) -> ServiceProcess:
 
 @pytest.fixture
 async def lifecycle_client(lifecycle: ServiceProcess, admin_key: str) -> Any:
-    headers = {"Authorization": f"Bearer {admin_key}"}
-    async with httpx.AsyncClient(base_url=lifecycle.url, headers=headers, timeout=30) as client:
+    async with service_client(lifecycle, admin_key) as client:
         yield client
 
 

@@ -16,7 +16,7 @@ from shared.topics import CUSTOMER_EVENTS, CUSTOMER_SCORES
 from tests.support.factories import new_customer, purchase
 from tests.support.infra import Infrastructure
 from tests.support.polling import eventually
-from tests.support.services import ServiceProcess
+from tests.support.services import ServiceProcess, service_client
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +26,7 @@ def lifecycle(start_service: Callable[..., ServiceProcess]) -> ServiceProcess:
 
 @pytest.fixture
 async def client(lifecycle: ServiceProcess, admin_key: str) -> Any:
-    headers = {"Authorization": f"Bearer {admin_key}"}
-    async with httpx.AsyncClient(base_url=lifecycle.url, headers=headers, timeout=30) as c:
+    async with service_client(lifecycle, admin_key) as c:
         yield c
 
 

@@ -15,20 +15,19 @@ from zoneinfo import ZoneInfo
 import httpx
 import orjson
 import pytest
-import yaml
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
 
 from services.notify.domain.signature import SIGNATURE_HEADER, SignatureError, verify
-from services.notify.settings import DEFAULT_PLAYBOOKS
 from shared.cloudevents import CloudEvent, to_kafka
 from shared.topics import CUSTOMER_EVENTS, CUSTOMER_SCORES, LIFECYCLE_CHANGES, NOTIFICATIONS
 from tests.support.factories import complaint, new_customer, profile, purchase
 from tests.support.infra import Infrastructure
 from tests.support.mailbox import Mailbox, smtp_server, text_of
 from tests.support.notify_probes import clv_band_shown, profile_merged
+from tests.support.playbook_files import default_playbooks, write_playbooks
 from tests.support.polling import eventually
-from tests.support.services import ServiceProcess, free_port
+from tests.support.services import ServiceProcess, free_port, service_client
 from tests.support.topics import TopicTail, start_group_at_end
 
 WEBHOOK_SECRET = "whsec-test-" + uuid.uuid4().hex
@@ -98,11 +97,10 @@ def playbooks(tmp_path_factory: pytest.TempPathFactory) -> str:
     """The default playbooks, with room in the account managers' queue for every test's
     tasks: the day's capacity counts the whole shared database (test_notify_task_queues.py
     tests the capacity itself)."""
-    raw = yaml.safe_load(DEFAULT_PLAYBOOKS.read_text())
+    raw = default_playbooks()
     for queue in raw["policy"]["task_queues"]:
         queue["daily_capacity"] = 1_000_000
-    path = tmp_path_factory.mktemp("notify") / "playbooks.yaml"
-    path.write_text(yaml.safe_dump(raw))
+    path = write_playbooks(raw, tmp_path_factory, "notify")
     return str(path)
 
 
@@ -142,8 +140,7 @@ def notify(
 
 @pytest.fixture
 async def client(notify: ServiceProcess, admin_key: str) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"Authorization": f"Bearer {admin_key}"}
-    async with httpx.AsyncClient(base_url=notify.url, headers=headers, timeout=30) as c:
+    async with service_client(notify, admin_key) as c:
         yield c
 
 

@@ -19,7 +19,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from services.notify.adapters.tables import notify_customers, notify_messages
+from services.notify.adapters.tables import notify_messages
 from services.notify.bootstrap import build_channels, load_configuration
 from services.notify.domain import Trigger, TriggerKind
 from services.notify.domain.playbooks import QuietHours
@@ -27,15 +27,14 @@ from services.notify.service_layer.intake import Intake
 from services.notify.service_layer.observations import Observation
 from services.notify.service_layer.sender import Sender, SenderConfig
 from services.notify.settings import NotifySettings
-from shared.db import make_engine
-from shared.outbox import outbox
 from shared.topics import CUSTOMER_EVENTS, LIFECYCLE_CHANGES
 from tests.integration.test_notify import MIDDAY, _change, _publish_change
 from tests.support.factories import new_customer, profile
 from tests.support.infra import Infrastructure
 from tests.support.mailbox import Mailbox, smtp_server
+from tests.support.notify_rows import notify_engine
 from tests.support.polling import eventually
-from tests.support.services import ServiceProcess
+from tests.support.services import ServiceProcess, service_client
 from tests.support.topics import start_group_at_end
 
 GROUP = f"clm-notify-await-test-{uuid.uuid4().hex[:8]}"
@@ -68,8 +67,7 @@ async def notify(
 
 @pytest.fixture
 async def client(notify: ServiceProcess, admin_key: str) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"Authorization": f"Bearer {admin_key}"}
-    async with httpx.AsyncClient(base_url=notify.url, headers=headers, timeout=30) as c:
+    async with service_client(notify, admin_key) as c:
         yield c
 
 
@@ -122,13 +120,10 @@ async def _async(value: Any) -> Any:
 
 @pytest.fixture(scope="module")
 async def engine(infra: Infrastructure) -> AsyncIterator[Any]:
-    engine = make_engine(infra.database_url, 5)
-    yield engine
-    async with engine.begin() as conn:
-        await conn.execute(outbox.delete().where(outbox.c.service == OUTBOX))
-        for table in (notify_messages, notify_customers):
-            await conn.execute(table.delete().where(table.c.customer_id.like("grace-%")))
-    await engine.dispose()
+    async with notify_engine(
+        infra.database_url, outbox_service=OUTBOX, customer_prefix="grace-"
+    ) as engine:
+        yield engine
 
 
 class _Clock:

@@ -15,18 +15,17 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-import yaml
 
 from services.notify.domain.holdout import CONTROL_GROUP, Arm, assign
-from services.notify.settings import DEFAULT_PLAYBOOKS
 from shared.topics import CUSTOMER_EVENTS, CUSTOMER_SCORES, LIFECYCLE_CHANGES, NOTIFICATIONS
 from tests.integration.test_notify import _change, _publish_change, zone_where_it_is
 from tests.support.factories import new_customer, profile, purchase
 from tests.support.infra import Infrastructure
 from tests.support.mailbox import smtp_server
 from tests.support.notify_probes import profile_merged
+from tests.support.playbook_files import default_playbooks, write_playbooks
 from tests.support.polling import eventually
-from tests.support.services import ServiceProcess
+from tests.support.services import ServiceProcess, service_client
 from tests.support.topics import TopicTail, start_group_at_end
 
 GROUP = f"clm-notify-impact-{uuid.uuid4().hex[:8]}"
@@ -46,13 +45,12 @@ def mailbox() -> Any:
 
 @pytest.fixture(scope="module")
 def playbooks(tmp_path_factory: pytest.TempPathFactory) -> str:
-    raw = yaml.safe_load(DEFAULT_PLAYBOOKS.read_text())
+    raw = default_playbooks()
     raw["policy"]["control_salt"] = SALT
     for playbook in raw["playbooks"]:
         if playbook["name"] in (PLAYBOOK, REPEATABLE):
             playbook["control_group"] = 0.5
-    path = tmp_path_factory.mktemp("impact") / "playbooks.yaml"
-    path.write_text(yaml.safe_dump(raw))
+    path = write_playbooks(raw, tmp_path_factory, "impact")
     return str(path)
 
 
@@ -87,8 +85,7 @@ def lifecycle(start_service: Callable[..., ServiceProcess]) -> ServiceProcess:
 
 @pytest.fixture
 async def client(notify: ServiceProcess, admin_key: str) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"Authorization": f"Bearer {admin_key}"}
-    async with httpx.AsyncClient(base_url=notify.url, headers=headers, timeout=30) as c:
+    async with service_client(notify, admin_key) as c:
         yield c
 
 

@@ -14,16 +14,16 @@ import orjson
 import pytest
 import sqlalchemy as sa
 
-from services.notify.adapters.tables import notify_customers, notify_messages
+from services.notify.adapters.tables import notify_messages
 from services.notify.bootstrap import load_configuration
 from services.notify.domain import Trigger, TriggerKind
 from services.notify.domain.playbooks import QuietHours
 from services.notify.service_layer.intake import Intake
 from services.notify.service_layer.observations import Observation
 from services.notify.settings import NotifySettings
-from shared.db import make_engine
 from shared.outbox import outbox
 from tests.support.infra import Infrastructure
+from tests.support.notify_rows import notify_engine
 
 OUTBOX = f"notify-batch-{uuid.uuid4().hex[:6]}"
 CONFIG = load_configuration(NotifySettings())
@@ -38,13 +38,10 @@ T0 = NOW - timedelta(hours=2)
 
 @pytest.fixture(scope="module")
 async def engine(infra: Infrastructure) -> AsyncIterator[Any]:
-    engine = make_engine(infra.database_url, 5)
-    yield engine
-    async with engine.begin() as conn:
-        await conn.execute(outbox.delete().where(outbox.c.service == OUTBOX))
-        for table in (notify_messages, notify_customers):
-            await conn.execute(table.delete().where(table.c.customer_id.like("batch-%")))
-    await engine.dispose()
+    async with notify_engine(
+        infra.database_url, outbox_service=OUTBOX, customer_prefix="batch-"
+    ) as engine:
+        yield engine
 
 
 def _intake(engine: Any) -> Intake:

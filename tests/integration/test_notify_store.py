@@ -23,9 +23,8 @@ from services.notify.service_layer.intake import Intake
 from services.notify.service_layer.observations import Observation
 from services.notify.service_layer.sender import Sender, SenderConfig
 from services.notify.settings import NotifySettings
-from shared.db import make_engine
-from shared.outbox import outbox
 from tests.support.infra import Infrastructure
+from tests.support.notify_rows import notify_engine
 from tests.support.services import free_port
 
 OUTBOX = f"notify-test-{uuid.uuid4().hex[:6]}"
@@ -48,13 +47,10 @@ def _clock() -> datetime:
 
 @pytest.fixture(scope="module")
 async def engine(infra: Infrastructure) -> AsyncIterator[Any]:
-    engine = make_engine(infra.database_url, 10)
-    yield engine
-    async with engine.begin() as conn:
-        await conn.execute(outbox.delete().where(outbox.c.service == OUTBOX))
-        for table in (notify_messages, notify_customers):
-            await conn.execute(table.delete().where(table.c.customer_id.like("race-%")))
-    await engine.dispose()
+    async with notify_engine(
+        infra.database_url, outbox_service=OUTBOX, customer_prefix="race-", pool_size=10
+    ) as engine:
+        yield engine
 
 
 def _intake(engine: Any, consumer: str) -> Intake:

@@ -8,9 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
-from services.notify.settings import DEFAULT_PLAYBOOKS
 from shared.topics import CUSTOMER_EVENTS, CUSTOMER_SCORES, LIFECYCLE_CHANGES
 from tests.integration.test_notify import (
     WEBHOOK_SECRET,
@@ -25,8 +23,9 @@ from tests.integration.test_notify import (
 )
 from tests.support.infra import Infrastructure
 from tests.support.notify_probes import clv_band_shown
+from tests.support.playbook_files import default_playbooks, write_playbooks
 from tests.support.polling import eventually
-from tests.support.services import ServiceProcess, free_port
+from tests.support.services import ServiceProcess, free_port, service_client
 from tests.support.topics import start_group_at_end
 
 RUN = uuid.uuid4().hex[:8]
@@ -38,7 +37,7 @@ CAPACITY = 2
 
 @pytest.fixture(scope="module")
 def playbooks(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    raw = yaml.safe_load(DEFAULT_PLAYBOOKS.read_text())
+    raw = default_playbooks()
     raw["policy"]["task_queues"] = [{"name": QUEUE, "daily_capacity": CAPACITY}]
     raw["playbooks"] = [
         {
@@ -56,8 +55,7 @@ def playbooks(tmp_path_factory: pytest.TempPathFactory) -> Path:
             ],
         }
     ]
-    path = tmp_path_factory.mktemp("queues") / "playbooks.yaml"
-    path.write_text(yaml.safe_dump(raw))
+    path = write_playbooks(raw, tmp_path_factory, "queues")
     return path
 
 
@@ -92,8 +90,7 @@ async def notify(
 
 @pytest.fixture
 async def client(notify: ServiceProcess, admin_key: str) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"Authorization": f"Bearer {admin_key}"}
-    async with httpx.AsyncClient(base_url=notify.url, headers=headers, timeout=30) as c:
+    async with service_client(notify, admin_key) as c:
         yield c
 
 

@@ -27,7 +27,7 @@ from shared.topics import CUSTOMER_EVENTS, CUSTOMER_SCORES, dlq_of
 from tests.support.factories import complaint, contact, new_customer, purchase
 from tests.support.infra import Infrastructure
 from tests.support.polling import eventually
-from tests.support.services import ServiceProcess
+from tests.support.services import ServiceProcess, service_client
 from tests.support.topics import TopicTail
 
 AS_OF = "2001-01-01T00:00:00+00:00"
@@ -40,8 +40,7 @@ def scoring(start_service: Callable[..., ServiceProcess]) -> ServiceProcess:
 
 @pytest.fixture
 async def client(scoring: ServiceProcess, admin_key: str) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"Authorization": f"Bearer {admin_key}"}
-    async with httpx.AsyncClient(base_url=scoring.url, headers=headers, timeout=60) as c:
+    async with service_client(scoring, admin_key, timeout=60) as c:
         yield c
 
 

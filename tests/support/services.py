@@ -9,6 +9,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
 from deploy.local.stack import uvicorn_command
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,3 +71,9 @@ class ServiceProcess:
 
     def kill(self) -> None:
         self.stop(signal.SIGKILL)
+
+
+def service_client(service: ServiceProcess, key: str, timeout: float = 30) -> httpx.AsyncClient:
+    """An HTTP client of a running service that authenticates with `key`."""
+    headers = {"Authorization": f"Bearer {key}"}
+    return httpx.AsyncClient(base_url=service.url, headers=headers, timeout=timeout)

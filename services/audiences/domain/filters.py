@@ -15,21 +15,14 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, get_args
 
-STAGES = ("acquisition", "development", "maintenance", "churn")
+from shared.contracts.customer_scores import RFM_SEGMENTS
+from shared.contracts.lifecycle_changes import Stage
+
+STAGES = get_args(Stage)
 FLAGS = ("at_risk", "upgrade_candidate")
 TIERS = ("A", "B", "C")
-RFM_SEGMENTS = (
-    "champions",
-    "new",
-    "potential_loyalist",
-    "loyal",
-    "cant_lose",
-    "at_risk",
-    "hibernating",
-    "lost",
-)
 MAX_DEPTH = 8  # nesting of all/any/not
 MAX_COMPARISONS = 64  # a filter is a definition, not a list of customers
 MAX_LIST = 1000  # values of `in`

@@ -16,6 +16,7 @@ from services.audiences.service_layer.segments import (
 )
 from shared.auth import Scope, require
 from shared.openapi import problems
+from shared.paging import IdCursor, PageLimit
 from shared.problems import Problem, validation_problem
 
 router = APIRouter(prefix="/v1", tags=["audiences"])
@@ -187,10 +188,8 @@ async def segment_members(
     name: SegmentName,
     request: Request,
     _: Reader,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[
-        str | None, Query(max_length=128, description="next_cursor of the previous page")
-    ] = None,
+    limit: PageLimit = 100,
+    cursor: IdCursor = None,
 ) -> MemberPage:
     segments = _segments(request)
     if not await segments.exists(name):

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.audiences.adapters import store
 from services.audiences.domain.customers import CustomerView, Update, UpdateKind, apply
 from services.audiences.domain.membership import Reason
-from shared.dedup import claim_new
+from shared.dedup import keep_new
 from shared.erasure import default_secret, drop_erased
 from shared.kafka_consumer import Decoded, Poison
 
@@ -50,12 +50,7 @@ class Intake:
             relevant = await drop_erased(
                 conn, relevant, lambda u: u.customer_id, self._erasure_secret, SERVICE
             )
-            fresh = await claim_new(conn, consumer, [u.event_id for u in relevant])
-            todo = []
-            for u in relevant:
-                if u.event_id in fresh:
-                    todo.append(u)
-                    fresh.discard(u.event_id)  # a repeat inside the batch counts once
+            todo = await keep_new(conn, consumer, relevant, lambda u: u.event_id)
             if not todo:
                 return 0
             ids = {u.customer_id for u in todo}

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 import orjson
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, Field
 
 from services.lifecycle.adapters.customer_export import read_export
@@ -26,7 +26,8 @@ from services.lifecycle.domain.event_timeline import BadCursor, decode_cursor, p
 from shared.auth import Scope, grants, require
 from shared.erasure import erased_among
 from shared.openapi import problems
-from shared.problems import Problem
+from shared.paging import PageLimit, PositionCursor, bad_cursor
+from shared.problems import Problem, customer_not_found
 
 router = APIRouter(prefix="/v1", tags=["customer access"])
 CustomersReader = Annotated[frozenset[str], Depends(require(Scope.CUSTOMERS_READ))]
@@ -122,7 +123,7 @@ class EventTimeline(BaseModel):
 
 
 def _not_found(customer_id: str) -> Problem:
-    return Problem(404, "Customer not found", f"No service holds data of customer '{customer_id}'.")
+    return customer_not_found(f"No service holds data of customer '{customer_id}'.")
 
 
 def _json_data(data: dict[str, Any]) -> dict[str, Any]:
@@ -139,10 +140,8 @@ async def get_events(
     customer_id: CustomerId,
     request: Request,
     scopes: CustomersReader,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[
-        str | None, Query(max_length=512, description="next_cursor of the previous page")
-    ] = None,
+    limit: PageLimit = 100,
+    cursor: PositionCursor = None,
 ) -> Any:
     """Rebuilt from the facts the lifecycle keeps of each event (README, "Event timeline"):
     purchases, refunds, contacts, complaints (opened, resolved, severity set) and profile
@@ -150,12 +149,7 @@ async def get_events(
     try:
         after = decode_cursor(cursor) if cursor else None
     except BadCursor as exc:
-        raise Problem(
-            400,
-            "Bad cursor",
-            "Use next_cursor from the previous page.",
-            errors=[{"field": "query.cursor", "message": str(exc), "code": "bad_cursor"}],
-        ) from exc
+        raise bad_cursor(str(exc)) from exc
     async with _engine(request).connect() as conn:
         facts_text = await conn.scalar(
             sa.select(customers.c.facts).where(customers.c.customer_id == customer_id)

@@ -19,7 +19,8 @@ from shared.contracts import customer_state
 from shared.kafka_producer import PublishError
 from shared.logging import get_logger
 from shared.openapi import problems
-from shared.problems import Problem
+from shared.paging import IdCursor, PageLimit
+from shared.problems import Problem, customer_not_found
 
 from .report_routes import router as report_router
 
@@ -88,7 +89,7 @@ def _engine(request: Request) -> Any:
 
 
 def _not_found(customer_id: str) -> Problem:
-    return Problem(404, "Customer not found", f"No lifecycle state for customer '{customer_id}'.")
+    return customer_not_found(f"No lifecycle state for customer '{customer_id}'.")
 
 
 @router.get(
@@ -132,10 +133,8 @@ async def list_customers(
     stage: Stage | None = None,
     flag: Flag | None = None,
     tier: Tier | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[
-        str | None, Query(max_length=128, description="next_cursor of the previous page")
-    ] = None,
+    limit: PageLimit = 100,
+    cursor: IdCursor = None,
 ) -> Any:
     query = sa.select(*_STATE_COLUMNS).order_by(customers.c.customer_id).limit(limit + 1)
     if stage:
@@ -218,9 +217,7 @@ async def erase_customer(
             keep_aggregates=settings.erasure_keep_aggregates,
         )
     if not done.known:
-        raise Problem(
-            404, "Customer not found", f"Lifecycle holds no data of customer '{customer_id}'."
-        )
+        raise customer_not_found(f"Lifecycle holds no data of customer '{customer_id}'.")
     log.info("customer_erased", rows=done.rows, repeat=done.already_erased)
     # The outbox cannot carry a tombstone (its value column is NOT NULL), so the tombstone is
     # published here, after the commit. At least once: if the broker does not acknowledge it,

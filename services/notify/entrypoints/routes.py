@@ -19,7 +19,8 @@ from services.notify.domain.keys import coupon_code
 from services.notify.domain.task_queues import business_day_start
 from shared.auth import Scope, require
 from shared.openapi import problems
-from shared.problems import Problem
+from shared.paging import PageLimit, bad_cursor
+from shared.problems import Problem, customer_not_found
 
 router = APIRouter(prefix="/v1", tags=["notify"])
 Reader = Annotated[frozenset[str], Depends(require(Scope.NOTIFY_READ))]
@@ -176,7 +177,7 @@ async def customer_messages(
     customer_id: str,
     request: Request,
     _: Reader,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    limit: PageLimit = 200,
 ) -> Any:
     async with request.app.state.engine.connect() as conn:
         items = await store.messages_of(conn, customer_id, limit)
@@ -193,7 +194,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         at, _, message = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
         return datetime.fromisoformat(at), message
     except ValueError as exc:
-        raise Problem(400, "Bad cursor", "Use next_cursor from the previous page.") from exc
+        raise bad_cursor(str(exc)) from exc
 
 
 @router.get(
@@ -206,7 +207,7 @@ async def list_messages(
     request: Request,
     _: Reader,
     status: Status = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: PageLimit = 100,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Any:
     after = _decode_cursor(cursor) if cursor else None
@@ -246,9 +247,7 @@ class TaskQueues(BaseModel):
     response_model=TaskQueues,
     summary="Account-manager queues: today's capacity, use and overflow ranked by value",
 )
-async def task_queues(
-    request: Request, _: Reader, limit: Annotated[int, Query(ge=1, le=1000)] = 100
-) -> Any:
+async def task_queues(request: Request, _: Reader, limit: PageLimit = 100) -> Any:
     book = _book(request)
     since = business_day_start(request.app.state.settings.now(), book.policy)
     async with request.app.state.engine.connect() as conn:
@@ -306,5 +305,5 @@ async def get_preferences(customer_id: str, request: Request, _: Reader) -> Any:
     async with request.app.state.engine.connect() as conn:
         found = await store.load_profiles(conn, [customer_id])
     if not found:
-        raise Problem(404, "Customer not found", f"Notify knows nothing of '{customer_id}' yet.")
+        raise customer_not_found(f"Notify knows nothing of '{customer_id}' yet.")
     return _preferences_out(found[customer_id][0])

@@ -26,7 +26,7 @@ from services.notify.domain.holdout import CONTROL_GROUP
 from services.notify.domain.keys import coupon_code, message_id
 from services.notify.domain.triggers import score_triggers
 from services.notify.service_layer.metrics import DECISIONS
-from shared.dedup import claim_new
+from shared.dedup import keep_new
 from shared.erasure import default_secret, drop_erased
 from shared.events import CustomerEvent
 from shared.kafka_consumer import Decoded, Poison
@@ -127,12 +127,7 @@ class Intake:
             observations = await drop_erased(  # nothing about erased customers comes back
                 conn, observations, lambda o: o.customer_id, self._erasure_secret, SERVICE
             )
-            fresh = await claim_new(conn, consumer, [o.event_id for o in observations])
-            todo = []
-            for o in observations:
-                if o.event_id in fresh:
-                    todo.append(o)
-                    fresh.discard(o.event_id)  # a repeat inside the batch counts once
+            todo = await keep_new(conn, consumer, observations, lambda o: o.event_id)
             if not todo:
                 return 0
             now = self._clock()

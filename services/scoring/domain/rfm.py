@@ -75,25 +75,17 @@ def segment(
     r = np.asarray(recency_score)
     f = np.asarray(frequency_score)
     fm = (f + np.asarray(monetary_score) + 1) // 2
-    rules = [
-        (r >= 4) & (fm >= 4),
-        (r >= 4) & (f == 1),
-        r >= 4,
-        (r == 3) & (fm >= 3),
-        (r == 1) & (fm >= 4),
-        (r <= 2) & (fm >= 3),
-        r >= 2,
-    ]
-    names = [
-        "champions",
-        "new",
-        "potential_loyalist",
-        "loyal",
-        "cant_lose",
-        "at_risk",
-        "hibernating",
-    ]
-    return np.asarray(np.select(rules, names, default="lost"))
+    # The first rule that holds names the segment (shared/contracts/customer_scores.py).
+    rules = {
+        "champions": (r >= 4) & (fm >= 4),
+        "new": (r >= 4) & (f == 1),
+        "potential_loyalist": r >= 4,
+        "loyal": (r == 3) & (fm >= 3),
+        "cant_lose": (r == 1) & (fm >= 4),
+        "at_risk": (r <= 2) & (fm >= 3),
+        "hibernating": r >= 2,
+    }
+    return np.asarray(np.select(list(rules.values()), list(rules), default="lost"))
 
 
 def scores(

@@ -24,6 +24,7 @@ from services.scoring.service_layer.fitting import FitFailed
 from services.scoring.service_layer.service import ScoringService
 from shared.auth import Scope, require
 from shared.openapi import problems
+from shared.paging import PageLimit
 from shared.problems import Problem
 
 router = APIRouter(prefix="/v1")
@@ -190,7 +191,7 @@ async def top_customers(
     service: Service,
     _: ScoresReader,
     by: Annotated[queries.TopBy, Query()] = "clv",
-    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    limit: PageLimit = 50,
     cursor: str | None = None,
 ) -> dict[str, Any]:
     try:
