@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.audiences.domain.customers import CustomerView
 from services.audiences.domain.filters import Filter, parse_filter
+from shared import customer_locks
 
 from .sql_filters import condition
 from .tables import audience_customers, audience_members, audience_segments
@@ -58,9 +59,14 @@ def segment_of(row: Any) -> Segment:
     )
 
 
+_AUDIENCES_LOCK_SEED = 11  # apart from notify's customer locks
+
+
 async def lock_views(conn: AsyncConnection, ids: Collection[str]) -> dict[str, CustomerView]:
     """The views of these customers, locked for this transaction (in id order: no deadlock
-    with another batch or a sweep, which lock in the same order)."""
+    with another batch or a sweep, which lock in the same order). A customer with no view yet
+    is held by an advisory lock, so two consumers creating it write one after the other."""
+    await customer_locks.lock_customers(conn, ids, _AUDIENCES_LOCK_SEED)
     rows = await conn.execute(
         sa.select(audience_customers)
         .select_from(_with_ids(audience_customers))

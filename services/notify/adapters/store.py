@@ -16,6 +16,7 @@ from services.notify.domain.cancellations import Cancellation, Pending
 from services.notify.domain.decisions import AWAITING_ADDRESS
 from services.notify.domain.holdout import CONTROL_GROUP
 from services.notify.domain.repeats import Entry
+from shared import customer_locks
 
 from .tables import notify_customers as customers
 from .tables import notify_messages as messages
@@ -447,18 +448,13 @@ async def expire_in_doubt(
     return [dict(r._mapping) for r in await conn.execute(query)]
 
 
-_LOCK_CUSTOMERS = sa.text(
-    "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtextextended(c, 7) AS k "
-    "FROM unnest(CAST(:ids AS text[])) AS c) AS keys ORDER BY k"
-)
+_NOTIFY_LOCK_SEED = 7  # the seed notify has always hashed with: running replicas agree
 
 
 async def lock_customers(conn: AsyncConnection, customer_ids: Iterable[str]) -> None:
     """Holds these customers until the transaction ends, so that two senders deciding for the
-    same customer see each other's sends (frequency caps); taken in key order: no deadlock."""
-    ids = sorted(set(customer_ids))
-    if ids:
-        await conn.execute(_LOCK_CUSTOMERS, {"ids": ids})
+    same customer see each other's sends (frequency caps)."""
+    await customer_locks.lock_customers(conn, customer_ids, _NOTIFY_LOCK_SEED)
 
 
 _LOCK_TASK_QUEUES = sa.text(
