@@ -1,15 +1,18 @@
 """How a checkpoint (the engine's stored point to resume from) is kept: a JSON document.
 
-A document of another format version decodes to None: that customer is then replayed in
-full from its facts on its next event or due time, and stored in this format (which is how
-rows written by an earlier version are re-derived; no data migration is needed).
+Every in-order event decodes one and encodes one, so a state is a flat positional list
+(format 5): moments as integer microseconds since the epoch, enums by position, amounts as
+exact decimal text. Format 4 (a keyed object per state) is still read. A document of any
+other format version decodes to None: that customer is then replayed in full from its facts
+on its next event or due time, and stored in this format (which is how rows written by an
+earlier version are re-derived; no data migration is needed).
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -21,8 +24,10 @@ from services.lifecycle.domain.rules import LifecycleRules
 from services.lifecycle.domain.spend import QuarterlySpend, TrailingSpend
 from services.lifecycle.domain.stages import Reason, Stage, Tier
 
-# 2: flag reasons as bits; 3: histories open with the entry; 4: the named CustomerState.
-CHECKPOINT_FORMAT_VERSION = 4
+# 2: flag reasons as bits; 3: histories open with the entry; 4: the named CustomerState;
+# 5: each state a positional list (`state_to_list`).
+CHECKPOINT_FORMAT_VERSION = 5
+_READABLE_VERSIONS = (4, 5)
 
 
 def checkpoint_to_json(checkpoint: Checkpoint) -> dict[str, Any]:
@@ -31,7 +36,7 @@ def checkpoint_to_json(checkpoint: Checkpoint) -> dict[str, Any]:
         "rules": checkpoint.rules_key,
         "points": checkpoint.points_consumed,
         "history": checkpoint.history_len,
-        "replay": state_to_json(checkpoint.state),
+        "replay": state_to_list(checkpoint.state),
     }
     if checkpoint.points_total is not None:
         document["total"] = checkpoint.points_total
@@ -44,9 +49,12 @@ def checkpoint_to_json(checkpoint: Checkpoint) -> dict[str, Any]:
     return document
 
 
-def with_clock_mark(document: Mapping[str, Any], clock: ClockMark | None) -> dict[str, Any]:
+def with_clock_mark(document: Mapping[str, Any], clock: ClockMark | None) -> dict[str, Any] | None:
     """`document` (as `checkpoint_to_json` wrote it) with its clock mark replaced by `clock`:
-    when only the clock moved a checkpoint on, only the mark is encoded again."""
+    when only the clock moved a checkpoint on, only the mark is encoded again. None for a
+    document of an older format (its states are encoded otherwise): encode it whole."""
+    if document.get("v") != CHECKPOINT_FORMAT_VERSION:
+        return None
     moved = {key: value for key, value in document.items() if key != "clock"}
     if clock is not None:
         moved["clock"] = _clock_to_json(clock)
@@ -54,30 +62,141 @@ def with_clock_mark(document: Mapping[str, Any], clock: ClockMark | None) -> dic
 
 
 def _clock_to_json(clock: ClockMark) -> dict[str, Any]:
-    return {"history": clock.history_len, "replay": state_to_json(clock.state)}
+    return {"history": clock.history_len, "replay": state_to_list(clock.state)}
 
 
 def checkpoint_from_json(raw: Mapping[str, Any] | None, rules: LifecycleRules) -> Checkpoint | None:
     """None for a missing or unknown format: the caller then replays in full."""
-    if not raw or raw.get("v") != CHECKPOINT_FORMAT_VERSION:
+    version = raw.get("v") if raw else None
+    if not raw or version not in _READABLE_VERSIONS:
         return None
     thresholds = Thresholds.of(rules)
+    state_of = state_from_list if version == CHECKPOINT_FORMAT_VERSION else state_from_json
     clock = raw.get("clock")
     return Checkpoint(
         raw["rules"],
         raw["points"],
         raw["history"],
-        state_from_json(raw["replay"], thresholds),
+        state_of(raw["replay"], thresholds),
         raw.get("total"),
         None
         if clock is None
-        else ClockMark(clock["history"], state_from_json(clock["replay"], thresholds)),
+        else ClockMark(clock["history"], state_of(clock["replay"], thresholds)),
         frozenset(raw.get("orders", ())),
         frozenset(raw.get("tickets", ())),
     )
 
 
+def state_to_list(s: CustomerState) -> list[Any]:
+    """Format 5: the fields in this order (`state_from_list` reads them back)."""
+    trailing = s.trailing.purchases()
+    return [
+        _micros(s.t),
+        _micros(s.first_seen_at),
+        _STAGE_INDEX[s.stage],
+        None if s.stage_since is None else _micros(s.stage_since),
+        None if s.churned_from is None else _STAGE_INDEX[s.churned_from],
+        s.reactivations,
+        s.long_lasting,
+        None if s.first_purchase_at is None else _micros(s.first_purchase_at),
+        None if s.last_purchase_at is None else _micros(s.last_purchase_at),
+        [day.toordinal() for day in s.occasion_days],
+        s.gaps,
+        str(s.total_spend),
+        [_micros(at) for at, _ in trailing],
+        [str(amount) for _, amount in trailing],
+        str(s.trailing.total),
+        [[q, str(amount)] for q, amount in sorted(s.quarterly.by_quarter().items())],
+        sorted(s.categories_before_today),
+        sorted(s.categories_today),
+        None if s.new_category_at is None else _micros(s.new_category_at),
+        [_micros(at) for at in s.complaints],
+        s.churn_risk,
+        [_REASON_INDEX[reason] for reason in s.at_risk],
+        [_REASON_INDEX[reason] for reason in s.upgrade],
+        _TIER_INDEX[s.tier],
+    ]
+
+
+def state_from_list(raw: list[Any], r: Thresholds) -> CustomerState:
+    (
+        t, first_seen_at, stage, stage_since, churned_from, reactivations, long_lasting,
+        first_purchase_at, last_purchase_at, occasion_days, gaps, total_spend, trailing_at,
+        trailing_amounts, trailing_total, quarterly_spend, categories_before_today,
+        categories_today, new_category_at, complaints, churn_risk, at_risk, upgrade, tier,
+    ) = raw  # fmt: skip
+    trailing = TrailingSpend.restore(
+        r.tier_window,
+        list(zip(map(_moment_of, trailing_at), map(Decimal, trailing_amounts), strict=True)),
+        Decimal(trailing_total),
+    )
+    quarterly = QuarterlySpend(r.growth_factor, r.growth_quarters, r.calendar)
+    quarterly.restore({q: Decimal(amount) for q, amount in quarterly_spend})
+    return CustomerState(
+        first_seen_at=_moment_of(first_seen_at),
+        t=_moment_of(t),
+        trailing=trailing,
+        quarterly=quarterly,
+        stage=_STAGE_LIST[stage],
+        stage_since=None if stage_since is None else _moment_of(stage_since),
+        churned_from=None if churned_from is None else _STAGE_LIST[churned_from],
+        reactivations=reactivations,
+        long_lasting=long_lasting,
+        first_purchase_at=None if first_purchase_at is None else _moment_of(first_purchase_at),
+        last_purchase_at=None if last_purchase_at is None else _moment_of(last_purchase_at),
+        occasion_days=list(map(_day_of, occasion_days)),
+        gaps=gaps,
+        total_spend=Decimal(total_spend),
+        categories_before_today=set(categories_before_today),
+        categories_today=set(categories_today),
+        new_category_at=None if new_category_at is None else _moment_of(new_category_at),
+        complaints=deque(map(_moment_of, complaints)),
+        churn_risk=churn_risk,
+        at_risk=tuple(_REASON_LIST[reason] for reason in at_risk),
+        upgrade=tuple(_REASON_LIST[reason] for reason in upgrade),
+        tier=_TIER_LIST[tier],
+    )
+
+
+# Moments and days as integers, each converted once while it stays in use (the trailing
+# window's purchases are decoded and encoded again with every event of their customer).
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_MEMO_LIMIT = 1 << 16
+_MICROS: dict[datetime, int] = {}
+_MOMENTS: dict[int, datetime] = {}
+_DAYS: dict[int, date] = {}
+
+
+def _micros(moment: datetime) -> int:
+    micros = _MICROS.get(moment)
+    if micros is None:
+        if len(_MICROS) >= _MEMO_LIMIT:
+            _MICROS.clear()
+        micros = _MICROS[moment] = (moment - _EPOCH) // _MICROSECOND
+    return micros
+
+
+def _moment_of(micros: int) -> datetime:
+    moment = _MOMENTS.get(micros)
+    if moment is None:
+        if len(_MOMENTS) >= _MEMO_LIMIT:
+            _MOMENTS.clear()
+        moment = _MOMENTS[micros] = _EPOCH + timedelta(microseconds=micros)
+    return moment
+
+
+def _day_of(ordinal: int) -> date:
+    day = _DAYS.get(ordinal)
+    if day is None:
+        if len(_DAYS) >= _MEMO_LIMIT:
+            _DAYS.clear()
+        day = _DAYS[ordinal] = date.fromordinal(ordinal)
+    return day
+
+
 def state_to_json(s: CustomerState) -> dict[str, Any]:
+    """Format 4 (still read by `state_from_json`; tests write it to prove that)."""
     return {
         "t": iso(s.t),
         "first_seen_at": iso(s.first_seen_at),
@@ -151,3 +270,10 @@ def _moment(raw: str | None) -> datetime | None:
 _STAGES = {stage.value: stage for stage in Stage}
 _TIERS = {tier.value: tier for tier in Tier}
 _REASONS = {reason.value: reason for reason in Reason}
+# Format 5 numbers enum members by their position here: append new members, never reorder.
+_STAGE_LIST = tuple(Stage)
+_TIER_LIST = tuple(Tier)
+_REASON_LIST = tuple(Reason)
+_STAGE_INDEX = {stage: n for n, stage in enumerate(_STAGE_LIST)}
+_TIER_INDEX = {tier: n for n, tier in enumerate(_TIER_LIST)}
+_REASON_INDEX = {reason: n for n, reason in enumerate(_REASON_LIST)}

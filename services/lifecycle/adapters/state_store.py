@@ -483,7 +483,9 @@ def _moved_checkpoint_json(derived: Derived, document: dict[str, Any] | None) ->
     if checkpoint is stored:
         return None
     if document is not None and stored is not None and _same_but_clock(checkpoint, stored):
-        return orjson.dumps(with_clock_mark(document, checkpoint.clock)).decode()
+        moved = with_clock_mark(document, checkpoint.clock)
+        if moved is not None:
+            return orjson.dumps(moved).decode()
     return _checkpoint_json(derived)
 
 

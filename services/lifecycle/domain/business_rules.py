@@ -134,10 +134,15 @@ def inactivity_churn_due(s: CustomerState, r: Thresholds) -> datetime | None:
 
 def usual_gap(s: CustomerState, r: Thresholds) -> timedelta:
     """The gap that counts as unusual: the floor, or the multiplier times the median gap."""
+    known = s.usual_gap
+    if known is not None and known[0] is r:
+        return known[1]
     days = r.gap_floor_days
     if len(s.occasion_days) >= r.min_occasions_for_usual_gap and s.gaps:
         days = max(days, r.usual_gap_multiplier * _median(s.gaps))
-    return timedelta(days=days)
+    gap = timedelta(days=days)
+    s.usual_gap = (r, gap)  # until the next purchase occasion (the engine clears it)
+    return gap
 
 
 def at_risk_by_gap(s: CustomerState, r: Thresholds) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from services.lifecycle.domain.spend import QuarterlySpend, TrailingSpend
@@ -43,6 +43,9 @@ class CustomerState:
     at_risk: tuple[Reason, ...] = ()
     upgrade: tuple[Reason, ...] = ()
     tier: Tier = Tier.C
+    usual_gap: tuple[object, timedelta] | None = field(default=None, compare=False, repr=False)
+    """The rule `usual_gap` as last computed, with the thresholds it was computed for: it
+    changes only with a new purchase occasion (which clears it), yet the clock reads it often."""
 
     @property
     def active(self) -> bool:
@@ -73,4 +76,5 @@ class CustomerState:
             at_risk=self.at_risk,
             upgrade=self.upgrade,
             tier=self.tier,
+            usual_gap=self.usual_gap,
         )

@@ -147,16 +147,25 @@ def fold_later_facts(
     points = points_of(later)
     if any(point.at <= start.t or point.at > now for point in points):
         return None
-    replay = Replay(later, rules, start.first_seen_at, keep_checkpoint=True, points=points)
+    replay = Replay(
+        later, rules, start.first_seen_at, keep_checkpoint=True, points=points, state=start.copy()
+    )
     replay.continue_after(checkpoint, points)
     replay.run_until(now)
     state = replay.state(now)
     folded = replay.checkpoint
     assert folded is not None  # continue_after starts from one
-    folded = replace(
-        folded,
-        order_keys=checkpoint.order_keys | later_orders,
-        ticket_ids=checkpoint.ticket_ids | frozenset(later.complaints),
+    folded = Checkpoint(  # the constructor, not dataclasses.replace: this runs per event
+        folded.rules_key,
+        folded.points_consumed,
+        folded.history_len,
+        folded.state,
+        folded.points_total,
+        folded.clock,
+        checkpoint.order_keys | later_orders if later_orders else checkpoint.order_keys,
+        checkpoint.ticket_ids | frozenset(later.complaints)
+        if later.complaints
+        else checkpoint.ticket_ids,
     )
     appended = tuple(state.history)
     return Folded(state, appended, folded)
@@ -404,14 +413,16 @@ class Replay:
         first_seen_at: datetime,
         keep_checkpoint: bool = False,
         points: list[Point] | None = None,
+        state: CustomerState | None = None,
     ) -> None:
-        """`points`: `points_of(facts)` when the caller has them already."""
+        """`points`: `points_of(facts)` when the caller has them already; `state`: the state
+        to continue from (the replay's own), else the customer's state when first seen."""
         r = self._r = Thresholds.of(rules)
         self._facts = facts
         self._points = points_of(facts) if points is None else points
         self._next_point = 0
         self._offset = 0  # points folded in before these (`continue_after`)
-        self.s = CustomerState(
+        self.s = state or CustomerState(
             first_seen_at=first_seen_at,
             t=first_seen_at,
             stage_since=first_seen_at,
@@ -482,7 +493,7 @@ class Replay:
         self._points = points
         self._offset = checkpoint.points_consumed
         self._log.restore_unread(checkpoint.stored_history_len)
-        self.s = checkpoint.resumes_at.copy()
+        # The replay was made with a copy of `checkpoint.resumes_at` (`fold_later_facts`).
         if not points:  # nothing to fold: the checkpoint stands (a clock that fires moves its mark)
             self.checkpoint = checkpoint
 
@@ -522,7 +533,16 @@ class Replay:
         if fired and checkpoint is not None and self._next_point == count:
             # Only the clock can move this replay on now: let it resume from here next time.
             mark = ClockMark(len(self._log), self.s.copy())
-            self.checkpoint = replace(checkpoint, clock=mark)
+            self.checkpoint = Checkpoint(  # not dataclasses.replace: this runs per event
+                checkpoint.rules_key,
+                checkpoint.points_consumed,
+                checkpoint.history_len,
+                checkpoint.state,
+                checkpoint.points_total,
+                mark,
+                checkpoint.order_keys,
+                checkpoint.ticket_ids,
+            )
 
     def next_change_after(self, now: datetime) -> datetime | None:
         """Keep the clock running past `now` (without new facts) until something shows.
@@ -614,6 +634,7 @@ class Replay:
         day = r.calendar.day(at)
         last_day = None if s.last_purchase_at is None else r.calendar.day(s.last_purchase_at)
         if last_day != day:  # a new purchase occasion
+            s.usual_gap = None  # read from the occasions and their gaps
             if last_day is not None:
                 insort(s.gaps, (day - last_day).days)
                 s.categories_before_today |= s.categories_today

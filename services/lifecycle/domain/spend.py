@@ -86,7 +86,8 @@ class QuarterlySpend:
 
     def copy(self) -> QuarterlySpend:
         copied = QuarterlySpend(self._factor, self._quarters, self._calendar)
-        copied.restore(self._spend)
+        copied._spend = dict(self._spend)
+        copied._grew = dict(self._grew)  # still true of the same spend: not computed again
         return copied
 
     def __eq__(self, other: object) -> bool:

@@ -8,7 +8,13 @@ import orjson
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from services.lifecycle.adapters.snapshot_codec import checkpoint_from_json, checkpoint_to_json
+from services.lifecycle.adapters.snapshot_codec import (
+    CHECKPOINT_FORMAT_VERSION,
+    checkpoint_from_json,
+    checkpoint_to_json,
+    state_to_json,
+    with_clock_mark,
+)
 from services.lifecycle.domain import (
     CLOCK_ONLY_FIELDS,
     Checkpoint,
@@ -251,3 +257,57 @@ def test_tenure_turns_the_pattern_long_lasting_without_a_transition():
     assert ids_of(before.history) == ids_of(after.history)
     assert before.lifecycle_pattern is None
     assert after.lifecycle_pattern is LifecyclePattern.LONG_LASTING
+
+
+def as_format_4(checkpoint: Checkpoint) -> dict[str, object]:
+    """The document an earlier version stored: each state a keyed object."""
+    document = checkpoint_to_json(checkpoint)
+    document["v"] = 4
+    document["replay"] = state_to_json(checkpoint.state)
+    if checkpoint.clock is not None:
+        document["clock"] = {
+            "history": checkpoint.clock.history_len,
+            "replay": state_to_json(checkpoint.clock.state),
+        }
+    return document
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events=histories(), rules=RULES, days=st.integers(min_value=-5, max_value=800))
+def test_a_checkpoint_stored_in_format_4_reads_back_as_it_was(events, rules, days):
+    facts = apply_all(CustomerFacts(CUSTOMER), events)
+    _, checkpoint = derive_resuming(facts, rules, T0 + timedelta(days=days, hours=3), None)
+    assume(checkpoint is not None)
+    assert checkpoint is not None and CHECKPOINT_FORMAT_VERSION == 5
+    stored = orjson.loads(orjson.dumps(as_format_4(checkpoint)))
+    assert checkpoint_from_json(stored, RULES_OF[checkpoint.rules_key]) == checkpoint
+    assert through_storage(checkpoint) == checkpoint  # and in the current format
+
+
+def test_a_checkpoint_of_an_unknown_format_is_replayed_instead():
+    story = Story()
+    facts = apply_all(CustomerFacts(story.customer_id), [story.purchase(0)])
+    _, checkpoint = derive_resuming(facts, DEFAULT_RULES, T0 + timedelta(days=1), None)
+    assert checkpoint is not None
+    document = checkpoint_to_json(checkpoint)
+    for version in (3, 6):
+        assert checkpoint_from_json({**document, "v": version}, DEFAULT_RULES) is None
+
+
+def test_only_a_current_format_document_gets_a_new_clock_mark_in_place():
+    story = Story()
+    facts = apply_all(CustomerFacts(story.customer_id), [story.purchase(0)])
+    state, checkpoint = derive_resuming(facts, DEFAULT_RULES, T0 + timedelta(days=1), None)
+    assert checkpoint is not None
+    at = T0 + timedelta(days=400)
+    later = derive_by_clock(
+        story.customer_id, state.first_seen_at, DEFAULT_RULES, at, state.history, checkpoint
+    )
+    assert later is not None and later[1].clock is not None
+    mark = later[1].clock
+    moved = with_clock_mark(checkpoint_to_json(checkpoint), mark)
+    assert moved is not None
+    read = checkpoint_from_json(orjson.loads(orjson.dumps(moved)), DEFAULT_RULES)
+    assert read is not None and read.clock == mark and read.state == checkpoint.state
+    # A format-4 document's states are keyed objects: a list-shaped mark would corrupt it.
+    assert with_clock_mark(as_format_4(checkpoint), mark) is None
