@@ -30,6 +30,16 @@ T = TypeVar("T")
 TopicWiring = tuple[str, str, Decoder[Any], BatchHandler[Any]]
 
 
+class GroupSettings(Protocol):
+    """A consuming service's settings: its consumer groups' prefix and batch size."""
+
+    @property
+    def consumer_group(self) -> str: ...
+
+    @property
+    def consumer_max_records(self) -> int: ...
+
+
 class Runner(Protocol):
     """A long-running part (consumer, relay) that stops when asked."""
 
@@ -108,22 +118,21 @@ class ServiceRuntime:
 
     def consumer_groups(
         self,
-        group: str,
+        groups: GroupSettings,
         wiring: Sequence[TopicWiring],
-        *,
-        max_records: int,
         erase_own: EraseOwn,
         service: str,
     ) -> list[BatchConsumer[Any]]:
         """One consumer group per topic (`<group>-<suffix>`: each topic read in order per
         customer, at its own pace), and the erasure tombstones' in `<group>-state`."""
+        group = groups.consumer_group
         topics = [
             self.consumer(
                 topic=topic,
                 group_id=f"{group}-{suffix}",
                 decode=decode,
                 handle=handle,
-                max_records=max_records,
+                max_records=groups.consumer_max_records,
             )
             for suffix, topic, decode, handle in wiring
         ]

@@ -41,10 +41,4 @@ def build_consumers(
         ("scores", settings.scores_topic, decode_scores, intake.handle_scores),
         ("events", settings.events_topic, decode_customer_event, intake.handle_events),
     ]
-    return runtime.consumer_groups(
-        settings.consumer_group,
-        wiring,
-        max_records=settings.consumer_max_records,
-        erase_own=erase_audiences_data,
-        service=SERVICE,
-    )
+    return runtime.consumer_groups(settings, wiring, erase_audiences_data, SERVICE)

@@ -128,13 +128,7 @@ def build_consumers(
             intake.handle_segments,
         )
         wiring.append(segments)
-    return runtime.consumer_groups(
-        settings.consumer_group,
-        wiring,
-        max_records=settings.consumer_max_records,
-        erase_own=erase_notify_data,
-        service=SERVICE,
-    )
+    return runtime.consumer_groups(settings, wiring, erase_notify_data, SERVICE)
 
 
 def build_sender(

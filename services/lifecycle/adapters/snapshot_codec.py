@@ -14,12 +14,13 @@ from collections import deque
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from services.lifecycle.domain.business_rules import Thresholds
 from services.lifecycle.domain.checkpoint import Checkpoint, ClockMark
 from services.lifecycle.domain.customer_state import CustomerState
-from services.lifecycle.domain.moments import iso, parse_iso, parse_utc
+from services.lifecycle.domain.moments import MEMO_SIZE, iso, parse_iso, parse_utc
 from services.lifecycle.domain.rules import LifecycleRules
 from services.lifecycle.domain.spend import QuarterlySpend, TrailingSpend
 from services.lifecycle.domain.stages import Reason, Stage, Tier
@@ -162,37 +163,21 @@ def state_from_list(raw: list[Any], r: Thresholds) -> CustomerState:
 # window's purchases are decoded and encoded again with every event of their customer).
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
-_MEMO_LIMIT = 1 << 16
-_MICROS: dict[datetime, int] = {}
-_MOMENTS: dict[int, datetime] = {}
-_DAYS: dict[int, date] = {}
 
 
+@lru_cache(maxsize=MEMO_SIZE)
 def _micros(moment: datetime) -> int:
-    micros = _MICROS.get(moment)
-    if micros is None:
-        if len(_MICROS) >= _MEMO_LIMIT:
-            _MICROS.clear()
-        micros = _MICROS[moment] = (moment - _EPOCH) // _MICROSECOND
-    return micros
+    return (moment - _EPOCH) // _MICROSECOND
 
 
+@lru_cache(maxsize=MEMO_SIZE)
 def _moment_of(micros: int) -> datetime:
-    moment = _MOMENTS.get(micros)
-    if moment is None:
-        if len(_MOMENTS) >= _MEMO_LIMIT:
-            _MOMENTS.clear()
-        moment = _MOMENTS[micros] = _EPOCH + timedelta(microseconds=micros)
-    return moment
+    return _EPOCH + timedelta(microseconds=micros)
 
 
+@lru_cache(maxsize=MEMO_SIZE)
 def _day_of(ordinal: int) -> date:
-    day = _DAYS.get(ordinal)
-    if day is None:
-        if len(_DAYS) >= _MEMO_LIMIT:
-            _DAYS.clear()
-        day = _DAYS[ordinal] = date.fromordinal(ordinal)
-    return day
+    return date.fromordinal(ordinal)
 
 
 def state_to_json(s: CustomerState) -> dict[str, Any]:

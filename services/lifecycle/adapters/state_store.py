@@ -337,16 +337,24 @@ _APPENDED = (
     "CASE WHEN u.history = '' THEN c.history WHEN c.history = '' THEN u.history "
     "ELSE c.history || E'\\n' || u.history END"
 )
-_UPDATE_FOLDED = (
-    "UPDATE lifecycle_customers AS c SET "
-    + ", ".join(
-        f"{name} = {_APPENDED if name == 'history' else 'u.' + name + _CASTS.get(name, '')}"
-        for name in _FOLDED_NAMES[1:]
+
+
+def _update_from_arrays(set_to: Mapping[str, str]) -> str:
+    """One UPDATE for a whole batch from its column arrays (`_FOLDED`, in order); `set_to`
+    gives a column's new value where it is not simply the array's."""
+    return (
+        "UPDATE lifecycle_customers AS c SET "
+        + ", ".join(
+            f"{name} = {set_to.get(name) or 'u.' + name + _CASTS.get(name, '')}"
+            for name in _FOLDED_NAMES[1:]
+        )
+        + ", updated_at = now() FROM unnest("
+        + ", ".join(f"${i}::{pg_type}[]" for i, (_, pg_type) in enumerate(_FOLDED, 1))
+        + f") AS u({', '.join(_FOLDED_NAMES)}) WHERE c.customer_id = u.customer_id"
     )
-    + ", updated_at = now() FROM unnest("
-    + ", ".join(f"${i}::{pg_type}[]" for i, (_, pg_type) in enumerate(_FOLDED, 1))
-    + f") AS u({', '.join(_FOLDED_NAMES)}) WHERE c.customer_id = u.customer_id"
-)
+
+
+_UPDATE_FOLDED = _update_from_arrays({"history": _APPENDED})
 
 
 async def save_folded(
@@ -419,21 +427,8 @@ async def save_evaluated(
 
 # Customers the clock alone moved on, their transitions appended to the stored history: the
 # state columns, the checkpoint (NULL: kept as it was), the new history lines.
-_BY_CLOCK = [(name, pg_type) for name, pg_type in _COLUMNS if name != "facts"]
-_BY_CLOCK_NAMES = [name for name, _ in _BY_CLOCK]
-_HISTORY_APPENDED = (
-    "CASE WHEN c.history = '' THEN u.history ELSE c.history || E'\\n' || u.history END"
-)
-_BY_CLOCK_SET = {"checkpoint": "COALESCE(u.checkpoint, c.checkpoint)", "history": _HISTORY_APPENDED}
-_UPDATE_BY_CLOCK = (
-    "UPDATE lifecycle_customers AS c SET "
-    + ", ".join(
-        f"{name} = {_BY_CLOCK_SET.get(name) or 'u.' + name + _CASTS.get(name, '')}"
-        for name in _BY_CLOCK_NAMES[1:]
-    )
-    + ", updated_at = now() FROM unnest("
-    + ", ".join(f"${i}::{pg_type}[]" for i, (_, pg_type) in enumerate(_BY_CLOCK, 1))
-    + f") AS u({', '.join(_BY_CLOCK_NAMES)}) WHERE c.customer_id = u.customer_id"
+_UPDATE_BY_CLOCK = _update_from_arrays(
+    {"checkpoint": "COALESCE(u.checkpoint, c.checkpoint)", "history": _APPENDED}
 )
 
 
@@ -458,7 +453,7 @@ def _by_clock_columns(
     appended: Sequence[tuple[Derived, tuple[Transition, ...]]],
     documents: Mapping[str, dict[str, Any]],
 ) -> list[list[Any]]:
-    columns: list[list[Any]] = [[] for _ in _BY_CLOCK]
+    columns: list[list[Any]] = [[] for _ in _FOLDED]
     for derived, added in appended:
         state = derived.state
         row = (

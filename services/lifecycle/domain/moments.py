@@ -1,14 +1,13 @@
 """Moments as stored text: RFC 3339 with offset, the way `datetime.isoformat` writes them."""
 
 from datetime import UTC, datetime
+from functools import lru_cache
 
 import orjson
 
 # A checkpoint re-encodes the same moments (its trailing window's purchases) on every save,
 # and decodes them on every load: each is rendered and parsed once while it stays in use.
-_MEMO_LIMIT = 1 << 16
-_ISO: dict[datetime, str] = {}
-_PARSED: dict[str, datetime] = {}
+MEMO_SIZE = 1 << 16
 
 
 def iso(moment: datetime) -> str:
@@ -16,22 +15,18 @@ def iso(moment: datetime) -> str:
     if moment.tzinfo is not UTC:
         return moment.isoformat()
     # Only UTC moments go in: an equal moment in another zone renders differently.
-    text = _ISO.get(moment)
-    if text is None:
-        if len(_ISO) >= _MEMO_LIMIT:
-            _ISO.clear()
-        text = _ISO[moment] = orjson.dumps(moment)[1:-1].decode()
-    return text
+    return _utc_iso(moment)
 
 
+@lru_cache(maxsize=MEMO_SIZE)
+def _utc_iso(moment: datetime) -> str:
+    return orjson.dumps(moment)[1:-1].decode()
+
+
+@lru_cache(maxsize=MEMO_SIZE)
 def parse_iso(raw: str) -> datetime:
     """`datetime.fromisoformat(raw)`, remembered (datetimes are immutable)."""
-    moment = _PARSED.get(raw)
-    if moment is None:
-        if len(_PARSED) >= _MEMO_LIMIT:
-            _PARSED.clear()
-        moment = _PARSED[raw] = datetime.fromisoformat(raw)
-    return moment
+    return datetime.fromisoformat(raw)
 
 
 def parse_utc(raw: str) -> datetime:
