@@ -195,6 +195,10 @@ async def main() -> None:
         help="skip the baselines (a) and (b): load the events through (c), then (d) and (e)",
     )  # fmt: skip
     parser.add_argument(
+        "--profile", metavar="FILE", default=None,
+        help="cProfile (c) in this process into FILE (with --processes 1)",
+    )  # fmt: skip
+    parser.add_argument(
         "--profile-scheduler", metavar="FILE", default=None,
         help="cProfile (e) in this process into FILE (with --scheduler-processes 1)",
     )  # fmt: skip
@@ -227,7 +231,7 @@ async def main() -> None:
     conn = await asyncpg.connect(DATABASE_URL.replace("+asyncpg", ""))
     try:
         if args.processes == 1:
-            processing = await process_here(processor, topic, group, args.events)
+            processing = await process_here(processor, topic, group, args.events, args.profile)
         else:
             processing = await process_in_processes(args.processes, topic, run, args.events)
 
@@ -373,9 +377,9 @@ def bench_consumer(
 
 
 async def process_here(
-    processor: LifecycleProcessor, topic: str, group: str, total: int
+    processor: LifecycleProcessor, topic: str, group: str, total: int, profile: str | None = None
 ) -> ProcessingRun:
-    """(c) in this process, as one instance of the service runs it."""
+    """(c) in this process, as one instance of the service runs it; cProfiled into `profile`."""
     publisher = KafkaPublisher(BOOTSTRAP, "bench-lifecycle")
     handled = 0
 
@@ -393,9 +397,15 @@ async def process_here(
         await consumer.wait_started()
         started, cpu_started = time.perf_counter(), time.process_time()
         pg_started = postgres_cpu_seconds(PG_PORT)
+        profiler = cProfile.Profile() if profile else None
+        if profiler is not None:
+            profiler.enable()
         while handled < total:
             peak_rss = max(peak_rss, process.memory_info().rss)
             await asyncio.sleep(0.2)  # progress sampling of a benchmark, not test synchronisation
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(profile)
         return ProcessingRun(
             total / (time.perf_counter() - started),
             (time.process_time() - cpu_started) / total,
