@@ -403,7 +403,7 @@ async def process_here(
         while handled < total:
             peak_rss = max(peak_rss, process.memory_info().rss)
             await asyncio.sleep(0.2)  # progress sampling of a benchmark, not test synchronisation
-        if profiler is not None:
+        if profiler is not None and profile is not None:
             profiler.disable()
             profiler.dump_stats(profile)
         return ProcessingRun(
