@@ -37,7 +37,8 @@ def _database_only(app: FastAPI) -> Mapping[str, ReadinessCheck]:
 app = create_service_app(
     title="CLM dashboard",
     description="The operator dashboard (GET /dashboard) and its summary "
-    "(GET /v1/dashboard/summary): stages, transitions, at-risk customers, CLV and messages.",
+    "(GET /v1/dashboard/summary): stages, tiers and patterns, transitions, at-risk customers, "
+    "CLV and messages.",
     lifespan=lifespan,
     readiness=_database_only,
 )

@@ -301,6 +301,12 @@ class DashboardSummary(BaseModel):
 
     generated_at: str
     stages: dict[str, Any] = Field(description="customers per stage (lifecycle)")
+    customer_base: dict[str, Any] = Field(
+        description="counts of customers (lifecycle): `customers`, `tiers` (per current tier), "
+        "`patterns` (per lifecycle pattern, `none` for the never churned), `at_risk_customers`, "
+        "and `at_risk_share_percent` = 100 x at_risk_customers / customers, a percentage of "
+        "customers, null when there are no customers"
+    )
     transitions: dict[str, Any] = Field(
         description="changes per UTC day, kind and target over the last `days` (lifecycle)"
     )
@@ -322,7 +328,8 @@ async def dashboard_summary(
     _: CustomersReader,
     days: Annotated[int, Query(ge=1, le=3660, description="transitions per day, last N days")] = 30,
 ) -> dict[str, Any]:
-    """Stage counts, transitions per day, at-risk customers ranked by CLV, the CLV
+    """Stage counts, customers per tier and per lifecycle pattern with the at-risk count and
+    share (`customer_base`), transitions per day, at-risk customers ranked by CLV, the CLV
     distribution, the current model with its forecast and its predicted vs actual repeat
     purchases per period (`model.predicted_vs_actual`), and message outcomes. Lifecycle
     (GET /v1/reports/overview, GET /v1/customers?flag=at_risk), scoring and notify are read
@@ -343,6 +350,7 @@ async def dashboard_summary(
             "generated_at": datetime.now(UTC).isoformat(),
             "currency": request.app.state.settings.reporting_currency,  # of spend and CLV
             "stages": lifecycle.stages,
+            "customer_base": lifecycle.customer_base,
             "transitions": lifecycle.transitions,
             **scoring,
             "messages": messages,

@@ -342,6 +342,122 @@ async def test_the_page_shows_lifecycles_figures_read_through_its_api(
     await eventually(page_matches_overview, timeout=30, what="the page to show the overview")
 
 
+# Known customers, by the default rules (tier by spend over 365 days: A from 5,000,000, B from
+# 1,000,000; churn 180 days after the last purchase, 90 after first being seen without one).
+SEEDED_TIERS = {"A": "6000000.00", "B": "2000000.00", "C": "80.00"}
+
+
+def _seed(now: datetime) -> tuple[dict[str, str], dict[str, str], list[dict[str, Any]]]:
+    """Customers of a known tier and customers of a known lifecycle pattern, and their events."""
+    tiered = {new_customer(f"tier{t}"): t for t in SEEDED_TIERS}
+    events = [
+        purchase(c, now - timedelta(days=5), amount=SEEDED_TIERS[t]) for c, t in tiered.items()
+    ]
+    early_abort, midway = new_customer("abort"), new_customer("midway")
+    events += [complaint(early_abort, now - timedelta(days=200), ticket_id="t-abort")]
+    events += [purchase(midway, now - timedelta(days=300), amount="50.00")]
+    return tiered, {early_abort: "early_abort", midway: "midway"}, events
+
+
+def _data_value(driver: webdriver.Chrome, element_id: str) -> str:
+    return str(driver.find_element(By.ID, element_id).get_attribute("data-value") or "")
+
+
+def _counts_shown(driver: webdriver.Chrome, prefix: str) -> dict[str, int]:
+    """The counts the page shows in the elements whose id starts with `prefix`, by name."""
+    found = driver.find_elements(By.CSS_SELECTOR, f"[id^='{prefix}']")
+    ids = [str(e.get_attribute("id")) for e in found]
+    return {i.removeprefix(prefix): int(_data_value(driver, i)) for i in ids}
+
+
+async def test_the_page_shows_customers_per_tier_and_pattern_and_the_at_risk_share(
+    stack: dict[str, Any],
+    clients: tuple[httpx.AsyncClient, httpx.AsyncClient],
+    ingest_client: httpx.AsyncClient,
+    admin_key: str,
+    browser: webdriver.Chrome,
+) -> None:
+    """The customer base panel: GET /v1/reports/overview's tiers, patterns and at-risk share,
+    in the summary and on the page, counting the customers seeded here."""
+    lifecycle_api, _ = clients
+    tiered, patterned, events = _seed(datetime.now(UTC))
+    posted = await ingest_client.post("/v1/events/batch", json={"events": events})
+    assert posted.status_code == 202, posted.text
+
+    async def seeded_as_expected() -> bool:
+        for customer, tier in tiered.items():
+            state = await lifecycle_api.get(f"/v1/customers/{customer}")
+            if state.status_code != 200 or state.json()["tier"] != tier:
+                return False
+        for customer, pattern in patterned.items():
+            state = await lifecycle_api.get(f"/v1/customers/{customer}")
+            if state.status_code != 200 or state.json()["lifecycle_pattern"] != pattern:
+                return False
+        return True
+
+    await eventually(seeded_as_expected, timeout=60, what="the seeded tiers and patterns")
+
+    async def summary_matches_overview() -> dict[str, Any] | None:
+        before = (await lifecycle_api.get("/v1/reports/overview")).json()
+        async with _client_of(stack["dashboard"], admin_key) as dashboard_api:
+            body = await _summary(dashboard_api)
+        after = (await lifecycle_api.get("/v1/reports/overview")).json()
+        if {**before, "as_of": None} != {**after, "as_of": None}:  # as_of: read time
+            return None
+        return {"overview": after, "summary": body}
+
+    seen = await eventually(summary_matches_overview, timeout=30, what="a stable overview")
+    overview, base = seen["overview"], seen["summary"]["customer_base"]
+    assert base["available"] is True, base
+    assert base["customers"] == overview["customers"]
+    assert base["tiers"] == overview["tiers"]
+    assert base["patterns"] == overview["patterns"]
+    assert base["at_risk_customers"] == overview["at_risk"]["customers"]
+    share = 100 * overview["at_risk"]["customers"] / overview["customers"]
+    assert base["at_risk_share_percent"] == pytest.approx(share, rel=1e-12)
+    for tier in SEEDED_TIERS:  # each seeded customer is counted in its tier
+        assert base["tiers"][tier] >= list(tiered.values()).count(tier), (tier, base["tiers"])
+    for pattern in patterned.values():
+        assert base["patterns"][pattern] >= 1, (pattern, base["patterns"])
+
+    browser.get(f"{stack['dashboard'].url}/dashboard#key={admin_key}")
+    WebDriverWait(browser, 30).until(
+        lambda d: d.find_element(By.ID, "status").get_attribute("data-state") == "ready"
+    )
+
+    async def page_matches_overview() -> dict[str, Any] | None:
+        before = (await lifecycle_api.get("/v1/reports/overview")).json()
+        _refresh_and_read(browser)
+        shown = {
+            "customers": int(_data_value(browser, "base-customers")),
+            "tiers": _counts_shown(browser, "tier-count-"),
+            "patterns": _counts_shown(browser, "pattern-count-"),
+            "at_risk": int(_data_value(browser, "base-at-risk")),
+            "share": _data_value(browser, "base-at-risk-share"),
+        }
+        after = (await lifecycle_api.get("/v1/reports/overview")).json()
+        if {**before, "as_of": None} != {**after, "as_of": None}:
+            return None
+        return {"overview": after, "shown": shown}
+
+    seen = await eventually(page_matches_overview, timeout=30, what="the page to show the overview")
+    overview, shown = seen["overview"], seen["shown"]
+    assert shown["customers"] == overview["customers"]
+    assert shown["tiers"] == overview["tiers"]
+    assert shown["patterns"] == overview["patterns"]
+    assert shown["at_risk"] == overview["at_risk"]["customers"]
+    share = 100 * overview["at_risk"]["customers"] / overview["customers"]
+    assert float(shown["share"]) == pytest.approx(share, rel=1e-12)
+    share_text = browser.find_element(By.ID, "base-at-risk-share").text
+    assert share_text.endswith("%"), share_text
+    notes = browser.find_element(By.ID, "customer-base").text
+    assert "at-risk / customers" in notes and "customers" in notes
+    ARTIFACTS.mkdir(exist_ok=True)
+    assert browser.save_screenshot(str(ARTIFACTS / "dashboard-customer-base.png"))
+    severe = [e for e in browser.get_log("browser") if e.get("level") == "SEVERE"]
+    assert not severe, f"console errors: {severe}"
+
+
 async def test_lifecycles_old_dashboard_paths_redirect_to_the_dashboard_service(
     stack: dict[str, Any], admin_key: str
 ) -> None:
@@ -364,7 +480,7 @@ async def test_a_dashboard_whose_lifecycle_and_notify_are_down_says_so(
 ) -> None:
     async with _client_of(stack["dashboard_cut_off"], admin_key) as client:
         summary = await _summary(client)  # 200, not 500
-        for section in ("stages", "transitions", "at_risk"):
+        for section in ("stages", "transitions", "at_risk", "customer_base"):
             assert summary[section]["available"] is False, summary[section]
             assert summary[section]["detail"].startswith("lifecycle unavailable"), summary[section]
         messages = summary["messages"]
