@@ -235,6 +235,12 @@ async def main() -> None:
         else:
             processing = await process_in_processes(args.processes, topic, run, args.events)
 
+        published = await conn.fetchrow(
+            "SELECT count(*) AS changes, count(*) FILTER (WHERE position("
+            "'\"retracts\":\"' IN convert_from(value, 'UTF8')) > 0) AS corrections "
+            "FROM outbox WHERE service = $1",
+            f"bench-{run}",
+        )
         await conn.execute(
             "UPDATE lifecycle_customers SET next_due_at = '2000-01-01' WHERE customer_id LIKE $1",
             f"bench-{run}-%",
@@ -284,6 +290,11 @@ async def main() -> None:
     print(f"  (a) raw aiokafka consume-only  : {raw_rate:10,.0f} events/s")
     print(f"  (b) asyncpg COPY of as many rows: {copy_rate:10,.0f} rows/s")
     processing.report(raw_rate)
+    print(
+        f"      lifecycle changes published: {published['changes']:,}, of which corrections"
+        f" (a transition retracted by an event that came after the clock had passed it):"
+        f" {published['corrections']:,}"
+    )
     print(
         f"  (d) scheduler ({processes} process{'es' if processes > 1 else ''} x "
         f"{settings.scheduler_workers} workers), forced due ({due:,} bench rows"
@@ -343,8 +354,8 @@ class ProcessingRun:
         rate, cpu, pg = self.rate, self.cpu_per_event, self.pg_per_event
         print(
             f"  (c) lifecycle processing (durable): {rate:10,.0f} events/s "
-            f"= {rate / raw_rate:.2f}x consume-only   [required >= 10,000/s: "
-            f"{'OK' if rate >= 10_000 else 'NOT MET'}]"
+            f"= {rate / raw_rate:.2f}x consume-only   [required >= 0.10x and >= 15,000/s: "
+            f"{'OK' if rate >= 15_000 and rate >= 0.1 * raw_rate else 'NOT MET'}]"
         )
         n = self.processes
         of = "the process" if n == 1 else f"the {n} processes together"
