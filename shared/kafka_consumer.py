@@ -156,9 +156,6 @@ def meant_for(record: ConsumerRecord, group_id: str) -> bool:  # type: ignore[ty
 
 
 FETCH_MAX_BYTES = 32 * 1024 * 1024  # fetched record batches held in memory, at the most
-# A fetch brings a slice of up to this many partitions, not one partition's whole backlog:
-# the event-time clock moves to a batch's latest event, so the partitions must advance together.
-PARTITIONS_PER_FETCH = 16
 
 
 class BatchConsumer(Generic[T]):
@@ -192,7 +189,7 @@ class BatchConsumer(Generic[T]):
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
-            max_partition_fetch_bytes=min(4 * 1024 * 1024, fetch_max_bytes // PARTITIONS_PER_FETCH),
+            max_partition_fetch_bytes=min(4 * 1024 * 1024, fetch_max_bytes),
             # Fetched (compressed) record batches wait in memory until polled: this bounds them.
             fetch_max_bytes=fetch_max_bytes,
         )
