@@ -6,6 +6,7 @@ import shutil
 import subprocess
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -161,15 +162,35 @@ def _refresh_and_read(driver: webdriver.Chrome) -> dict[str, int]:
     return {s: int(driver.find_element(By.ID, f"stage-count-{s}").text) for s in STAGES}
 
 
-@pytest.mark.timeout(1200)  # a first-time apt-get install of chromium can take minutes
-async def test_dashboard_shows_what_the_apis_return(
+@dataclass(frozen=True)
+class Reader:
+    """What a test of the page uses: the stack, lifecycle's and ingest's clients, a key and
+    the browser."""
+
+    stack: dict[str, Any]
+    lifecycle_api: httpx.AsyncClient
+    ingest: httpx.AsyncClient
+    admin_key: str
+    browser: webdriver.Chrome
+
+
+@pytest.fixture
+def reader(
     stack: dict[str, Any],
     clients: tuple[httpx.AsyncClient, httpx.AsyncClient],
     ingest_client: httpx.AsyncClient,
     admin_key: str,
     browser: webdriver.Chrome,
+) -> Reader:
+    return Reader(stack, clients[0], ingest_client, admin_key, browser)
+
+
+@pytest.mark.timeout(1200)  # a first-time apt-get install of chromium can take minutes
+async def test_dashboard_shows_what_the_apis_return(
+    reader: Reader, clients: tuple[httpx.AsyncClient, httpx.AsyncClient]
 ) -> None:
-    lifecycle_api, scoring_api = clients
+    stack, lifecycle_api, ingest_client = reader.stack, reader.lifecycle_api, reader.ingest
+    admin_key, browser, scoring_api = reader.admin_key, reader.browser, clients[1]
     now = datetime.now(UTC)
     buyers = [new_customer("dash") for _ in range(3)]
     events = [purchase(buyers[0], now - timedelta(days=2), amount="80.00")]
@@ -371,15 +392,12 @@ def _counts_shown(driver: webdriver.Chrome, prefix: str) -> dict[str, int]:
 
 
 async def test_the_page_shows_customers_per_tier_and_pattern_and_the_at_risk_share(
-    stack: dict[str, Any],
-    clients: tuple[httpx.AsyncClient, httpx.AsyncClient],
-    ingest_client: httpx.AsyncClient,
-    admin_key: str,
-    browser: webdriver.Chrome,
+    reader: Reader,
 ) -> None:
     """The customer base panel: GET /v1/reports/overview's tiers, patterns and at-risk share,
     in the summary and on the page, counting the customers seeded here."""
-    lifecycle_api, _ = clients
+    stack, lifecycle_api, ingest_client = reader.stack, reader.lifecycle_api, reader.ingest
+    admin_key, browser = reader.admin_key, reader.browser
     tiered, patterned, events = _seed(datetime.now(UTC))
     posted = await ingest_client.post("/v1/events/batch", json={"events": events})
     assert posted.status_code == 202, posted.text
