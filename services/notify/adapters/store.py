@@ -23,6 +23,9 @@ from .tables import notify_messages as messages
 from .tables import notify_outcomes as outcomes
 
 MESSAGE_COLUMNS = [c for c in messages.c if c.name != "history"]
+# What a decision's record and log line read of its message (a cancellation returns no more).
+DECIDED_COLUMNS = ("id", "customer_id", "playbook", "step", "channel", "occurrence_id",
+                   "trigger_kind", "due_at", "attempts", "coupon")  # fmt: skip
 
 
 _ENSURE_CUSTOMERS = sa.text(
@@ -325,14 +328,14 @@ _CANCEL = (
         "FROM unnest(CAST(:ids AS varchar[]), CAST(:reasons AS text[])) AS v(id, reason) "
         # the ANY lets the planner find the rows by primary key, whatever the join's estimate
         "WHERE m.id = v.id AND m.id = ANY(CAST(:ids AS varchar[])) AND m.status = 'scheduled' "
-        "RETURNING " + ", ".join(f"m.{c.name}" for c in MESSAGE_COLUMNS)
+        "RETURNING " + ", ".join(f"m.{c}" for c in DECIDED_COLUMNS)
     )
     .bindparams(
         sa.bindparam("ids", type_=ARRAY(sa.String)),
         sa.bindparam("reasons", type_=ARRAY(sa.Text)),
         sa.bindparam("now", type_=sa.DateTime(timezone=True)),
     )
-    .columns(*(sa.column(c.name, c.type) for c in MESSAGE_COLUMNS))
+    .columns(*(messages.c[c] for c in DECIDED_COLUMNS))
 )
 
 
@@ -369,7 +372,8 @@ async def wake_awaiting_address(
 async def cancel_messages(
     conn: AsyncConnection, reasons: Mapping[str, str], now: datetime
 ) -> dict[str, dict[str, Any]]:
-    """Cancels the scheduled messages (id -> reason) in one statement; the cancelled rows."""
+    """Cancels the scheduled messages (id -> reason) in one statement; the cancelled rows
+    (their DECIDED_COLUMNS)."""
     if not reasons:
         return {}
     params = {"ids": list(reasons), "reasons": list(reasons.values()), "now": now}
