@@ -111,17 +111,48 @@ def profile_row(profile: CustomerProfile, profile_at: datetime | None) -> dict[s
     }
 
 
+_PROFILE_COLUMNS = {
+    # column: postgres array element type (JSON documents travel as text, cast to jsonb)
+    "customer_id": "varchar", "name": "varchar", "email": "varchar", "phone": "varchar",
+    "locale": "varchar", "timezone": "varchar", "birthday": "date", "consent": "text",
+    "preferences": "text", "stage": "varchar", "tier": "varchar", "scores": "text",
+    "profile_at": "timestamptz",
+}  # fmt: skip
+_PROFILE_JSON = ("consent", "preferences", "scores")
+_SAVE_PROFILES = sa.text(
+    "INSERT INTO notify_customers ("
+    + ", ".join(_PROFILE_COLUMNS)
+    + ", updated_at) SELECT "
+    + ", ".join(f"CAST({c} AS jsonb)" if c in _PROFILE_JSON else c for c in _PROFILE_COLUMNS)
+    + ", now() FROM unnest("
+    + ", ".join(f"CAST(:{c} AS {t}[])" for c, t in _PROFILE_COLUMNS.items())
+    + ") AS v("
+    + ", ".join(_PROFILE_COLUMNS)
+    + ") ON CONFLICT (customer_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _PROFILE_COLUMNS if c != "customer_id")
+    + ", updated_at = now()"
+).bindparams(
+    sa.bindparam("birthday", type_=ARRAY(sa.Date)),
+    sa.bindparam("profile_at", type_=ARRAY(sa.DateTime(timezone=True))),
+    *(
+        sa.bindparam(c, type_=ARRAY(sa.Text))
+        for c in _PROFILE_COLUMNS
+        if c not in ("birthday", "profile_at")
+    ),
+)
+
+
 async def save_profiles(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Upserts the profiles (`profile_row`s, in one key order) in one statement."""
     if not rows:
         return
-    stmt = insert(customers)
-    updated = {c: stmt.excluded[c] for c in rows[0] if c != "customer_id"}
-    await conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[customers.c.customer_id], set_={**updated, "updated_at": sa.func.now()}
-        ),
-        list(rows),
-    )
+    params = {
+        c: [orjson.dumps(r[c]).decode() for r in rows]
+        if c in _PROFILE_JSON
+        else [r[c] for r in rows]
+        for c in _PROFILE_COLUMNS
+    }
+    await conn.execute(_SAVE_PROFILES, params)
 
 
 async def set_preferences(
