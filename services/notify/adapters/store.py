@@ -371,18 +371,15 @@ _CANCEL = (
 
 
 _WAKE_AWAITING_ADDRESS = sa.text(
-    # the rows found once (a CTE), then joined by primary key: as an IN (subquery) the
-    # planner may rescan the locking subquery for every row of the table
-    "WITH waiting AS MATERIALIZED (SELECT id FROM notify_messages "
+    "UPDATE notify_messages AS m SET due_at = :now, updated_at = :now, "
+    "history = m.history || jsonb_build_array(jsonb_build_object("
+    "'status', 'scheduled', 'reason', 'profile_arrived', 'at', CAST(:now AS timestamptz))) "
+    "WHERE m.id IN (SELECT id FROM notify_messages "
     "WHERE customer_id = ANY(CAST(:ids AS varchar[])) AND status = 'scheduled' "
     "AND reason = :reason AND due_at > :now "
     # a sender holding one is deciding it already (it waits for this transaction's profile
     # lock, then reads the new profile): skipping it keeps the two from deadlocking
-    "FOR UPDATE SKIP LOCKED) "
-    "UPDATE notify_messages AS m SET due_at = :now, updated_at = :now, "
-    "history = m.history || jsonb_build_array(jsonb_build_object("
-    "'status', 'scheduled', 'reason', 'profile_arrived', 'at', CAST(:now AS timestamptz))) "
-    "FROM waiting WHERE m.id = waiting.id"
+    "FOR UPDATE SKIP LOCKED)"
 ).bindparams(
     sa.bindparam("ids", type_=ARRAY(sa.String)),
     sa.bindparam("now", type_=sa.DateTime(timezone=True)),
