@@ -144,7 +144,7 @@ def test_match_key_holds_every_field_a_match_reads() -> None:
     book = load_playbooks(DEFAULT_PLAYBOOKS)
     at = datetime(2026, 1, 1, tzinfo=UTC)
     base = Trigger(TriggerKind.STAGE_ENTERED, "c", "o", at, stage="churn", from_stage="acquisition")
-    ignored = {"customer_id": "c2", "occurrence_id": "o2", "occurred_at": at + timedelta(days=1),
+    ignored: dict[str, Any] = {"customer_id": "c2", "occurrence_id": "o2", "occurred_at": at + timedelta(days=1),
                "context": {"ticket_id": "t"}}  # fmt: skip
     for name, value in ignored.items():
         other = replace(base, **{name: value})
@@ -152,7 +152,7 @@ def test_match_key_holds_every_field_a_match_reads() -> None:
         assert playbooks_for(other, book) == playbooks_for(base, book)
     read = {f.name for f in fields(Trigger)} - set(ignored)
     for name in read:
-        value = (
+        changed: Any = (
             TriggerKind.EVENT if name == "kind" else (0.5 if name in ("previous", "value") else "x")
         )
-        assert match_key(replace(base, **{name: value})) != match_key(base), name
+        assert match_key(replace(base, **{name: changed})) != match_key(base), name
