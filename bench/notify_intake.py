@@ -1,6 +1,7 @@
 """Notify's event intake: customer events through the real Intake, as its consumer gives them.
 
 Run: make infra && .venv/bin/python -m bench.notify_intake [--events 40000 --customers 20000]
+     [--profile FILE]  (cProfile of the intake, e.g. `python -m pstats FILE`)
 
 Set-up (not timed): every customer gets a profile (an email address); a quarter of them
 churned two hours ago (a pending win-back follow-up that a purchase cancels), a sixth were
@@ -26,6 +27,7 @@ Uses its own customers, consumer names and outbox name; removes its rows afterwa
 
 import argparse
 import asyncio
+import cProfile
 import os
 import random
 import secrets
@@ -168,6 +170,10 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=40_000)
     parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument(
+        "--profile", metavar="FILE", default=None,
+        help="cProfile the intake (Intake.handle_events over every batch) into FILE",
+    )  # fmt: skip
     args = parser.parse_args()
 
     settings = NotifySettings(database_url=DATABASE_URL)
@@ -192,10 +198,16 @@ async def main() -> None:
 
         pg_port = make_url(DATABASE_URL).port
         pg_before = postgres_cpu_seconds(pg_port)
+        profiler = cProfile.Profile() if args.profile else None
         with CpuClock() as cpu:
             began = time.perf_counter()
+            if profiler is not None:
+                profiler.enable()
             for items in decoded:
                 await intake.handle_events(items)
+            if profiler is not None:
+                profiler.disable()
+                profiler.dump_stats(args.profile)
             elapsed = time.perf_counter() - began
         pg_cpu = postgres_cpu_seconds(pg_port) - pg_before
         async with engine.connect() as conn:

@@ -1,20 +1,24 @@
 """clm.notifications.v1: every decision about a message, published by notify.
 
-Model (`NotificationData`) and encoder (`record`) of the one message, in one place.
+Model (`NotificationData`) and encoder (`outbox_row`, `record`) of the one message, in one
+place.
 """
 
 from datetime import datetime
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict
 
-from shared.cloudevents import CloudEvent, KafkaRecord, to_kafka
+from shared.cloudevents import CloudEvent, HeaderEncoder, KafkaRecord, to_kafka
+from shared.outbox import EncodedRow
 from shared.topics import NOTIFICATIONS
 
 TOPIC = NOTIFICATIONS
 SOURCE = "/clm/notify"
 SCHEMA = "urn:clm:schema:notification:v1"
 TYPE_PREFIX = "clm.notify.message_"
+HEADERS = HeaderEncoder(SOURCE, dataschema=SCHEMA)
 
 
 class NotificationData(BaseModel):
@@ -45,3 +49,13 @@ def record(
     """The decision as a Kafka record; `data` holds NotificationData's fields."""
     event = CloudEvent(id, SOURCE, f"{TYPE_PREFIX}{status}", customer_id, at, data, SCHEMA)
     return to_kafka(TOPIC, event)
+
+
+def outbox_row(id: str, customer_id: str, status: str, at: str, data: dict[str, Any]) -> EncodedRow:
+    """The decision as the outbox keeps it (what the relay publishes as `record`'s record);
+    `at` is RFC 3339 text (the CloudEvent time), formatted once for a batch's decisions."""
+    return (
+        customer_id.encode(),
+        orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS),
+        HEADERS.json(id, customer_id, at, type=f"{TYPE_PREFIX}{status}"),
+    )

@@ -23,6 +23,9 @@ from .tables import notify_messages as messages
 from .tables import notify_outcomes as outcomes
 
 MESSAGE_COLUMNS = [c for c in messages.c if c.name != "history"]
+# What a decision's record and log line read of its message (a cancellation returns no more).
+DECIDED_COLUMNS = ("id", "customer_id", "playbook", "step", "channel", "occurrence_id",
+                   "trigger_kind", "due_at", "attempts", "coupon")  # fmt: skip
 
 
 _ENSURE_CUSTOMERS = sa.text(
@@ -108,17 +111,48 @@ def profile_row(profile: CustomerProfile, profile_at: datetime | None) -> dict[s
     }
 
 
+_PROFILE_COLUMNS = {
+    # column: postgres array element type (JSON documents travel as text, cast to jsonb)
+    "customer_id": "varchar", "name": "varchar", "email": "varchar", "phone": "varchar",
+    "locale": "varchar", "timezone": "varchar", "birthday": "date", "consent": "text",
+    "preferences": "text", "stage": "varchar", "tier": "varchar", "scores": "text",
+    "profile_at": "timestamptz",
+}  # fmt: skip
+_PROFILE_JSON = ("consent", "preferences", "scores")
+_SAVE_PROFILES = sa.text(
+    "INSERT INTO notify_customers ("
+    + ", ".join(_PROFILE_COLUMNS)
+    + ", updated_at) SELECT "
+    + ", ".join(f"CAST({c} AS jsonb)" if c in _PROFILE_JSON else c for c in _PROFILE_COLUMNS)
+    + ", now() FROM unnest("
+    + ", ".join(f"CAST(:{c} AS {t}[])" for c, t in _PROFILE_COLUMNS.items())
+    + ") AS v("
+    + ", ".join(_PROFILE_COLUMNS)
+    + ") ON CONFLICT (customer_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _PROFILE_COLUMNS if c != "customer_id")
+    + ", updated_at = now()"
+).bindparams(
+    sa.bindparam("birthday", type_=ARRAY(sa.Date)),
+    sa.bindparam("profile_at", type_=ARRAY(sa.DateTime(timezone=True))),
+    *(
+        sa.bindparam(c, type_=ARRAY(sa.Text))
+        for c in _PROFILE_COLUMNS
+        if c not in ("birthday", "profile_at")
+    ),
+)
+
+
 async def save_profiles(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Upserts the profiles (`profile_row`s, in one key order) in one statement."""
     if not rows:
         return
-    stmt = insert(customers)
-    updated = {c: stmt.excluded[c] for c in rows[0] if c != "customer_id"}
-    await conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[customers.c.customer_id], set_={**updated, "updated_at": sa.func.now()}
-        ),
-        list(rows),
-    )
+    params = {
+        c: [orjson.dumps(r[c]).decode() for r in rows]
+        if c in _PROFILE_JSON
+        else [r[c] for r in rows]
+        for c in _PROFILE_COLUMNS
+    }
+    await conn.execute(_SAVE_PROFILES, params)
 
 
 async def set_preferences(
@@ -325,14 +359,14 @@ _CANCEL = (
         "FROM unnest(CAST(:ids AS varchar[]), CAST(:reasons AS text[])) AS v(id, reason) "
         # the ANY lets the planner find the rows by primary key, whatever the join's estimate
         "WHERE m.id = v.id AND m.id = ANY(CAST(:ids AS varchar[])) AND m.status = 'scheduled' "
-        "RETURNING " + ", ".join(f"m.{c.name}" for c in MESSAGE_COLUMNS)
+        "RETURNING " + ", ".join(f"m.{c}" for c in DECIDED_COLUMNS)
     )
     .bindparams(
         sa.bindparam("ids", type_=ARRAY(sa.String)),
         sa.bindparam("reasons", type_=ARRAY(sa.Text)),
         sa.bindparam("now", type_=sa.DateTime(timezone=True)),
     )
-    .columns(*(sa.column(c.name, c.type) for c in MESSAGE_COLUMNS))
+    .columns(*(messages.c[c] for c in DECIDED_COLUMNS))
 )
 
 
@@ -366,7 +400,8 @@ async def wake_awaiting_address(
 async def cancel_messages(
     conn: AsyncConnection, reasons: Mapping[str, str], now: datetime
 ) -> dict[str, dict[str, Any]]:
-    """Cancels the scheduled messages (id -> reason) in one statement; the cancelled rows."""
+    """Cancels the scheduled messages (id -> reason) in one statement; the cancelled rows
+    (their DECIDED_COLUMNS)."""
     if not reasons:
         return {}
     params = {"ids": list(reasons), "reasons": list(reasons.values()), "now": now}

@@ -49,6 +49,14 @@ class Trigger:
         return spec.event == self.event
 
 
+def match_key(trigger: Trigger) -> tuple[object, ...]:
+    """What `Trigger.matches` reads of a trigger: two triggers with equal keys start the same
+    playbooks (the customer, occurrence, time and context never decide)."""
+    t = trigger
+    return (t.kind, t.stage, t.from_stage, t.flag, t.tier, t.event, t.date, t.segment, t.score,
+            t.previous, t.value)  # fmt: skip
+
+
 def playbooks_for(trigger: Trigger, book: PlaybookBook) -> list[Playbook]:
     return [p for p in book.active_by_kind.get(trigger.kind, ()) if trigger.matches(p)]
 

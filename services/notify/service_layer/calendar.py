@@ -12,12 +12,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.notify.adapters import store
-from services.notify.adapters.notifications import decision_records
+from services.notify.adapters.notifications import enqueue_decisions
 from services.notify.adapters.tables import notify_customers as customers
 from services.notify.domain import PlaybookBook, plan
 from services.notify.domain.calendar import calendar_triggers
 from services.notify.domain.playbooks import DateKind
-from shared.outbox import enqueue
 
 from .intake import SERVICE, message_row
 
@@ -95,5 +94,5 @@ class Calendar:
                 ]
         inserted = await store.insert_messages(conn, rows)
         decided = [(m, m["status"], m["reason"]) for m in inserted]
-        await enqueue(conn, self._outbox_service, decision_records(decided, now))
+        await enqueue_decisions(conn, self._outbox_service, decided, now)
         return len(decided)

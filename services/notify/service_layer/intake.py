@@ -4,6 +4,8 @@ One transaction per batch: dedup rows, customer state, new messages, cancellatio
 outbox records commit together. The unique occurrence key makes a redelivered trigger a no-op.
 """
 
+import logging
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,7 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.notify.adapters import store
-from services.notify.adapters.notifications import decision_records
+from services.notify.adapters.notifications import enqueue_decisions
 from services.notify.domain import (
     CustomerProfile,
     PlannedStep,
@@ -24,14 +26,13 @@ from services.notify.domain.cancellations import Cancellation, cancelled
 from services.notify.domain.customers import merge_profile
 from services.notify.domain.holdout import CONTROL_GROUP
 from services.notify.domain.keys import coupon_code, message_id
-from services.notify.domain.triggers import score_triggers
+from services.notify.domain.triggers import match_key, score_triggers
 from services.notify.service_layer.metrics import DECISIONS
 from shared.dedup import keep_new
 from shared.erasure import default_secret, drop_erased
 from shared.events import CustomerEvent
 from shared.kafka_consumer import Decoded, Poison
 from shared.logging import get_logger, record_fields
-from shared.outbox import enqueue
 
 from .observations import Observation, observe_customer_event
 
@@ -133,7 +134,8 @@ class Intake:
             now = self._clock()
             read: set[str] = set()  # customers whose profile this batch reads
             may_repeat: set[str] = set()  # ... and who may start a once-per-customer playbook
-            needs = [_needs(o, self._book) for o in todo]
+            starting: dict[tuple[object, ...], tuple[bool, bool]] = {}  # few kinds per batch
+            needs = [_needs(o, self._book, starting) for o in todo]
             for o, (_, reads, once) in zip(todo, needs, strict=True):
                 if reads:
                     read.add(o.customer_id)
@@ -217,7 +219,7 @@ class Intake:
                     causes[m.id] = requested_by[i]
             await store.save_profiles(conn, [store.profile_row(*state[c]) for c in sorted(changed)])
             await store.insert_outcomes(conn, [_outcome_row(o) for o in todo if o.outcome])
-            await enqueue(conn, self._outbox_service, decision_records(decided, now))
+            await enqueue_decisions(conn, self._outbox_service, decided, now)
         _log_decisions(decided, causes, {} if traces is None else traces)
         return len(decided)
 
@@ -231,14 +233,24 @@ def _outcome_row(o: Observation) -> dict[str, Any]:
     }
 
 
-def _needs(o: Observation, book: PlaybookBook) -> tuple[bool, bool, bool]:
+def _needs(
+    o: Observation, book: PlaybookBook, starting: dict[tuple[object, ...], tuple[bool, bool]]
+) -> tuple[bool, bool, bool]:
     """Whether the observation's trigger starts a playbook; whether deciding it needs its
     customer's profile (it changes it, or starts a playbook, whose steps depend on tier,
-    consent and address); whether it may start a once-per-customer one (score changes: maybe)."""
-    starts = playbooks_for(o.trigger, book) if o.trigger is not None else []
+    consent and address); whether it may start a once-per-customer one (score changes: maybe).
+    `starting` memoises, by what a playbook's trigger matches on (`match_key`), whether a
+    trigger starts any playbook and any once-per-customer one."""
+    starts, once = False, o.scores is not None
+    if o.trigger is not None:
+        key = match_key(o.trigger)
+        if key not in starting:
+            found = playbooks_for(o.trigger, book)
+            starting[key] = (bool(found), any(p.once_per_customer for p in found))
+        starts, once_here = starting[key]
+        once = once or once_here
     changes = (o.profile, o.stage, o.tier, o.scores) != (None, None, None, None)
-    once = o.scores is not None or any(p.once_per_customer for p in starts)
-    return bool(starts), changes or bool(starts), once
+    return starts, changes or starts, once
 
 
 class _Traces(Mapping[str, str | None]):
@@ -266,9 +278,14 @@ def _log_decisions(
 ) -> None:
     """Counted in clm_notify_decisions_total; each line (naming the customer, the event that
     decided it and that event's trace) at debug: a replay suppresses thousands of stale
-    triggers a minute, and a line each flooded the logs."""
+    triggers a minute, and a line each flooded the logs. The lines' fields (a trace id is
+    parsed from its record's headers) are built only when debug lines are written."""
+    counts = Counter((message["channel"], status) for message, status, _ in decided)
+    for (channel, status), n in counts.items():
+        DECISIONS.labels(channel, status).inc(n)
+    if not _debug_enabled():
+        return
     for message, status, reason in decided:
-        DECISIONS.labels(message["channel"], status).inc()
         cause = causes.get(message["id"])
         event_id = cause.event_id if cause else None
         log.debug(
@@ -282,6 +299,12 @@ def _log_decisions(
             channel=message["channel"],
             reason=reason,
         )
+
+
+def _debug_enabled() -> bool:
+    # structlog's filtering loggers answer; any other kind of logger is assumed to write them
+    enabled = getattr(log, "is_enabled_for", None)
+    return True if enabled is None else bool(enabled(logging.DEBUG))
 
 
 def _replace(profile: CustomerProfile, **changes: Any) -> CustomerProfile:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.notify.adapters import store
 from services.notify.adapters.channels import ChannelAdapter, DeliveryError, Outgoing
-from services.notify.adapters.notifications import decision_records
+from services.notify.adapters.notifications import enqueue_decisions
 from services.notify.domain import (
     AddressWait,
     Channel,
@@ -34,7 +34,6 @@ from services.notify.domain.repeats import Entry, NextRepeat, next_repeat, why_r
 from services.notify.domain.retries import retry_delay
 from services.notify.domain.task_queues import Candidate, allocate, business_day_start
 from shared.logging import get_logger
-from shared.outbox import enqueue
 
 from .intake import SERVICE
 from .metrics import DECISIONS
@@ -195,7 +194,7 @@ class Sender:
                 deliveries.append((claimed, outgoing))
             await store.update_messages(conn, updates)
             decided += await self._schedule_repeats(conn, decided, now)
-            await enqueue(conn, self._outbox_service, decision_records(decided, now))
+            await enqueue_decisions(conn, self._outbox_service, decided, now)
         self._count(decided)
         if deliveries:
             outcomes = await asyncio.gather(*(self._deliver(m, o) for m, o in deliveries))
@@ -325,8 +324,7 @@ class Sender:
                 async with self._engine.begin() as conn:
                     await store.update_messages(conn, updates)
                     repeats = await self._schedule_repeats(conn, decided, now)
-                    records = decision_records(decided + repeats, now)
-                    await enqueue(conn, self._outbox_service, records)
+                    await enqueue_decisions(conn, self._outbox_service, decided + repeats, now)
                 break
             except Exception as exc:
                 if attempt == 7:
@@ -343,7 +341,7 @@ class Sender:
             if expired:
                 decided: list[Decided] = [(m, "failed", m["reason"]) for m in expired]
                 decided += await self._schedule_repeats(conn, decided, now)
-                await enqueue(conn, self._outbox_service, decision_records(decided, now))
+                await enqueue_decisions(conn, self._outbox_service, decided, now)
                 log.warning("messages_in_doubt", count=len(expired))
 
     def _repeating(self, message: Mapping[str, Any]) -> tuple[Playbook, Step] | None:

@@ -1,5 +1,6 @@
 """Playbooks as configuration: the shipped file is valid; a bad one names the field."""
 
+from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ import yaml
 from services.notify.bootstrap import load_configuration
 from services.notify.domain import PlaybookError, TriggerKind, load_playbooks, parse_playbooks
 from services.notify.domain.durations import parse_duration
-from services.notify.domain.triggers import Trigger, playbooks_for
+from services.notify.domain.triggers import Trigger, match_key, playbooks_for
 from services.notify.settings import DEFAULT_PLAYBOOKS, NotifySettings
 
 
@@ -134,3 +135,24 @@ def test_playbooks_for_finds_by_trigger_kind_what_a_scan_of_the_active_book_find
     assert first not in playbooks_for(
         Trigger(first.trigger.kind, "c", "o", at, stage=first.trigger.stage), disabled
     )
+
+
+def test_match_key_holds_every_field_a_match_reads() -> None:
+    """Intake memoises which playbooks a trigger starts by `match_key` within a batch: the
+    key changes with every field but the customer, occurrence, time and context, and triggers
+    with one key start the same playbooks."""
+    book = load_playbooks(DEFAULT_PLAYBOOKS)
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    base = Trigger(TriggerKind.STAGE_ENTERED, "c", "o", at, stage="churn", from_stage="acquisition")
+    ignored: dict[str, Any] = {"customer_id": "c2", "occurrence_id": "o2", "occurred_at": at + timedelta(days=1),
+               "context": {"ticket_id": "t"}}  # fmt: skip
+    for name, value in ignored.items():
+        other = replace(base, **{name: value})
+        assert match_key(other) == match_key(base), name
+        assert playbooks_for(other, book) == playbooks_for(base, book)
+    read = {f.name for f in fields(Trigger)} - set(ignored)
+    for name in read:
+        changed: Any = (
+            TriggerKind.EVENT if name == "kind" else (0.5 if name in ("previous", "value") else "x")
+        )
+        assert match_key(replace(base, **{name: changed})) != match_key(base), name
