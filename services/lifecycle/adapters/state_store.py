@@ -355,35 +355,23 @@ def _update_from_arrays(set_to: Mapping[str, str]) -> str:
 
 
 _UPDATE_FOLDED = _update_from_arrays({"history": _APPENDED})
-_UPDATE_FOLDED_HISTORY = _update_from_arrays({})
 
 
 async def save_folded(
-    conn: AsyncConnection,
-    folded: Sequence[tuple[Folded, Sequence[DomainEvent]]],
-    histories: Mapping[str, StoredHistory] | None = None,
+    conn: AsyncConnection, folded: Sequence[tuple[Folded, Sequence[DomainEvent]]]
 ) -> None:
-    """Stores in-order events as fact rows and their folded state, appending transitions; a
-    fold that kept only part of the stored history (`Folded.kept`, its stored history in
-    `histories`) has that part and its new transitions written as the history."""
+    """Stores in-order events as fact rows and their folded state, appending transitions."""
     if not folded:
         return
-    appending: list[list[Any]] = [[] for _ in _FOLDED]
-    replacing: list[list[Any]] = [[] for _ in _FOLDED]
+    columns: list[list[Any]] = [[] for _ in _FOLDED]
     fact_rows: tuple[list[str], list[str], list[str]] = ([], [], [])
     for result, events in folded:
         state = result.state
-        lines = [t.to_line() for t in result.appended]
-        columns = appending
-        if result.kept is not None:
-            assert histories is not None  # a partial fold read the stored history
-            lines = [*histories[state.customer_id].lines[: result.kept], *lines]
-            columns = replacing
         row = (
             state.customer_id,
             *_state_values(state),
             orjson.dumps(checkpoint_to_json(result.checkpoint)).decode(),
-            history_text(lines),
+            history_text([t.to_line() for t in result.appended]),
             state.as_of,
             state.next_due_at,
         )
@@ -395,21 +383,7 @@ async def save_folded(
             fact_rows[2].append(event_to_text(event))
     driver = await _driver(conn)
     await driver.execute(_INSERT_FACT_ROWS, *fact_rows)
-    if appending[0]:
-        await driver.execute(_UPDATE_FOLDED, *appending)
-    if replacing[0]:
-        await driver.execute(_UPDATE_FOLDED_HISTORY, *replacing)
-
-
-_LOAD_HISTORIES = (
-    "SELECT customer_id, history FROM lifecycle_customers WHERE customer_id = ANY($1::text[])"
-)
-
-
-async def load_histories(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, StoredHistory]:
-    """The stored histories of customers this transaction has locked (`load_checkpoints`)."""
-    rows = await (await _driver(conn)).fetch(_LOAD_HISTORIES, list(ids))
-    return {r[0]: StoredHistory.from_text(r[1]) for r in rows}
+    await driver.execute(_UPDATE_FOLDED, *columns)
 
 
 async def save_evaluated(

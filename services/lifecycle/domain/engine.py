@@ -112,28 +112,18 @@ class Folded:
     state: LifecycleState
     """The state now; its `history` holds only the `appended` transitions."""
     appended: tuple[Transition, ...]
-    """The transitions to append to the stored history (after its first `kept`, when set)."""
+    """The transitions to append to the stored history (nothing stored is retracted)."""
     checkpoint: Checkpoint
-    kept: int | None = None
-    """None: the stored history stays whole. Else the facts came before the checkpoint's clock
-    mark: only the stored history's first `kept` transitions stay (those the clock recorded
-    after the last fact are replaced by `appended`; the ones that still hold come back)."""
 
 
 def fold_later_facts(
-    later: CustomerFacts,
-    rules: LifecycleRules,
-    now: datetime,
-    checkpoint: Checkpoint,
-    history: Sequence[Transition] | None = None,
+    later: CustomerFacts, rules: LifecycleRules, now: datetime, checkpoint: Checkpoint
 ) -> Folded | None:
     """Folds facts that all came after everything `checkpoint` holds into its state: the
     in-order case, whose work does not grow with the customer's facts or history.
 
-    `later` holds only the new facts. With the stored `history`, facts that came after the
-    last fact but before the clock mark (the clock had run past them) fold too, from the
-    state right after that fact (`Folded.kept`). None when they are not all later (or cannot
-    be told apart from earlier ones without the stored facts): the caller then replays with
+    `later` holds only the new facts. None when they are not all later (or cannot be told
+    apart from earlier ones without the stored facts): the caller then replays with
     `derive_resuming`. The result equals what that replay would derive (the property test
     `test_incremental_engine.py` holds it to that); the stored history is assumed to be the
     one the derivation that stored `checkpoint` left (`Checkpoint.stored_history_len`).
@@ -145,6 +135,7 @@ def fold_later_facts(
     if (
         checkpoint.rules_key != Thresholds.of(rules).key
         or checkpoint.points_total != checkpoint.points_consumed  # facts dated later pending
+        or start.t > now
         or first_seen is None
         or first_seen.at <= start.first_seen_at
         or later.profile  # contact keys read the whole profile
@@ -154,21 +145,12 @@ def fold_later_facts(
     ):
         return None
     points = points_of(later)
-    if any(point.at > now for point in points):
+    if any(point.at <= start.t or point.at > now for point in points):
         return None
-    kept = None
-    if start.t > now or (points and points[0].at <= start.t):  # points are in time order
-        if history is None or not _folds_from_last_fact(checkpoint, points, len(history)):
-            return None
-        start, kept = checkpoint.state, checkpoint.history_len
     replay = Replay(
         later, rules, start.first_seen_at, keep_checkpoint=True, points=points, state=start.copy()
     )
-    if kept is None:
-        replay.continue_after(checkpoint, points)
-    else:
-        assert history is not None  # _folds_from_last_fact held
-        replay.continue_from_last_fact(checkpoint, points, history)
+    replay.continue_after(checkpoint, points)
     replay.run_until(now)
     state = replay.state(now)
     folded = replay.checkpoint
@@ -185,26 +167,8 @@ def fold_later_facts(
         if later.complaints
         else checkpoint.ticket_ids,
     )
-    if kept is None:
-        appended = tuple(state.history)
-        return Folded(state, appended, folded)
-    appended = tuple(state.history[kept:])
-    return Folded(replace(state, history=appended), appended, folded, kept)
-
-
-def after_last_fact_before_clock_mark(checkpoint: Checkpoint, earliest: datetime) -> bool:
-    """Facts from `earliest` on came after the checkpoint's last fact, but the clock had run
-    past them: they fold with the stored history (`fold_later_facts`), not by a replay."""
-    mark = checkpoint.clock
-    return mark is not None and checkpoint.state.t < earliest <= mark.state.t
-
-
-def _folds_from_last_fact(checkpoint: Checkpoint, points: list[Point], stored: int) -> bool:
-    return (
-        bool(points)
-        and after_last_fact_before_clock_mark(checkpoint, points[0].at)
-        and checkpoint.history_len <= stored
-    )
+    appended = tuple(state.history)
+    return Folded(state, appended, folded)
 
 
 def derive_by_clock(
@@ -532,17 +496,6 @@ class Replay:
         # The replay was made with a copy of `checkpoint.resumes_at` (`fold_later_facts`).
         if not points:  # nothing to fold: the checkpoint stands (a clock that fires moves its mark)
             self.checkpoint = checkpoint
-
-    def continue_from_last_fact(
-        self, checkpoint: Checkpoint, points: list[Point], history: Sequence[Transition]
-    ) -> None:
-        """Fold `points` (all after the checkpoint's last fact) into the state right after it,
-        the stored `history` kept up to that fact: the clock's transitions after it are
-        recorded anew, each that still holds under the same id."""
-        self._points = points
-        self._offset = checkpoint.points_consumed
-        self._log.restore(history, checkpoint.history_len)
-        # The replay was made with a copy of `checkpoint.state` (`fold_later_facts`).
 
     def _snapshot(self) -> Checkpoint:
         return Checkpoint(

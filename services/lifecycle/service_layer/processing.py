@@ -30,14 +30,9 @@ from services.lifecycle.domain import (
     derive_resuming,
 )
 from services.lifecycle.domain.contact_keys import CONTACT_FIELDS, ContactKeys
-from services.lifecycle.domain.engine import (
-    Folded,
-    after_last_fact_before_clock_mark,
-    fold_later_facts,
-)
+from services.lifecycle.domain.engine import Folded, fold_later_facts
 from services.lifecycle.domain.event_clock import NOT_STARTED, event_time_front
 from services.lifecycle.domain.reporting import in_reporting_currency
-from services.lifecycle.domain.transitions import StoredHistory
 from services.lifecycle.settings import ClockMode
 from shared.customer_event_codec import ConsumedRecord, decode_record
 from shared.dedup import claim_new
@@ -203,16 +198,7 @@ class LifecycleProcessor:
             else:
                 folded.append(result)
                 changes += changes_between((), result[0].appended)
-        rewound, histories = await self._fold_past_clock_marks(
-            conn, replayed, checkpoints, now, rates
-        )
-        for rewind, _ in rewound:
-            items = replayed.pop(rewind.state.customer_id)
-            cause, reason = _correction_cause(items, None)
-            # The clock's stored transitions after the last fact, against those folded anew.
-            clocked = histories[rewind.state.customer_id][rewind.kept or 0 :]
-            changes += changes_between(clocked, rewind.appended, cause, reason)
-        await state_store.save_folded(conn, folded + rewound, histories)
+        await state_store.save_folded(conn, folded)
         poison, replay_changes = await self._replay(conn, replayed, now, rates)
         await self._record(conn, changes + replay_changes)
         return poison
@@ -224,49 +210,17 @@ class LifecycleProcessor:
         checkpoint: Checkpoint | None,
         now: datetime,
         rates: ExchangeRates,
-        history: StoredHistory | None = None,
     ) -> tuple[Folded, list[DomainEvent]] | None:
-        """The in-order case: the new events fold into the stored checkpoint (None: replay);
-        with the stored `history`, also those the clock had run past (`fold_later_facts`)."""
+        """The in-order case: the new events fold into the stored checkpoint (None: replay)."""
         if checkpoint is None:
             return None
         try:
             events = [in_reporting_currency(item.message, rates) for item in items]
             later = apply_all(CustomerFacts(customer_id), events)
-            result = fold_later_facts(later, self._rules, now, checkpoint, history)
+            result = fold_later_facts(later, self._rules, now, checkpoint)
         except ValueError:  # the replay parks what the rules cannot use
             return None
         return None if result is None else (result, events)
-
-    async def _fold_past_clock_marks(
-        self,
-        conn: AsyncConnection,
-        replayed: dict[str, list[Decoded[DomainEvent]]],
-        checkpoints: dict[str, Checkpoint | None],
-        now: datetime,
-        rates: ExchangeRates,
-    ) -> tuple[list[tuple[Folded, list[DomainEvent]]], dict[str, StoredHistory]]:
-        """Customers whose new events came after their last fact but before the clock mark
-        (the clock had run past them): folded from that fact with the stored history alone,
-        neither the facts read nor the history parsed beyond the clock's transitions."""
-        candidates = []
-        for customer_id, items in replayed.items():
-            checkpoint = checkpoints.get(customer_id)
-            earliest = min(item.message.occurred_at for item in items)
-            if checkpoint is not None and after_last_fact_before_clock_mark(checkpoint, earliest):
-                candidates.append(customer_id)
-        if not candidates:
-            return [], {}
-        histories = await state_store.load_histories(conn, candidates)
-        rewound = []
-        for customer_id in candidates:
-            checkpoint = checkpoints[customer_id]
-            result = self._fold(
-                customer_id, replayed[customer_id], checkpoint, now, rates, histories[customer_id]
-            )
-            if result is not None:
-                rewound.append(result)
-        return rewound, histories
 
     async def _replay(
         self,

@@ -50,7 +50,7 @@ class Customer:
         self.checkpoint: Checkpoint | None = None
         self.history: list[Transition] = []
         self.seen: set[str] = set()
-        self.folded = self.replayed = self.rewound = 0
+        self.folded = self.replayed = 0
 
     def receive(self, batch: Sequence[DomainEvent], now) -> LifecycleState:  # type: ignore[no-untyped-def]
         fresh = []
@@ -62,18 +62,10 @@ class Customer:
         if self.checkpoint is not None and fresh:
             later = apply_all(CustomerFacts(CUSTOMER), fresh)
             folded = fold_later_facts(later, self.rules, now, self.checkpoint)
-            if folded is None:  # the clock may have run past them: with the stored history
-                folded = fold_later_facts(later, self.rules, now, self.checkpoint, self.history)
         if folded is not None:
             self.folded += 1
             self.later += fresh
-            kept = len(self.history) if folded.kept is None else folded.kept
-            self.rewound += folded.kept is not None
-            new_history = self.history[:kept] + list(folded.appended)
-            # What it publishes: what a replay comparing the whole histories would.
-            published = changes_between(self.history[kept:], folded.appended)
-            assert published == changes_between(self.history, new_history)
-            self.history = new_history
+            self.history += folded.appended
             self.checkpoint = stored(folded.checkpoint, self.rules)
             return folded.state
         self.replayed += 1
@@ -158,25 +150,3 @@ def test_in_order_purchases_fold_without_replaying():
         assert without_history(state) == without_history(expected)
         assert tuple(customer.history) == tuple(expected.history)
     assert (customer.replayed, customer.folded) == (1, 9)  # the first one has no checkpoint
-
-
-def test_an_event_the_clock_had_passed_folds_from_the_last_fact_and_retracts_what_it_undoes():
-    """The clock churned the customer (inactivity) and ran on; a purchase dated between the
-    last one and the churn comes: it folds from the checkpoint's last fact with the stored
-    history (no replay), and the churn is retracted as a full replay would have it."""
-    rules, customer = LifecycleRules(), Customer(LifecycleRules())
-    first = DomainEvent("p0", "purchase", CUSTOMER, T0, {"amount": "10"})  # type: ignore[arg-type]
-    customer.receive([first], T0)
-    later = T0 + timedelta(days=rules.stages.churn_inactivity_days + 30)
-    churned = customer.tick(later)
-    assert churned.stage.value == "churn"
-    assert customer.checkpoint is not None and customer.checkpoint.clock is not None
-    between = DomainEvent("p1", "purchase", CUSTOMER, T0 + timedelta(days=40), {"amount": "10"})  # type: ignore[arg-type]
-    history_before = list(customer.history)
-    state = customer.receive([between], later)
-    expected = derive(apply_all(CustomerFacts(CUSTOMER), [first, between]), rules, later)
-    assert without_history(state) == without_history(expected)
-    assert tuple(customer.history) == tuple(expected.history)
-    assert (customer.replayed, customer.folded, customer.rewound) == (1, 1, 1)
-    retracted = {c.retracts for c in changes_between(history_before, customer.history)}
-    assert any(t.to_stage.value == "churn" and t.id in retracted for t in history_before)
