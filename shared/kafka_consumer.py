@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from shared.cloudevents import KafkaRecord, ce_type_of
 from shared.consumer_progress import DEFAULT_STUCK_AFTER_SECONDS, MemberProgress
@@ -32,6 +32,7 @@ from shared.metrics import (
     DLQ_RECORDS,
     EVENTS_CONSUMED,
 )
+from shared.partition_progress import PartitionProgress, handling_batch
 from shared.topics import (
     DLQ_ERROR_HEADER,
     DLQ_GROUP_HEADER,
@@ -222,8 +223,9 @@ class BatchConsumer(Generic[T]):
                 names = share_repeated_headers(records)
                 if records:
                     try:
-                        # Only a batch with a redriven record needs each record's headers read.
-                        await self._process_until_done(records, REDRIVE_FOR_HEADER in names)
+                        with handling_batch(await self._partition_progress()):
+                            # Only a batch with a redriven record needs each record's headers read.
+                            await self._process_until_done(records, REDRIVE_FOR_HEADER in names)
                     except _Stopped:
                         break
                     await self._commit(batch)
@@ -391,6 +393,20 @@ class BatchConsumer(Generic[T]):
                 CONSUMER_LAG.labels(self.group_id, tp.topic, tp.partition).set(
                     highwater - recs[-1].offset - 1
                 )
+
+    async def _partition_progress(self) -> PartitionProgress:
+        """Which held partitions are read to their end: the position (just past the batch)
+        reached the high watermark of the latest fetch."""
+        caught_up = {}
+        for tp in self._consumer.assignment():
+            try:
+                highwater = self._consumer.highwater(tp)
+                # Known only once fetched from, and then the position is too (no wait).
+                done = highwater is not None and await self._consumer.position(tp) >= highwater
+            except IllegalStateError:  # moved to another member meanwhile
+                continue
+            caught_up[tp.partition] = done
+        return PartitionProgress(self.topic, caught_up)
 
     async def _pause(self, seconds: float) -> None:
         try:

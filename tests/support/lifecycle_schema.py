@@ -23,6 +23,7 @@ TABLES = (
     "outbox",
     "erased_customers",
     "lifecycle_watermark",
+    "lifecycle_partition_clocks",
     "exchange_rates",
 )
 

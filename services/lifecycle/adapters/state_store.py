@@ -12,7 +12,6 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.lifecycle.adapters.fact_codec import event_from_text, event_to_text
@@ -44,7 +43,7 @@ from services.lifecycle.domain.transitions import (
 from shared.db import asyncpg_connection
 from shared.outbox import write_encoded
 
-from .tables import fact_rows, watermark
+from .tables import fact_rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -572,22 +571,6 @@ async def enqueue(
 ) -> None:
     """Outbox rows (key, value, headers as JSON) through the shared outbox writer."""
     await write_encoded(conn, service, topic, records)
-
-
-async def advance_watermark(conn: AsyncConnection, seen: datetime | None) -> datetime | None:
-    """The event-time clock: the latest occurred_at ever seen (never moves backwards)."""
-    if seen is not None:
-        stmt = insert(watermark).values(id=1, event_time=seen)
-        upsert = stmt.on_conflict_do_update(
-            index_elements=["id"],
-            set_={"event_time": sa.func.greatest(watermark.c.event_time, stmt.excluded.event_time)},
-        ).returning(watermark.c.event_time)
-        moved: datetime | None = await conn.scalar(upsert)
-        return moved
-    value: datetime | None = await conn.scalar(
-        sa.select(watermark.c.event_time).where(watermark.c.id == 1)
-    )
-    return value
 
 
 async def stored_facts(conn: AsyncConnection, customer_id: str, document: str) -> CustomerFacts:

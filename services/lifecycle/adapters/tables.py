@@ -65,6 +65,17 @@ watermark = sa.Table(
     sa.Column("event_time", sa.DateTime(timezone=True), nullable=False),
 )
 
+# How far each partition of the events topic has been read (domain/event_clock.py): the
+# event-time clock moves to the low watermark of these rows (0016).
+partition_clocks = sa.Table(
+    "lifecycle_partition_clocks",
+    metadata,
+    sa.Column("topic", sa.String(249), primary_key=True),
+    sa.Column("partition", sa.Integer, primary_key=True),
+    sa.Column("latest", sa.DateTime(timezone=True)),
+    sa.Column("caught_up", sa.Boolean, nullable=False),
+)
+
 # Normalised e-mail, phone and name of customers that have one (domain/contact_keys.py).
 contact_keys = sa.Table(
     "lifecycle_contact_keys",

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from services.lifecycle.adapters import state_store
+from services.lifecycle.adapters import event_clock_store, state_store
 from services.lifecycle.adapters.change_events import to_outbox_rows
 from services.lifecycle.domain import (
     Change,
@@ -31,7 +31,7 @@ from services.lifecycle.domain import (
 )
 from services.lifecycle.domain.contact_keys import CONTACT_FIELDS, ContactKeys
 from services.lifecycle.domain.engine import Folded, fold_later_facts
-from services.lifecycle.domain.event_clock import NOT_STARTED, event_time_front
+from services.lifecycle.domain.event_clock import NOT_STARTED, customer_moment, event_time_front
 from services.lifecycle.domain.reporting import in_reporting_currency
 from services.lifecycle.settings import ClockMode
 from shared.customer_event_codec import ConsumedRecord, decode_record
@@ -43,6 +43,7 @@ from shared.gc_tuning import collection_paused
 from shared.kafka_consumer import Decoded, Poison
 from shared.logging import get_logger
 from shared.money import ExchangeRates
+from shared.partition_progress import batch_progress
 from shared.topics import LIFECYCLE_CHANGES
 
 SERVICE = "lifecycle"
@@ -102,24 +103,43 @@ class LifecycleProcessor:
 
     async def _now(self, conn: AsyncConnection) -> datetime | None:
         if self._clock_mode is ClockMode.EVENT_TIME:
-            return await state_store.advance_watermark(conn, None)  # reads it
+            return await event_clock_store.advance_watermark(conn, None)  # reads it
         return self._wall_clock()
 
     async def _batch_clock(self, batch: list[Decoded[DomainEvent]]) -> datetime:
         if self._clock_mode is not ClockMode.EVENT_TIME:
             return self._wall_clock()
         front = None
+        progress = batch_progress() if self._moves_clock else None
+        latest: dict[int, datetime] = {}
         if self._moves_clock:
             times = [d.message.occurred_at for d in batch]
             front = event_time_front(times, self._wall_clock(), self._max_ahead)
             ahead = sum(1 for at in times if front is None or at > front)
             if ahead:
                 log.warning("event_time_clock_ignored_future_events", events=ahead)
+            if progress is not None and front is not None:
+                for d in batch:  # what each partition brought (times past `front` left out)
+                    at, partition = d.message.occurred_at, d.record.partition
+                    if at <= front and (partition not in latest or at > latest[partition]):
+                        latest[partition] = at
         # Its own short transaction: held to the batch's commit, the watermark row's lock
         # would make concurrent batches (other group members) wait for each other.
         async with self._engine.begin() as conn:
-            now = await state_store.advance_watermark(conn, front)
+            if progress is None:  # a handler called directly: the batch is all there is
+                now = await event_clock_store.advance_watermark(conn, front)
+            else:
+                now = await event_clock_store.advance_by_partitions(
+                    conn, progress.topic, latest, progress.caught_up
+                )
         return now or NOT_STARTED  # facts are kept even before the clock has started
+
+    def _moment(self, now: datetime, facts: CustomerFacts) -> datetime:
+        """When a customer is derived: `now`, or in event-time mode its own latest purchase or
+        complaint when later (domain/event_clock.py)."""
+        if self._clock_mode is not ClockMode.EVENT_TIME:
+            return now
+        return customer_moment(now, facts, self._wall_clock() + self._max_ahead)
 
     async def handle(self, batch: list[Decoded[DomainEvent]]) -> list[Poison]:
         with collection_paused():
@@ -217,7 +237,7 @@ class LifecycleProcessor:
         try:
             events = [in_reporting_currency(item.message, rates) for item in items]
             later = apply_all(CustomerFacts(customer_id), events)
-            result = fold_later_facts(later, self._rules, now, checkpoint)
+            result = fold_later_facts(later, self._rules, self._moment(now, later), checkpoint)
         except ValueError:  # the replay parks what the rules cannot use
             return None
         return None if result is None else (result, events)
@@ -247,7 +267,8 @@ class LifecycleProcessor:
                 for item in items:
                     facts = apply(facts, in_reporting_currency(item.message, rates))
                 earlier = loaded.resume() if loaded else None
-                state, checkpoint = derive_resuming(facts, self._rules, now, earlier)
+                moment = self._moment(now, facts)
+                state, checkpoint = derive_resuming(facts, self._rules, moment, earlier)
             except ValueError as exc:  # facts the rules cannot use: park them, keep going
                 poison += [Poison(item.record, f"ValueError: {exc}") for item in items]
                 continue
@@ -284,8 +305,8 @@ class LifecycleProcessor:
                 by_clock = None
                 if item.checkpoint is not None:
                     by_clock = derive_by_clock(
-                        item.customer_id, item.first_seen_at, self._rules, now, item.history,
-                        item.checkpoint,
+                        item.customer_id, item.first_seen_at, self._rules,
+                        self._clock_moment(now, item.checkpoint), item.history, item.checkpoint,
                     )  # fmt: skip
                 if by_clock is None:
                     with_facts.append(item.customer_id)
@@ -300,13 +321,24 @@ class LifecycleProcessor:
                 else {}
             )
             for loaded in stored.values():
-                state, checkpoint = derive_resuming(loaded.facts, self._rules, now, loaded.resume())
+                moment = self._moment(now, loaded.facts)
+                state, checkpoint = derive_resuming(
+                    loaded.facts, self._rules, moment, loaded.resume()
+                )
                 results.append(state_store.Derived(loaded.facts, state, checkpoint, loaded))
                 changes += changes_between(loaded.history, state.history)
             documents = {d.customer_id: d.document for d in due if d.document is not None}
             await state_store.save_evaluated(conn, results, documents)
             await self._record(conn, changes)
         return len(due)
+
+    def _clock_moment(self, now: datetime, checkpoint: Checkpoint) -> datetime:
+        """`_moment` of a customer whose facts are all folded into `checkpoint`: it resumes
+        at its last fact or at its earlier moment, whichever is later (both bound the moment of
+        its own purchases and complaints)."""
+        if self._clock_mode is not ClockMode.EVENT_TIME:
+            return now
+        return max(now, checkpoint.resumes_at.t)
 
     async def _record(self, conn: AsyncConnection, changes: list[Change]) -> None:
         await state_store.record_changes(conn, changes)
