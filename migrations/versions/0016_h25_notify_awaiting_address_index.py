@@ -8,7 +8,7 @@ customer's messages); this one holds only the steps awaiting an address, so the 
 reads the batch's customers' entries and nothing else.
 
 Revision ID: 0016_h25
-Revises: 0015_h12
+Revises: 0016
 """
 
 from collections.abc import Sequence
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0016_h25"
-down_revision: str | None = "0015_h12"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
