@@ -12,7 +12,8 @@ in N processes of one consumer group.
 Beside each rate it prints the best that the measured CPU costs allow on this machine: one
 process runs Python on one core; the process and PostgreSQL together have every core.
 Uses a scratch topic and a scratch outbox name; removes its rows afterwards. It resets the
-event-time watermark first (`lifecycle_watermark`: an earlier run's lies after these events).
+event-time watermark first (`lifecycle_watermark`: an earlier run's lies after these events)
+and removes its scratch topic's partition clocks (`lifecycle_partition_clocks`) afterwards.
 
 By default events arrive in random order of event time (most arrive after a later event of
 the same customer: a full replay each time); `--late-fraction 0.05` delivers them in
@@ -272,6 +273,7 @@ async def main() -> None:
             await conn.execute(sql, f"bench-{run}-%")
         await conn.execute("DELETE FROM processed_events WHERE consumer = $1", group)
         await conn.execute("DELETE FROM outbox WHERE service = $1", f"bench-{run}")
+        await conn.execute("DELETE FROM lifecycle_partition_clocks WHERE topic = $1", topic)
         await conn.close()
         await engine.dispose()
         await delete_topics(BOOTSTRAP, [topic, dlq_of(topic)])  # scratch topics pile up otherwise

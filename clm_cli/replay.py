@@ -9,9 +9,8 @@ import asyncio
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-import orjson
 import sqlalchemy as sa
 from aiokafka.errors import KafkaError
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -20,15 +19,26 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from clm_cli.errors import CliError
 from clm_cli.kafka_ops import consumer, partitions_of
 from clm_cli.settings import CliSettings
-from services.lifecycle.adapters.tables import customers, watermark
+from services.lifecycle.adapters.state_store import facts_with_rows
+from services.lifecycle.adapters.tables import customers, fact_rows, watermark
 from services.lifecycle.domain import CustomerFacts, derive, load_rules
+from services.lifecycle.domain.event_clock import customer_moment
 from services.lifecycle.service_layer.processing import SERVICE as LIFECYCLE_DEDUP_OWNER
 from services.lifecycle.settings import ClockMode, LifecycleSettings
 from shared.db import make_engine
 from shared.dedup import processed_events
 from shared.erasure import PSEUDONYM_PREFIX
 
-TABLES = ("lifecycle_customers", "lifecycle_transitions", "lifecycle_watermark")
+# Everything lifecycle derives from the events (the replay consumes them again from the start):
+# partition clocks left behind would move the clock to the old log end at the first batch.
+TABLES = (
+    "lifecycle_customers",
+    "lifecycle_transitions",
+    "lifecycle_facts",
+    "lifecycle_contact_keys",
+    "lifecycle_watermark",
+    "lifecycle_partition_clocks",
+)
 
 
 @dataclass
@@ -70,20 +80,25 @@ async def forecast(
         async with engine.connect() as conn:
             clock = now or await _clock(conn, life)
             on_total(int(await conn.scalar(sa.select(sa.func.count()).select_from(customers)) or 0))
+            later = (  # the events appended after the facts document (0015_h12)
+                sa.select(sa.func.array_agg(fact_rows.c.body))
+                .where(fact_rows.c.customer_id == customers.c.customer_id)
+                .scalar_subquery()
+            )
             rows = await conn.stream(
-                sa.select(customers.c.customer_id, customers.c.stage, customers.c.facts)
+                sa.select(customers.c.customer_id, customers.c.stage, customers.c.facts, later)
                 .order_by(customers.c.customer_id)
                 .execution_options(yield_per=1000)
             )
             async for chunk in rows.partitions(1000):
-                for customer_id, stage, raw in chunk:
+                for customer_id, stage, raw, appended in chunk:
                     result.customers += 1
                     try:
-                        facts = CustomerFacts.from_json(orjson.loads(raw))
+                        facts = facts_with_rows(customer_id, raw, appended or ())
                         if _anonymous_aggregate(customer_id, facts):
                             result.aggregates_dropped += 1
                             continue
-                        state = derive(facts, rules, clock)
+                        state = derive(facts, rules, _moment(life, clock, facts))
                     except ValueError:
                         result.unreadable += 1
                         continue
@@ -110,6 +125,14 @@ async def _clock(conn: AsyncConnection, life: LifecycleSettings) -> datetime:
         if mark is not None:
             return mark.astimezone(UTC)
     return datetime.now(UTC)
+
+
+def _moment(life: LifecycleSettings, clock: datetime, facts: CustomerFacts) -> datetime:
+    """The moment the service derives the customer at (see `LifecycleProcessor._moment`)."""
+    if life.clock is not ClockMode.EVENT_TIME:
+        return clock
+    ahead = timedelta(seconds=life.event_time_max_ahead_seconds)
+    return customer_moment(clock, facts, datetime.now(UTC) + ahead)
 
 
 async def replay(settings: CliSettings) -> tuple[int, int]:

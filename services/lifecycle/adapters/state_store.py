@@ -114,6 +114,12 @@ def _due(row: Sequence[Any], rules: LifecycleRules) -> "Due":
     return Due(row[0], row[1], checkpoint, history, document if checkpoint else None)
 
 
+def facts_with_rows(customer_id: str, document: str, later: Iterable[str]) -> CustomerFacts:
+    """A customer's facts: its stored document with the fact rows appended after it."""
+    events = [event_from_text(customer_id, text) for text in later]
+    return apply_all(CustomerFacts.from_json(orjson.loads(document)), events)
+
+
 def _stored(
     customer_id: str,
     facts: str,
@@ -122,9 +128,8 @@ def _stored(
     later: list[str],
     rules: LifecycleRules,
 ) -> Stored:
-    document = CustomerFacts.from_json(orjson.loads(facts))
     return Stored(
-        apply_all(document, [event_from_text(customer_id, text) for text in later]),
+        facts_with_rows(customer_id, facts, later),
         _checkpoint(checkpoint, rules),
         StoredHistory.from_text(history),
     )
@@ -578,5 +583,4 @@ async def stored_facts(conn: AsyncConnection, customer_id: str, document: str) -
     rows = await conn.execute(
         sa.select(fact_rows.c.body).where(fact_rows.c.customer_id == customer_id)
     )
-    later = [event_from_text(customer_id, text) for text in rows.scalars()]
-    return apply_all(CustomerFacts.from_json(orjson.loads(document)), later)
+    return facts_with_rows(customer_id, document, rows.scalars())
