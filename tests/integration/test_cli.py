@@ -17,11 +17,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.lifecycle.adapters.tables import customers
-from services.lifecycle.domain import CustomerFacts, DomainEvent, EventType, apply
+from services.lifecycle.domain import CustomerFacts
 from shared.erasure import pseudonym
 from shared.kafka_admin import ensure_topics
 from shared.topics import CUSTOMER_EVENTS, REDRIVE_FOR_HEADER, TopicSpec, dlq_of
 from tests.support.infra import Infrastructure
+from tests.support.lifecycle_rows import bought_once_row
 from tests.support.services import ServiceProcess, free_port
 from tests.support.topics import TopicTail
 
@@ -235,19 +236,7 @@ async def test_replay_dry_run_reports_stage_changes_and_changes_nothing(
     # Stored as it stood in 2000 (in development after one purchase); never due, so no
     # running scheduler moves it: re-derived now, its facts say churn.
     customer = f"dry-{uuid.uuid4().hex[:8]}"
-    bought = datetime(2000, 3, 1, tzinfo=UTC)
-    purchase = DomainEvent(
-        f"{customer}-p1", EventType.PURCHASE, customer, bought,
-        {"order_id": "o1", "amount": "50", "currency": "CNY"},
-    )  # fmt: skip
-    facts = apply(CustomerFacts(customer), purchase)
-    row = {
-        "customer_id": customer, "stage": "development", "stage_since": bought, "flags": [],
-        "tier": "C", "reactivations": 0, "first_seen_at": bought, "first_purchase_at": bought,
-        "last_purchase_at": bought, "purchase_occasions": 1, "total_spend": 50,
-        "trailing_spend": 50, "facts": orjson.dumps(facts.to_json()).decode(), "history": "",
-        "as_of": bought, "next_due_at": None,
-    }  # fmt: skip
+    row = bought_once_row(customer, datetime(2000, 3, 1, tzinfo=UTC))
     # What erasure with CLM_LIFECYCLE_ERASURE_KEEP_AGGREGATES leaves: state, no facts.
     anon = pseudonym("test-secret", customer)
     empty_facts = orjson.dumps(CustomerFacts(anon).to_json()).decode()

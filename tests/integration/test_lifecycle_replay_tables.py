@@ -10,7 +10,6 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
-import orjson
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -19,20 +18,18 @@ from clm_cli.replay import TABLES, forecast, replay
 from clm_cli.settings import CliSettings
 from services.lifecycle.adapters.fact_codec import event_to_text
 from services.lifecycle.adapters.tables import contact_keys, customers, fact_rows, partition_clocks
-from services.lifecycle.domain import CustomerFacts, DomainEvent, EventType, apply
 from shared.db import make_engine
-from tests.support.databases import create_database, drop_database
+from tests.support.databases import own_database
 from tests.support.infra import Infrastructure
+from tests.support.lifecycle_rows import bought_once_row, purchase_event
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 @pytest.fixture
 def database_url(infra: Infrastructure) -> Iterator[str]:
-    name = f"clm_replay_{uuid.uuid4().hex[:8]}"
-    url = create_database(infra, name)
-    yield url
-    drop_database(infra, name)
+    with own_database(infra, "clm_replay") as url:
+        yield url
 
 
 @pytest.fixture
@@ -42,27 +39,18 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
-def _purchase(customer: str, n: int, at: datetime) -> DomainEvent:
-    data = {"order_id": f"o{n}", "amount": "50", "currency": "CNY"}
-    return DomainEvent(f"{customer}-p{n}", EventType.PURCHASE, customer, at, data)
-
-
 async def _store_customer(engine: AsyncEngine, customer: str) -> None:
     """In development: a purchase in 2000 in its facts document, and one yesterday appended
     after it as a fact row (as an in-order event is stored)."""
-    bought = datetime(2000, 3, 1, tzinfo=UTC)
-    document = apply(CustomerFacts(customer), _purchase(customer, 1, bought))
     yesterday = NOW - timedelta(days=1)
     row = {
-        "customer_id": customer, "stage": "development", "stage_since": bought, "flags": [],
-        "tier": "C", "reactivations": 1, "first_seen_at": bought, "first_purchase_at": bought,
-        "last_purchase_at": yesterday, "purchase_occasions": 2, "total_spend": 100,
-        "trailing_spend": 50, "facts": orjson.dumps(document.to_json()).decode(), "history": "",
-        "as_of": yesterday, "next_due_at": None,
+        **bought_once_row(customer, datetime(2000, 3, 1, tzinfo=UTC)),
+        "reactivations": 1, "last_purchase_at": yesterday, "purchase_occasions": 2,
+        "total_spend": 100, "as_of": yesterday,
     }  # fmt: skip
     async with engine.begin() as conn:
         await conn.execute(sa.insert(customers).values(row))
-        body = event_to_text(_purchase(customer, 2, yesterday))
+        body = event_to_text(purchase_event(customer, 2, yesterday))
         await conn.execute(sa.insert(fact_rows).values(customer_id=customer, event_id=f"{customer}-p2", body=body))  # fmt: skip
         await conn.execute(
             sa.insert(contact_keys).values(customer_id=customer, email="a@b.example")

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.notify.adapters import store
 from shared.db import make_engine
-from tests.support.databases import create_database, drop_database
+from tests.support.databases import own_database
 from tests.support.infra import Infrastructure
 
 INDEX = "ix_notify_messages_awaiting_address"
@@ -48,10 +48,8 @@ _FRESH = sa.text(
 
 @pytest.fixture(scope="module")
 def database_url(infra: Infrastructure) -> Iterator[str]:
-    name = f"clm_wake_{uuid.uuid4().hex[:8]}"
-    url = create_database(infra, name)
-    yield url
-    drop_database(infra, name)
+    with own_database(infra, "clm_wake") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

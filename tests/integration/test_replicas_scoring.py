@@ -25,7 +25,7 @@ from services.scoring.service_layer.service import ScoringService
 from services.scoring.settings import ScoringSettings
 from shared.db import make_engine
 from shared.events import CustomerEvent, customer_event_adapter
-from tests.support.databases import create_database, drop_database
+from tests.support.databases import own_database
 from tests.support.factories import purchase
 from tests.support.infra import Infrastructure
 
@@ -54,10 +54,8 @@ def _purchases(n: int, seed: int) -> list[CustomerEvent]:
 
 @pytest.fixture(scope="module")
 def database_url(infra: Infrastructure) -> Iterator[str]:
-    name = f"clm_replicas_{uuid.uuid4().hex[:8]}"
-    url = create_database(infra, name)
-    yield url
-    drop_database(infra, name)
+    with own_database(infra, "clm_replicas") as url:
+        yield url
 
 
 @pytest.fixture

@@ -5,6 +5,9 @@ import asyncio
 import os
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import asyncpg
@@ -55,3 +58,14 @@ def drop_database(infra: Infrastructure, name: str) -> None:
             await conn.close()
 
     asyncio.run(drop())
+
+
+@contextmanager
+def own_database(infra: Infrastructure, prefix: str) -> Iterator[str]:
+    """A new, migrated database named after `prefix` for the block; dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    url = create_database(infra, name)
+    try:
+        yield url
+    finally:
+        drop_database(infra, name)
