@@ -384,7 +384,7 @@ def bench_consumer(
         lambda n: BatchConsumer(
             bootstrap_servers=BOOTSTRAP, topic=topic, group_id=group, decode=decode,
             handle=handle, dlq=publisher, max_records=settings.consumer_max_records,
-            fetch_max_bytes=settings.consumer_fetch_max_bytes,
+            fetch_max_bytes=settings.consumer_fetch_max_bytes, reports_progress=True,
         ),
     )  # fmt: skip
 

@@ -45,6 +45,7 @@ from shared.topics import (
 log = get_logger(__name__)
 T = TypeVar("T")
 SLOW_BATCH_SECONDS = 5.0  # a batch slower than this gets a summary line
+POSITION_WAIT = 0.05  # seconds a partition's progress may wait for its position
 
 
 class _Stopped(Exception):
@@ -174,13 +175,17 @@ class BatchConsumer(Generic[T]):
         client_id: str | None = None,
         fetch_max_bytes: int = FETCH_MAX_BYTES,
         stuck_after_seconds: float = DEFAULT_STUCK_AFTER_SECONDS,
+        reports_progress: bool = False,
     ) -> None:
+        """`reports_progress`: hand each batch over with how far each held partition is read
+        (`shared.partition_progress`), for a handler that keeps a clock by event time."""
         self.topic = topic
         self.group_id = group_id
         self._decode = decode
         self._handle = handle
         self._dlq = dlq
         self._max_records = max_records
+        self._reports_progress = reports_progress
         self._poll_timeout_ms = poll_timeout_ms
         self._consumer = AIOKafkaConsumer(
             topic,
@@ -223,9 +228,13 @@ class BatchConsumer(Generic[T]):
                 names = share_repeated_headers(records)
                 if records:
                     try:
-                        with handling_batch(await self._partition_progress()):
-                            # Only a batch with a redriven record needs each record's headers read.
-                            await self._process_until_done(records, REDRIVE_FOR_HEADER in names)
+                        # Only a batch with a redriven record needs each record's headers read.
+                        redriven = REDRIVE_FOR_HEADER in names
+                        if self._reports_progress:
+                            with handling_batch(await self._partition_progress()):
+                                await self._process_until_done(records, redriven)
+                        else:
+                            await self._process_until_done(records, redriven)
                     except _Stopped:
                         break
                     await self._commit(batch)
@@ -401,10 +410,18 @@ class BatchConsumer(Generic[T]):
         for tp in self._consumer.assignment():
             try:
                 highwater = self._consumer.highwater(tp)
-                # Known only once fetched from, and then the position is too (no wait).
-                done = highwater is not None and await self._consumer.position(tp) >= highwater
+                # Known once fetched from, and then so is the position, unless it is being
+                # reset: never wait for that here (not known: not read to its end).
+                position = (
+                    None
+                    if highwater is None
+                    else await asyncio.wait_for(self._consumer.position(tp), POSITION_WAIT)
+                )
             except IllegalStateError:  # moved to another member meanwhile
                 continue
+            except TimeoutError:
+                position = None
+            done = highwater is not None and position is not None and position >= highwater
             caught_up[tp.partition] = done
         return PartitionProgress(self.topic, caught_up)
 

@@ -101,6 +101,7 @@ class ServiceRuntime:
         max_records: int,
         client_id: str | None = None,
         fetch_max_bytes: int = FETCH_MAX_BYTES,
+        reports_progress: bool = False,
     ) -> BatchConsumer[T]:
         """A consumer of `topic` that dead-letters through this service's publisher."""
         return BatchConsumer(
@@ -114,6 +115,7 @@ class ServiceRuntime:
             stuck_after_seconds=self.settings.consumer_stuck_after_seconds,
             client_id=client_id,
             fetch_max_bytes=fetch_max_bytes,
+            reports_progress=reports_progress,
         )
 
     def consumer_groups(

@@ -22,7 +22,7 @@ from shared.periodic import run_periodically
 from shared.service_app import create_service_app
 from shared.service_runtime import ServiceRuntime, service_runtime
 
-from .settings import LifecycleSettings, get_settings
+from .settings import ClockMode, LifecycleSettings, get_settings
 
 
 async def _scheduler(
@@ -55,6 +55,7 @@ def _start_consumers(
             max_records=settings.consumer_max_records,
             fetch_max_bytes=settings.consumer_fetch_max_bytes,
             client_id=f"{settings.consumer_group}-{n}",
+            reports_progress=settings.clock is ClockMode.EVENT_TIME,  # the clock waits for them
         ),
     )
     scores = runtime.consumer(

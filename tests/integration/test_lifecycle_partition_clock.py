@@ -8,25 +8,37 @@ handed over with its member's partition progress as `BatchConsumer` hands it.
 """
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+from sqlalchemy.ext.asyncio import create_async_engine
 
-from services.lifecycle.adapters.tables import customers, transitions, watermark
+from services.lifecycle.adapters.tables import (
+    customers,
+    partition_clocks,
+    transitions,
+    watermark,
+)
 from services.lifecycle.domain import load_rules
 from services.lifecycle.service_layer.processing import LifecycleProcessor, domain_event
 from services.lifecycle.settings import DEFAULT_RULES, ClockMode
+from shared.cloudevents import to_kafka
+from shared.customer_event_codec import to_cloudevent
 from shared.events import customer_event_adapter
+from shared.kafka_admin import delete_topics, ensure_topics
 from shared.kafka_consumer import Decoded
 from shared.outbox import outbox
 from shared.partition_progress import PartitionProgress, handling_batch
+from shared.topics import TopicSpec, dlq_of
 from tests.support.factories import new_customer, purchase
 from tests.support.infra import Infrastructure
 from tests.support.lifecycle_schema import own_lifecycle_tables
+from tests.support.polling import eventually
+from tests.support.services import ServiceProcess
 
 TOPIC = "clm.customer-events.v1"
 WALL = datetime(2026, 12, 1, tzinfo=UTC)
@@ -112,3 +124,67 @@ async def test_a_long_stretch_of_one_partition_does_not_churn_the_customers_of_a
     assert rows[ahead].as_of == _day(300)
     assert (rows[ahead].stage, rows[ahead].reactivations) == ("development", 1)
     assert rows[behind].stage == "development"
+
+
+async def test_the_service_in_event_time_mode_keeps_a_clock_per_partition(
+    infra: Infrastructure, start_service: Callable[..., ServiceProcess]
+) -> None:
+    """The running service, its consumer handing over each batch's partition progress."""
+    topic = f"test.event-time-{uuid.uuid4().hex[:8]}"
+    await ensure_topics(
+        infra.kafka_bootstrap, 2, [TopicSpec(topic, {}), TopicSpec(dlq_of(topic), {})]
+    )
+    ahead, behind = new_customer("ahead"), new_customer("behind")
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap)
+    await producer.start()
+    try:
+        for partition, event in [
+            (0, purchase(ahead, _day(0))), (0, purchase(ahead, _day(300))),
+            (1, purchase(behind, _day(0))), (1, purchase(behind, _day(150))),
+        ]:  # fmt: skip
+            record = to_kafka(topic, to_cloudevent(customer_event_adapter.validate_python(event)))
+            await producer.send(
+                topic, record.value, key=record.key, headers=record.headers, partition=partition
+            )
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+    engine = create_async_engine(infra.database_url)
+    async with engine.begin() as conn:  # no other test's service keeps an event-time clock
+        await conn.execute(sa.delete(watermark))
+    start_service(
+        "lifecycle", CLM_LIFECYCLE_CLOCK="event_time", CLM_LIFECYCLE_EVENTS_TOPIC=topic,
+        CLM_LIFECYCLE_CONSUMER_GROUP=f"g-{topic}", CLM_LIFECYCLE_CONSUMER_MAX_RECORDS="1",
+        CLM_LIFECYCLE_RUN_SCHEDULER="false",  # the shared tables' other customers are not its
+    )  # fmt: skip
+    try:
+
+        async def stored() -> dict[str, Any]:
+            async with engine.connect() as conn:
+                query = sa.select(customers).where(customers.c.customer_id.in_([ahead, behind]))
+                return {r.customer_id: r for r in await conn.execute(query)}
+
+        async def both_bought_last() -> bool:
+            rows = await stored()
+            return len(rows) == 2 and [rows[c].last_purchase_at for c in (ahead, behind)] == [
+                _day(300),
+                _day(150),
+            ]
+
+        await eventually(both_bought_last, timeout=60, what="every purchase applied")
+        rows = await stored()
+        async with engine.connect() as conn:
+            read = {
+                r.partition: (r.latest, r.caught_up)
+                for r in await conn.execute(
+                    sa.select(partition_clocks).where(partition_clocks.c.topic == topic)
+                )
+            }
+    finally:
+        await engine.dispose()
+        await delete_topics(infra.kafka_bootstrap, [topic, dlq_of(topic)])
+    assert read == {0: (_day(300), True), 1: (_day(150), True)}
+    assert '"inactivity"' not in rows[behind].history  # never churned by partition 0's time
+    assert rows[behind].stage == "development"
+    assert rows[ahead].as_of == _day(300)

@@ -47,7 +47,7 @@ async def test_each_batch_says_which_partitions_still_have_a_backlog(
     publisher = KafkaPublisher(infra.kafka_bootstrap, "test-progress")
     consumer: BatchConsumer[int] = BatchConsumer(
         bootstrap_servers=infra.kafka_bootstrap, topic=topic, group_id=f"g-{topic}",
-        decode=_decode, handle=handle, dlq=publisher, max_records=2,
+        decode=_decode, handle=handle, dlq=publisher, max_records=2, reports_progress=True,
     )  # fmt: skip
     task = asyncio.create_task(consumer.run())
     try:
