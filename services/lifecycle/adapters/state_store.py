@@ -223,6 +223,11 @@ _UPSERT = (
     + ", ".join(f"{name} = excluded.{name}" for name in _NAMES[1:])
     + ", updated_at = now()"
 )
+_INSERT_NEW = (
+    f"INSERT INTO lifecycle_customers ({', '.join(_NAMES)}, updated_at) "
+    f"SELECT {_SELECTED}, now() FROM {_ROWS} "
+    "ON CONFLICT (customer_id) DO NOTHING RETURNING customer_id"
+)
 # Re-evaluated rows exist (they were claimed); a NULL document means "unchanged, keep it".
 # The checkpoint is written with the facts it was taken of (it may be NULL with them), or
 # alone when only its clock mark moved (the scheduler does not read the facts).
@@ -316,15 +321,26 @@ def _state_values(state: LifecycleState) -> tuple[Any, ...]:
     )
 
 
-async def save(conn: AsyncConnection, results: Sequence[Derived]) -> None:
-    """Upserts each customer's facts, checkpoint and derived state; the facts document then
-    holds every fact, so the customer's fact rows are deleted."""
-    if results:
-        driver = await _driver(conn)
-        await driver.execute(_UPSERT, *_columns(results, keep_unchanged=False))
-        ids = [d.state.customer_id for d in results if d.loaded is not None]
-        if ids:
-            await driver.execute(_DELETE_FACT_ROWS, ids)
+async def save(conn: AsyncConnection, results: Sequence[Derived]) -> set[str]:
+    """Writes each customer's facts, checkpoint and derived state; the facts document then
+    holds every fact, so the customer's fact rows are deleted.
+
+    A customer that had no row is inserted unless another transaction stored it meanwhile
+    (there was no row to lock): those come back, left as the other one wrote them, for the
+    caller to derive again from what is stored now."""
+    if not results:
+        return set()
+    driver = await _driver(conn)
+    known = [d for d in results if d.loaded is not None]
+    new = [d for d in results if d.loaded is None]
+    if known:
+        await driver.execute(_UPSERT, *_columns(known, keep_unchanged=False))
+        await driver.execute(_DELETE_FACT_ROWS, [d.state.customer_id for d in known])
+    if not new:
+        return set()
+    # Waits for a transaction inserting the same customer, then leaves its row alone.
+    inserted = await driver.fetch(_INSERT_NEW, *_columns(new, keep_unchanged=False))
+    return {d.state.customer_id for d in new} - {r[0] for r in inserted}
 
 
 _DELETE_FACT_ROWS = "DELETE FROM lifecycle_facts WHERE customer_id = ANY($1::text[])"

@@ -255,7 +255,7 @@ class LifecycleProcessor:
             return [], []
         stored = await state_store.load_for_update(conn, list(by_customer), self._rules)
         results: list[state_store.Derived] = []
-        changes: list[Change] = []
+        changes: dict[str, list[Change]] = {}
         poison: list[Poison] = []
         contact_keys: dict[str, ContactKeys] = {}
         for n, (customer_id, items) in enumerate(by_customer.items(), 1):
@@ -279,11 +279,19 @@ class LifecycleProcessor:
                 )
             history = loaded.history if loaded else ()
             cause, reason = _correction_cause(items, loaded.facts if loaded else None)
-            changes += changes_between(history, state.history, cause, reason)
-        await state_store.save(conn, results)
+            changes[customer_id] = changes_between(history, state.history, cause, reason)
+        taken = await state_store.save(conn, results)
+        retried: list[Change] = []
+        if taken:  # new customers another transaction stored meanwhile: again, on its rows
+            for customer_id in taken:
+                del changes[customer_id]
+                contact_keys.pop(customer_id, None)
+            again = {c: by_customer[c] for c in sorted(taken)}
+            more_poison, retried = await self._replay(conn, again, now, rates)
+            poison += more_poison
         if contact_keys:  # only profile events that name a contact field: rare, and cheap then
             await state_store.save_contact_keys(conn, contact_keys)
-        return poison, changes
+        return poison, [change for each in changes.values() for change in each] + retried
 
     async def evaluate_due(self, limit: int) -> int:
         """Re-derives customers whose next_due_at has passed; returns how many it evaluated."""
