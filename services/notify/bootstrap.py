@@ -106,6 +106,7 @@ def build_intake(engine: AsyncEngine, config: Configuration, settings: NotifySet
         settings.coupon_secret,
         erasure_secret=settings.erasure_secret,
         address_grace=settings.address_grace,
+        transactions_per_batch=settings.transactions_per_batch,
     )
 
 

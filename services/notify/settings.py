@@ -46,6 +46,9 @@ class NotifySettings(ServiceSettings):
     segments_topic: str = "clm.segment-memberships.v1"
     run_segments_consumer: bool = True
     consumer_max_records: int = 2000
+    # A batch's customers split into this many concurrent transactions, so the intake plans
+    # one part while PostgreSQL writes another (each part its own customers and event ids).
+    transactions_per_batch: int = Field(default=2, ge=1, le=8)
     run_consumer: bool = True
     run_sender: bool = True
     outbox_batch_size: int = 2000

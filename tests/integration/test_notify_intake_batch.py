@@ -2,9 +2,12 @@
 
 A batch's cancellations (purchases, contacts, complaints, lifecycle corrections) are decided
 for the whole batch at once: the same messages cancelled with the same reasons and outbox
-records as one event at a time, and a redelivered batch changes nothing.
+records as one event at a time, and a redelivered batch changes nothing. Split by customer
+into concurrent transactions, a batch decides the same, each customer's records in the same
+order, and one customer's locked row does not hold up the others.
 """
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -24,6 +27,7 @@ from services.notify.settings import NotifySettings
 from shared.outbox import outbox
 from tests.support.infra import Infrastructure
 from tests.support.notify_rows import notify_engine
+from tests.support.polling import eventually
 
 OUTBOX = f"notify-batch-{uuid.uuid4().hex[:6]}"
 CONFIG = load_configuration(NotifySettings())
@@ -44,8 +48,11 @@ async def engine(infra: Infrastructure) -> AsyncIterator[Any]:
         yield engine
 
 
-def _intake(engine: Any) -> Intake:
-    return Intake(engine, BOOK, lambda: NOW, "s", dedup_owner=OUTBOX, outbox_service=OUTBOX)
+def _intake(engine: Any, transactions: int = 2) -> Intake:
+    return Intake(
+        engine, BOOK, lambda: NOW, "s", dedup_owner=OUTBOX, outbox_service=OUTBOX,
+        transactions_per_batch=transactions,
+    )  # fmt: skip
 
 
 def _profile(customer: str) -> Observation:
@@ -112,7 +119,7 @@ async def _records(engine: Any, run: str) -> list[tuple[str, str, str, str]]:
 async def test_a_batch_cancels_what_each_event_would_with_its_reason(engine: Any) -> None:
     run = uuid.uuid4().hex[:6]
     c = {letter: f"batch-{run}-{letter}" for letter in "abcdefghi"}
-    intake = _intake(engine)
+    intake = _intake(engine, transactions=1)  # one transaction: one order across customers
     await intake.observe([_profile(x) for x in c.values()], "seed")
     seed = [_churned(c[x]) for x in "abdhi"] + [
         _at_risk(c["c"]),
@@ -227,3 +234,89 @@ async def test_a_batch_of_customer_events_costs_the_same_statements_whatever_its
     large = await _statements(engine, [_event(x, kind, 10) for x in customers[4:]] * 2)
 
     assert large == small
+
+
+def _mixed_batch(customer: dict[str, str]) -> list[Observation]:
+    """Purchases and contacts after the seeded churns, a churn cancelled in the same batch."""
+    return [
+        _event(customer["a"], "purchase", 10),
+        _event(customer["b"], "contact", 10),
+        _churned(customer["c"], T0 + timedelta(minutes=15)),
+        _event(customer["c"], "purchase", 20),
+        _complaint(customer["d"], 40),
+        _event(customer["d"], "purchase", 50),
+        _retraction(customer["e"], 30),
+        _event(customer["f"], "purchase", 5),
+    ]
+
+
+async def _decide(engine: Any, run: str, transactions: int) -> tuple[Any, Any, int]:
+    """The mixed batch through an intake of `transactions` parts: messages, each customer's
+    outbox records, and how many messages it decided."""
+    customer = {letter: f"batch-{run}-{letter}" for letter in "abcdef"}
+    intake = _intake(engine, transactions)
+    await intake.observe([_profile(x) for x in customer.values()], "seed")
+    await intake.observe([_churned(customer[x]) for x in "abdef"], "seed")
+    seeded = len(await _records(engine, run))
+    decided = await intake.observe(_mixed_batch(customer), "events")
+    by_customer: dict[str, list[tuple[str, str, str]]] = {}
+    for letter, step, status, reason in (await _records(engine, run))[seeded:]:
+        by_customer.setdefault(letter, []).append((step, status, reason))
+    # One decision's records come in message-id order, and ids differ between runs: each
+    # customer's records as a set, beside the order of the decisions (scheduled, cancelled).
+    ordered = {
+        letter: (sorted(records), [(status, reason) for _, status, reason in records])
+        for letter, records in by_customer.items()
+    }
+    return await _messages(engine, run), ordered, decided
+
+
+async def test_a_batch_split_into_concurrent_transactions_decides_as_one_does(
+    engine: Any,
+) -> None:
+    one = await _decide(engine, uuid.uuid4().hex[:6], transactions=1)
+    split = await _decide(engine, uuid.uuid4().hex[:6], transactions=3)
+
+    assert one[2] > 0 and set(one[1]) == set("acdef")  # b's contact decides nothing
+    assert split == one
+
+
+async def test_a_locked_customer_holds_up_only_its_own_part_of_the_batch(engine: Any) -> None:
+    run = uuid.uuid4().hex[:6]
+    first, second = f"batch-{run}-a", f"batch-{run}-b"  # sorted: a part each
+    intake = _intake(engine, transactions=2)
+    await intake.observe([_profile(first), _profile(second)], "seed")
+    await intake.observe([_churned(first), _churned(second)], "seed")
+
+    async with engine.connect() as other:
+        await other.execute(  # another transaction about `first`, still open
+            sa.text("SELECT 1 FROM notify_customers WHERE customer_id = :c FOR UPDATE"),
+            {"c": first},
+        )
+        observing = asyncio.create_task(
+            intake.observe(
+                [_event(first, "purchase", 10), _event(second, "purchase", 10)], "events"
+            )
+        )
+
+        async def second_cancelled() -> bool:
+            return await _status(engine, second, "win_back_offer") == "cancelled"
+
+        # `second`'s part commits while `first`'s waits for the lock.
+        await eventually(second_cancelled, timeout=15, what=f"{second}'s offer cancelled")
+        assert await _status(engine, first, "win_back_offer") == "scheduled"
+        assert not observing.done()
+        await other.rollback()
+    assert await asyncio.wait_for(observing, 15) == 4
+    assert await _status(engine, first, "win_back_offer") == "cancelled"
+
+
+async def _status(engine: Any, customer: str, step: str) -> str | None:
+    async with engine.connect() as conn:
+        return (
+            await conn.execute(
+                sa.select(notify_messages.c.status).where(
+                    notify_messages.c.customer_id == customer, notify_messages.c.step == step
+                )
+            )
+        ).scalar_one_or_none()

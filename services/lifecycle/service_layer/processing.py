@@ -34,6 +34,7 @@ from services.lifecycle.domain.engine import Folded, fold_later_facts
 from services.lifecycle.domain.event_clock import NOT_STARTED, customer_moment, event_time_front
 from services.lifecycle.domain.reporting import in_reporting_currency
 from services.lifecycle.settings import ClockMode
+from shared.batch_parts import split_by_customer
 from shared.customer_event_codec import ConsumedRecord, decode_record
 from shared.dedup import claim_new
 from shared.erasure import default_secret, drop_erased
@@ -153,22 +154,11 @@ class LifecycleProcessor:
         if not batch:
             return []
         now = await self._batch_clock(batch)
-        # A repeat inside the batch counts once (the first), so no event id is in two parts.
-        first = {d.message.event_id: d for d in reversed(batch)}
-        by_customer: dict[str, list[Decoded[DomainEvent]]] = defaultdict(list)
-        for d in batch:
-            if first[d.message.event_id] is d:
-                by_customer[d.message.customer_id].append(d)
-        customers = sorted(by_customer)  # one lock order avoids deadlocks between instances
-        if not customers:
-            return []
-        size = -(-len(customers) // self._transactions)
-        parts = [customers[start : start + size] for start in range(0, len(customers), size)]
+        parts = split_by_customer(
+            batch, lambda d: d.message.customer_id, lambda d: d.message.event_id, self._transactions
+        )
         async with asyncio.TaskGroup() as group:
-            tasks = [
-                group.create_task(self._handle_part({c: by_customer[c] for c in part}, now))
-                for part in parts
-            ]
+            tasks = [group.create_task(self._handle_part(part, now)) for part in parts]
         return [p for task in tasks for p in task.result()]
 
     async def _handle_part(

@@ -1,9 +1,11 @@
 """Use case: turn a batch of observations into scheduled, suppressed and cancelled messages.
 
-One transaction per batch: dedup rows, customer state, new messages, cancellations and their
-outbox records commit together. The unique occurrence key makes a redelivered trigger a no-op.
+A batch's customers split into concurrent transactions; in each, dedup rows, customer state,
+new messages, cancellations and their outbox records commit together. The unique occurrence
+key makes a redelivered trigger a no-op.
 """
 
+import asyncio
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -28,6 +30,7 @@ from services.notify.domain.holdout import CONTROL_GROUP
 from services.notify.domain.keys import coupon_code, message_id
 from services.notify.domain.triggers import match_key, score_triggers
 from services.notify.service_layer.metrics import DECISIONS
+from shared.batch_parts import split_by_customer
 from shared.dedup import keep_new
 from shared.erasure import default_secret, drop_erased
 from shared.events import CustomerEvent
@@ -86,8 +89,10 @@ class Intake:
         outbox_service: str = SERVICE,
         erasure_secret: str | None = None,
         address_grace: timedelta | None = None,
+        transactions_per_batch: int = 2,
     ) -> None:
         self._engine = engine
+        self._transactions = transactions_per_batch
         self._address_grace = address_grace  # None: a missing address suppresses at once
         self._erasure_secret = erasure_secret or default_secret()
         self._book = book
@@ -123,7 +128,31 @@ class Intake:
         traces: Mapping[str, str | None] | None = None,
     ) -> int:
         """Applies the observations; returns how many messages were newly decided.
-        `traces` maps observation ids to the trace id their record carried (for the logs)."""
+        `traces` maps observation ids to the trace id their record carried (for the logs).
+
+        Split by customer into concurrent transactions (`shared/batch_parts.py`): only what
+        one customer's observations decide depends on each other."""
+        parts = split_by_customer(
+            observations, lambda o: o.customer_id, lambda o: o.event_id, self._transactions
+        )
+        if len(parts) <= 1:
+            return await self._observe_part(observations, consumer, traces)
+        async with asyncio.TaskGroup() as group:
+            tasks = [
+                group.create_task(
+                    self._observe_part([o for os in part.values() for o in os], consumer, traces)
+                )
+                for part in parts
+            ]
+        return sum(task.result() for task in tasks)
+
+    async def _observe_part(
+        self,
+        observations: Sequence[Observation],
+        consumer: str,
+        traces: Mapping[str, str | None] | None,
+    ) -> int:
+        """`observe` for whole customers, in one transaction."""
         async with self._engine.begin() as conn:
             observations = await drop_erased(  # nothing about erased customers comes back
                 conn, observations, lambda o: o.customer_id, self._erasure_secret, SERVICE
