@@ -19,6 +19,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "scoring_service": ["-m", "bench.scoring_service"],
     "notify": ["-m", "bench.notify"],
     "notify_intake": ["-m", "bench.notify_intake"],
+    "notify_sustained": ["-m", "bench.notify_sustained"],
     "audiences_membership": ["-m", "bench.audiences_membership"],
     "audiences_export": ["-m", "bench.audiences_export"],
     # Against the running services: starts them as `make run` does (left running: make stop).

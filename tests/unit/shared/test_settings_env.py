@@ -79,6 +79,7 @@ PER_SERVICE: list[tuple[str, str, type[BaseSettings], str, Any]] = [
     ("CLM_AUDIENCES_CLOCK_OFFSET_SECONDS", "86400", AudiencesSettings, "clock_offset_seconds", 86400.0),
     ("CLM_NOTIFY_SEGMENTS_TOPIC", "t.seg", NotifySettings, "segments_topic", "t.seg"),
     ("CLM_NOTIFY_RUN_SEGMENTS_CONSUMER", "false", NotifySettings, "run_segments_consumer", False),
+    ("CLM_NOTIFY_TRANSACTIONS_PER_BATCH", "3", NotifySettings, "transactions_per_batch", 3),
     ("CLM_LIFECYCLE_RULES_PATH", "/etc/clm/rules.yaml", LifecycleSettings, "rules_path", Path("/etc/clm/rules.yaml")),
     ("CLM_LIFECYCLE_CLOCK", "event_time", LifecycleSettings, "clock", "event_time"),
     ("CLM_LIFECYCLE_CONSUMER_GROUP", "g2", LifecycleSettings, "consumer_group", "g2"),
